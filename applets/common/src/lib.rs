@@ -1,0 +1,19 @@
+//! Conventions shared by every opsbox applet.
+//!
+//! * [`Error`] carries a one-line message and a sysexits-style exit code ([`exit`]).
+//! * [`cli::parse`] runs argh without its process-exiting `from_env`.
+//! * [`input`] opens inputs (`-` is stdin); [`output`] writes outputs atomically.
+//! * [`diag`] reports non-fatal problems while the applet carries on.
+//!
+//! Applets never use `println!` (it panics on a closed pipe): they write to
+//! [`output::stdout`] and propagate I/O errors, which [`Error`] turns into a quiet
+//! exit 0 when the reader went away (`applet | head`).
+
+pub mod cli;
+pub mod diag;
+mod error;
+pub mod input;
+pub mod output;
+
+pub use error::{Error, Result, ResultExt, exit, io_reason};
+pub use std::process::ExitCode;

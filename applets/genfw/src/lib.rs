@@ -1,0 +1,23 @@
+//! `genfw`: generate, check and apply each host's firewall from the fleet inventory.
+
+use argh::FromArgs;
+use opsbox_common::{Error, ExitCode, cli};
+
+/// The applet's name, as dispatched and as it prefixes messages.
+pub const NAME: &str = "genfw";
+/// One line for `opsbox --list` and `opsbox --help`.
+pub const ABOUT: &str = "generate, check and apply each host's firewall from the fleet inventory";
+
+#[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help"))]
+/// generate, check and apply each host's firewall from the fleet inventory.
+struct Opts {}
+
+/// Run the applet with its arguments (the applet name not included).
+pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
+    let _opts: Opts = cli::parse(&[NAME], &args)?;
+    Err(Error::new(
+        opsbox_common::exit::SOFTWARE,
+        "not implemented yet",
+    ))
+}

@@ -1,0 +1,34 @@
+# Shared helpers for scripts/bench/*: time commands side by side, print a table with ratios.
+#
+#   source scripts/bench/lib.sh
+#   bench_cmd "label" cmd args...     run it BENCH_RUNS times (default 3), keep the best
+#                                    wall time and its peak RSS; output to /dev/null
+#   bench_table "baseline label"      print all rows: seconds, ratio to the baseline, RSS
+#   bench_reset                       start a new table
+# Wall time and peak RSS come from GNU time (Debian package "time").
+
+BENCH_RUNS=${BENCH_RUNS:-3}
+bench_labels=(); bench_secs=(); bench_rss=()
+
+bench_reset() { bench_labels=(); bench_secs=(); bench_rss=(); }
+
+bench_cmd() {
+  local label=$1; shift
+  local best="" rss="" out t m i
+  for ((i = 0; i < BENCH_RUNS; i++)); do
+    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n1 )
+    t=${out% *}; m=${out#* }
+    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$t; rss=$m; fi
+  done
+  bench_labels+=("$label"); bench_secs+=("$best"); bench_rss+=("$rss")
+}
+
+bench_table() {
+  local base=$1 bsec="" i
+  for i in "${!bench_labels[@]}"; do [ "${bench_labels[$i]}" = "$base" ] && bsec=${bench_secs[$i]}; done
+  printf '%-40s %10s %10s %12s\n' "command" "seconds" "x $base" "peak RSS KiB"
+  for i in "${!bench_labels[@]}"; do
+    awk -v l="${bench_labels[$i]}" -v s="${bench_secs[$i]}" -v b="$bsec" -v r="${bench_rss[$i]}" \
+      'BEGIN{ ratio = (b > 0) ? sprintf("%.2f", s / b) : "-"; printf "%-40s %10.3f %10s %12s\n", l, s, ratio, r }'
+  done
+}

@@ -1,0 +1,123 @@
+//! `opsbox --install [-s] [-f] DIR`: a link per applet, pointing at the running binary.
+
+use opsbox_common::{Error, ExitCode, ResultExt, exit};
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+pub struct Opts {
+    symbolic: bool,
+    force: bool,
+    dir: PathBuf,
+}
+
+pub fn parse(args: &[String]) -> Result<Opts, Error> {
+    let hint = "Try 'opsbox --help' for more information.";
+    let (mut symbolic, mut force, mut dir) = (false, false, None);
+    for a in args {
+        match a.as_str() {
+            "-s" => symbolic = true,
+            "-f" => force = true,
+            "-sf" | "-fs" => (symbolic, force) = (true, true),
+            s if s.starts_with('-') && s != "-" => {
+                return Err(
+                    Error::usage(format!("--install: unknown option '{s}'")).with_hint(hint)
+                );
+            }
+            s if dir.is_none() => dir = Some(PathBuf::from(s)),
+            s => {
+                return Err(
+                    Error::usage(format!("--install: unexpected argument '{s}'")).with_hint(hint),
+                );
+            }
+        }
+    }
+    let dir = dir.ok_or_else(|| Error::usage("--install: missing DIR").with_hint(hint))?;
+    Ok(Opts {
+        symbolic,
+        force,
+        dir,
+    })
+}
+
+/// Create the links. A name that exists and is not already a link to this binary is left
+/// alone (reported, exit 73 at the end) unless `-f`.
+pub fn install<'a>(opts: &Opts, names: impl Iterator<Item = &'a str>) -> Result<ExitCode, Error> {
+    let exe = std::env::current_exe().ctx("cannot find the running binary")?;
+    let exe = fs::canonicalize(&exe).ctx(exe.display())?;
+    let exe_meta = fs::metadata(&exe).ctx(exe.display())?;
+    let dir_meta = fs::metadata(&opts.dir).ctx_code(exit::CANTCREAT, opts.dir.display())?;
+    if !dir_meta.is_dir() {
+        return Err(Error::cantcreat(format!(
+            "{}: not a directory",
+            opts.dir.display()
+        )));
+    }
+    let mut refused = 0;
+    let mut err = io::stderr().lock();
+    for name in names {
+        let link = opts.dir.join(name);
+        match fs::symlink_metadata(&link) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::from_io_code(exit::CANTCREAT, link.display(), &e)),
+            Ok(m) => {
+                let ours = is_link_to(&link, &m, &exe, &exe_meta);
+                if ours && opts.symbolic == m.file_type().is_symlink() {
+                    continue; // already installed this way
+                }
+                if !ours && !opts.force {
+                    let _ = writeln!(
+                        err,
+                        "opsbox: {}: exists and is not a link to opsbox; not replaced (use -f)",
+                        link.display()
+                    );
+                    refused += 1;
+                    continue;
+                }
+            }
+        }
+        place_link(&exe, &link, opts.symbolic)?;
+    }
+    Ok(ExitCode::from(if refused > 0 {
+        exit::CANTCREAT
+    } else {
+        exit::OK
+    }))
+}
+
+fn is_link_to(link: &Path, m: &fs::Metadata, exe: &Path, exe_meta: &fs::Metadata) -> bool {
+    if m.file_type().is_symlink() {
+        fs::canonicalize(link).is_ok_and(|t| t == exe)
+    } else {
+        m.dev() == exe_meta.dev() && m.ino() == exe_meta.ino()
+    }
+}
+
+/// Make the link under a temporary name, then rename it over `link` (atomic replace).
+fn place_link(exe: &Path, link: &Path, symbolic: bool) -> Result<(), Error> {
+    let tmp = link.with_file_name(format!(
+        ".{}.opsbox-install.{}",
+        link.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&tmp);
+    let made = if symbolic {
+        std::os::unix::fs::symlink(exe, &tmp)
+    } else {
+        fs::hard_link(exe, &tmp)
+    };
+    if let Err(e) = made {
+        let mut err = Error::from_io_code(exit::CANTCREAT, link.display(), &e);
+        if e.raw_os_error() == Some(18) {
+            err = err.with_hint(
+                "The directory is on another filesystem: use --install -s for symbolic links.",
+            );
+        }
+        return Err(err);
+    }
+    fs::rename(&tmp, link).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::from_io_code(exit::CANTCREAT, link.display(), &e)
+    })
+}

@@ -1,0 +1,124 @@
+//! Shared helpers of the integration tests: the binary under test, applet links, the
+//! shared corpora, and external tools.
+//!
+//! The binary is `$OPSBOX_BIN` when set (scripts/test sets it to the static `dist/opsbox`),
+//! else the debug build cargo made for this test run. Applets are run through symlinks
+//! named after them, as users run them.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The opsbox binary under test.
+pub fn bin() -> PathBuf {
+    match std::env::var_os("OPSBOX_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_opsbox")),
+    }
+}
+
+/// A directory holding one symlink per applet, pointing at [`bin`] (made once per process).
+pub fn links_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new(bin())
+            .arg("--list")
+            .output()
+            .expect("run opsbox --list");
+        for name in String::from_utf8(out.stdout).unwrap().lines() {
+            std::os::unix::fs::symlink(bin(), dir.join(name)).unwrap();
+        }
+        dir
+    })
+}
+
+/// A command running `applet` through its symlink.
+pub fn applet(name: &str) -> Command {
+    Command::new(links_dir().join(name))
+}
+
+/// `opsbox ARGS...` (the multiplexer form).
+pub fn opsbox() -> Command {
+    Command::new(bin())
+}
+
+/// Run and capture; panics only if the process could not be started.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The exit code (panics if killed by a signal: that is always a test failure).
+pub fn code(o: &Output) -> i32 {
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("killed by a signal: {:?}\nstderr: {}", o.status, stderr(o)))
+}
+
+/// The project's root directory.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the checkout (or `$OPSBOX_SHARED`), if it is there. Tests that read
+/// the corpora call this and skip, saying so, when it is absent (a user's clone has none).
+pub fn shared() -> Option<PathBuf> {
+    let p = std::env::var_os("OPSBOX_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"));
+    if p.join("corpus").is_dir() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: the shared corpora ({}) are not beside this checkout",
+            p.display()
+        );
+        None
+    }
+}
+
+/// True when scripts/test runs us: every tool has been installed, so a missing one is a
+/// failure, not a skip.
+pub fn strict() -> bool {
+    std::env::var_os("OPSBOX_STRICT").is_some_and(|v| v == "1")
+}
+
+/// Whether an external program is on PATH. Missing: a skip with a message, or under
+/// [`strict`] a failure naming the setup step that should have installed it.
+pub fn have_tool(name: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| is_executable(&d.join(name))))
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            !strict(),
+            "{name} is not installed: scripts/setup should have installed it"
+        );
+        eprintln!("skipped: {name} is not installed (scripts/setup installs it)");
+    }
+    found
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The names `opsbox --list` prints.
+pub fn applet_names() -> Vec<String> {
+    let out = run(opsbox().arg("--list"));
+    stdout(&out).lines().map(str::to_string).collect()
+}
