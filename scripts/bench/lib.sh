@@ -14,12 +14,18 @@ bench_reset() { bench_labels=(); bench_secs=(); bench_rss=(); }
 
 bench_cmd() {
   local label=$1; shift
-  local best="" rss="" out t m i
+  local best="" rss="" t m i tf
+  tf=$(mktemp)
   for ((i = 0; i < BENCH_RUNS; i++)); do
-    out=$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -n1 )
-    t=${out% *}; m=${out#* }
+    # GNU time writes its report to -o FILE: the command's own output is discarded and a
+    # non-zero exit (reported on stderr) does not stop the calling script.
+    if ! /usr/bin/time -o "$tf" -f '%e %M' "$@" >/dev/null 2>/dev/null; then
+      echo "bench: '$label' exited non-zero" >&2
+    fi
+    read -r t m < <(tail -n1 "$tf")
     if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$t; rss=$m; fi
   done
+  rm -f "$tf"
   bench_labels+=("$label"); bench_secs+=("$best"); bench_rss+=("$rss")
 }
 
