@@ -17,7 +17,8 @@ unsafe extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
 
-/// Started process groups, killed (whole group, SIGKILL) and reaped on drop.
+/// Started processes, ended on drop (also on panic): SIGTERM (the fixtures then kill and
+/// reap their own children, so none is left to init), and after 5 s SIGKILL to the group.
 #[derive(Default)]
 struct Procs(Vec<Child>);
 
@@ -45,6 +46,15 @@ impl Procs {
 impl Drop for Procs {
     fn drop(&mut self) {
         for c in &mut self.0 {
+            unsafe {
+                kill(c.id() as i32, 15);
+            }
+        }
+        for c in &mut self.0 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while matches!(c.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             unsafe {
                 kill(-(c.id() as i32), 9);
             }
@@ -339,6 +349,8 @@ fn bind_mount_over_the_path_is_replaced() {
     let lib = d.join("lib/libnrt.so");
     let ready = d.join("ready");
     let script = r#"LD_LIBRARY_PATH="$D/lib" "$PROG" 1 > "$D/ready" &
+p=$!
+trap 'kill -TERM $p; wait $p; exit 0' TERM
 while ! [ -s "$D/ready" ]; do sleep 0.02; done
 mount --bind "$NEW" "$LIB" || exit 1
 cat "$D/ready"
@@ -459,8 +471,9 @@ fn processes_exiting_mid_scan_are_no_error() {
     rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
     let out = run(needs_restart(&all).arg("-q"));
     assert_eq!(code(&out), 1, "all stale before the killing starts");
-    // kill them one by one while scans run; and keep short-lived processes coming
-    let victims = all.clone();
+    // kill them one by one while scans run (children before their parent, which reaps
+    // them); and keep short-lived processes coming
+    let victims: Vec<u32> = all.iter().rev().copied().collect();
     let killer = std::thread::spawn(move || {
         for p in victims {
             unsafe {
@@ -471,7 +484,10 @@ fn processes_exiting_mid_scan_are_no_error() {
     });
     let mut churn = Command::new("sh");
     churn
-        .args(["-c", "echo ready; while :; do /bin/true; done"])
+        .args([
+            "-c",
+            "trap 'exit 0' TERM; echo ready; while :; do /bin/true; done",
+        ])
         .stdin(Stdio::null());
     procs.start(&mut churn);
     for _ in 0..15 {
