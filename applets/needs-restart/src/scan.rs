@@ -52,12 +52,9 @@ struct Ctx<'c> {
     idents: HashMap<View, HashMap<String, Ident>>,
     /// Per view: the mount points of network and FUSE filesystems (empty: none).
     remote: HashMap<View, Vec<String>>,
-    buf: Vec<u8>,
     btime: u64,
     hz: u64,
 }
-
-const PF_KTHREAD: u64 = 0x0020_0000;
 
 fn errno(e: &std::io::Error) -> Errno {
     Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc_eio()))
@@ -225,59 +222,36 @@ impl<'c> Ctx<'c> {
         id
     }
 
-    fn scan_one(&mut self, pid: u32, out: &mut Scan) {
-        let Ok(dir) = rustix::fs::openat(
-            CWD,
-            format!("{}/{pid}", self.cfg.proc_root).as_str(),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
-            return;
-        };
-        let mut buf = std::mem::take(&mut self.buf);
-        let stat = read_at(&dir, "stat", &mut buf)
-            .ok()
-            .and_then(|_| parse_stat(&String::from_utf8_lossy(&buf)));
-        let Some((ppid, flags, start_ticks)) = stat else {
-            self.buf = buf;
-            return;
-        };
-        if flags & PF_KTHREAD != 0 || pid == 2 || ppid == 2 {
-            self.buf = buf;
-            return;
-        }
-        let exe_link = readlink_at(&dir, "exe");
-        let (exe, exe_deleted) = match &exe_link {
-            Ok(l) => match l.strip_suffix(" (deleted)") {
-                Some(p) => (p.to_string(), true),
-                None => (l.clone(), false),
-            },
-            Err(_) => (String::new(), false),
-        };
-        out.tree.insert(pid, (ppid, exe.clone()));
+    /// One process: its maps first (most processes end there), the rest only when stale.
+    fn scan_one(&mut self, pid: u32, buf: &mut Vec<u8>, out: &mut Scan) {
         if pid == self.me || self.cfg.pids.as_ref().is_some_and(|p| !p.contains(&pid)) {
-            self.buf = buf;
             return;
         }
-        let uid = rustix::fs::fstat(&dir).map_or(u32::MAX, |s| s.st_uid);
-        if self.cfg.uids.as_ref().is_some_and(|u| !u.contains(&uid)) {
-            self.buf = buf;
+        let Ok(dir) = open_pid(&self.cfg.proc_root, pid) else {
             return;
-        }
-        match read_at(&dir, "maps", &mut buf) {
-            Ok(()) => {}
-            Err(e) if gone(e) => {
-                self.buf = buf;
+        };
+        let mut uid = None;
+        if let Some(uids) = &self.cfg.uids {
+            let u = rustix::fs::fstat(&dir).map_or(u32::MAX, |s| s.st_uid);
+            if !uids.contains(&u) {
                 return;
             }
+            uid = Some(u);
+        }
+        match read_at(&dir, "maps", buf) {
+            Ok(()) => {}
+            Err(e) if gone(e) => return,
             Err(_) => {
                 out.unreadable.push(pid);
-                self.buf = buf;
                 return;
             }
         }
+        // kernel threads and zombies map nothing
+        if buf.is_empty() {
+            return;
+        }
         out.scanned += 1;
-        let text = String::from_utf8_lossy(&buf);
+        let text = String::from_utf8_lossy(buf);
         let mut files: Vec<(String, Reason)> = Vec::new();
         let mut checked: HashSet<&str> = HashSet::new();
         let mut view: Option<Option<View>> = None;
@@ -303,40 +277,96 @@ impl<'c> Ctx<'c> {
                 push_file(&mut files, &m.path, Reason::Replaced);
             }
         }
-        if exe_deleted {
-            let p = maps::normalize(&exe);
-            if !maps::is_ignored_path(p) && !self.ignored(p) {
-                push_file(&mut files, p, Reason::Deleted);
-            }
-        }
+        drop(checked);
+        drop(text);
         if files.is_empty() {
-            drop(text);
-            self.buf = buf;
             return;
         }
-        let cg = read_at(&dir, "cgroup", &mut buf)
-            .map(|_| cgroup::attribute(&String::from_utf8_lossy(&buf)))
+        // stale: now who it is
+        let Some((ppid, _, start_ticks)) = read_at(&dir, "stat", buf)
+            .ok()
+            .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
+        else {
+            return;
+        };
+        let exe = readlink_at(&dir, "exe").unwrap_or_default();
+        let exe = match exe.strip_suffix(" (deleted)") {
+            Some(p) => {
+                let p = maps::normalize(p).to_string();
+                if !maps::is_ignored_path(&p) && !self.ignored(&p) {
+                    push_file(&mut files, &p, Reason::Deleted);
+                }
+                p
+            }
+            None => exe,
+        };
+        let uid = uid.unwrap_or_else(|| rustix::fs::fstat(&dir).map_or(u32::MAX, |s| s.st_uid));
+        let cg = read_at(&dir, "cgroup", buf)
+            .map(|_| cgroup::attribute(&String::from_utf8_lossy(buf)))
             .unwrap_or_else(|_| cgroup::Attribution::none());
         let foreign_root = view
             .flatten()
             .or_else(|| self.view_of(&dir))
             .is_some_and(|v| v.1 != self.my_view.1);
         files.sort();
+        out.tree.insert(pid, (ppid, exe.clone()));
         out.stale.push(StaleProc {
             pid,
             ppid,
             uid,
             start_time: self.btime + start_ticks / self.hz.max(1),
-            exe: maps::normalize(&exe).to_string(),
+            exe,
             attribution: cg,
             foreign_root,
             files,
         });
-        self.buf = buf;
     }
 
     fn ignored(&self, path: &str) -> bool {
         self.cfg.ignore.iter().any(|r| r.is_match(path))
+    }
+}
+
+fn open_pid(proc_root: &str, pid: u32) -> Result<OwnedFd, Errno> {
+    rustix::fs::openat(
+        CWD,
+        format!("{proc_root}/{pid}").as_str(),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+/// Add to the tree the ancestors of stale processes that run the same executable (and the
+/// first one that does not), for grouping by process tree. A parent younger than its child
+/// is a reused PID: the walk stops there.
+fn ancestors(proc_root: &str, out: &mut Scan, buf: &mut Vec<u8>) {
+    for i in 0..out.stale.len() {
+        let (exe, mut cur, mut born) = {
+            let p = &out.stale[i];
+            (p.exe.clone(), p.ppid, u64::MAX)
+        };
+        while cur > 1 && !out.tree.contains_key(&cur) {
+            let Ok(dir) = open_pid(proc_root, cur) else {
+                break;
+            };
+            let Some((ppid, _, start)) = read_at(&dir, "stat", buf)
+                .ok()
+                .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
+            else {
+                break;
+            };
+            if start > born {
+                break;
+            }
+            let pexe = readlink_at(&dir, "exe").unwrap_or_default();
+            let same = pexe == exe;
+            out.tree.insert(cur, (ppid, pexe));
+            if !same {
+                break;
+            }
+            born = start;
+            cur = ppid;
+        }
     }
 }
 
@@ -378,7 +408,6 @@ pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
         my_view: (String::new(), (0, 0)),
         idents: HashMap::new(),
         remote: HashMap::new(),
-        buf: Vec::with_capacity(1 << 16),
         btime: boot_time(&cfg.proc_root),
         hz: rustix::param::clock_ticks_per_second(),
     };
@@ -388,9 +417,11 @@ pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
         .filter_map(|e| e.ok())
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .collect();
+    let mut buf = Vec::with_capacity(1 << 16);
     for pid in pids {
-        ctx.scan_one(pid, &mut out);
+        ctx.scan_one(pid, &mut buf, &mut out);
     }
+    ancestors(&cfg.proc_root, &mut out, &mut buf);
     out.unreadable.sort_unstable();
     out.seconds = started.elapsed().as_secs_f64();
     Ok(out)
@@ -399,6 +430,8 @@ pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PF_KTHREAD: u64 = 0x0020_0000;
 
     #[test]
     fn stat_fields() {
