@@ -332,6 +332,40 @@ mod tests {
     }
 
     #[test]
+    fn unit_and_lib_filters() {
+        let procs = vec![
+            group::tests::proc(
+                3,
+                1,
+                "/usr/sbin/nginx",
+                "/system.slice/nginx.service",
+                "/usr/lib/libgnutls.so.30",
+            ),
+            group::tests::proc(
+                4,
+                1,
+                "/usr/sbin/cron",
+                "/system.slice/cron.service",
+                "/usr/lib/libc.so.6",
+            ),
+        ];
+        let f = group::group(&procs, &Default::default(), true);
+        let kept = |args: &[&str]| -> Vec<String> {
+            let o: Opts = cli::parse(&[NAME], &v(args)).unwrap();
+            f.iter()
+                .filter(|x| keep(x, &o))
+                .filter_map(|x| x.unit.clone())
+                .collect()
+        };
+        assert_eq!(kept(&[]), vec!["cron.service", "nginx.service"]);
+        assert_eq!(kept(&["--unit", "nginx"]), vec!["nginx.service"]);
+        assert_eq!(kept(&["-u", "cron.service"]), vec!["cron.service"]);
+        assert!(kept(&["--unit", "ngin"]).is_empty());
+        assert_eq!(kept(&["--lib", "libgnutls"]), vec!["nginx.service"]);
+        assert!(kept(&["--lib", "libgnutls", "--unit", "cron"]).is_empty());
+    }
+
+    #[test]
     fn pid_and_user_lists() {
         let s = parse_pids(&v(&["12,13", "14"])).unwrap().unwrap();
         assert_eq!(s.len(), 3);
