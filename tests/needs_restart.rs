@@ -398,8 +398,84 @@ fn populate_root(root: &Path, prog: &Path, libdir: &Path) {
     }
 }
 
+/// The (device, inode) columns of the executable mapping of `path` in a maps text.
+fn mapped_inode(maps: &str, path: &Path) -> Option<u64> {
+    maps.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() == 6 && f[5] == path.to_str().unwrap() && f[1].contains('x'))
+            .then(|| f[4].parse().unwrap())
+    })
+}
+
+fn inode(p: &Path) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap())
+}
+
 #[test]
-fn private_root_is_checked_against_its_own_files() {
+fn container_root_is_checked_against_its_own_files() {
+    let Some(b) = build() else { return };
+    if !have_tool("unshare") || !have_tool("pivot_root") || !have_tool("ldd") {
+        return;
+    }
+    let d = workdir(b, "container");
+    let libdir = d.join("lib");
+    let root = d.join("root");
+    populate_root(&root, &b.prog, &libdir);
+    std::fs::create_dir_all(root.join(".old")).unwrap();
+    std::fs::create_dir_all(root.join("dev")).unwrap();
+    std::fs::write(root.join("dev/null"), "").unwrap();
+    // the container's own copy is v2: another inode than the host's file at that path
+    let inner = root
+        .join(libdir.strip_prefix("/").unwrap())
+        .join("libnrt.so");
+    std::fs::copy(&b.lib_v2, &inner).unwrap();
+    // a mount namespace whose root is `root` (pivot_root, as container runtimes do)
+    // (sh gives a background job /dev/null for stdin: the container gets one)
+    let script = r#"mount --bind "$R" "$R" && mount --bind /dev/null "$R/dev/null" &&
+cd "$R" && pivot_root . .old || exit 1
+LD_LIBRARY_PATH="$LIBDIR" "$PROG" 1 &
+p=$!
+trap 'kill -TERM $p; wait $p; exit 0' TERM
+wait"#;
+    let mut procs = Procs::default();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("R", &root)
+        .env("LIBDIR", &libdir)
+        .env("PROG", &b.prog);
+    let p = procs.start(&mut cmd);
+    assert_eq!(p.len(), 2);
+    // seen from here, the daemon maps the host's path, but its own file
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", p[0])).unwrap();
+    let host_lib = libdir.join("libnrt.so");
+    let mapped = mapped_inode(&maps, &host_lib).unwrap_or_else(|| panic!("{maps}"));
+    assert_eq!(mapped, inode(&inner));
+    assert_ne!(
+        mapped,
+        inode(&host_lib),
+        "a host-side stat would call it replaced"
+    );
+    // no false positive: the path is stat'ed inside its root
+    let out = run(needs_restart(&p).arg("--json"));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // an upgrade inside the container is found, once for the daemon and its child
+    rename_over(&b.lib_v1, &inner);
+    let out = run(needs_restart(&p).arg("--json"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let (f, _) = json_lines(&out);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(sorted(pids_of(&f[0])), sorted(p.clone()));
+    assert_eq!(f[0]["foreign_root"], true);
+    assert_eq!(
+        f[0]["files"],
+        serde_json::json!([{"path": host_lib.to_str().unwrap(), "reason": "deleted"}])
+    );
+    let text = stdout(&run(&mut needs_restart(&p)));
+    assert!(text.contains("[own root: checked there]"), "{text}");
+}
+
+#[test]
+fn chrooted_daemon_paths_are_ours() {
     let Some(b) = build() else { return };
     if !have_tool("chroot") || !have_tool("ldd") {
         return;
@@ -408,7 +484,6 @@ fn private_root_is_checked_against_its_own_files() {
     let libdir = d.join("lib");
     let root = d.join("root");
     populate_root(&root, &b.prog, &libdir);
-    // the container's own copy is v2: another inode than the host's file at that path
     let inner = root
         .join(libdir.strip_prefix("/").unwrap())
         .join("libnrt.so");
@@ -420,22 +495,22 @@ fn private_root_is_checked_against_its_own_files() {
         .arg("1")
         .env("LD_LIBRARY_PATH", &libdir);
     let p = procs.start(&mut cmd);
+    // in our mount namespace the kernel shows the jailed file by its full path from our
+    // root (as for postfix's chroot): it is checked there, not under the jail again
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", p[0])).unwrap();
-    assert!(
-        maps.contains(&format!("{}\n", libdir.join("libnrt.so").display())),
-        "the jailed daemon maps the library at the host's path: {maps}"
-    );
-    // no false positive: the path is stat'ed inside its root, not on the host
+    assert_eq!(mapped_inode(&maps, &inner), Some(inode(&inner)), "{maps}");
     let out = run(needs_restart(&p).arg("--json"));
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    // an upgrade inside the jail is found, and marked as checked in its own root
     rename_over(&b.lib_v1, &inner);
     let out = run(needs_restart(&p).arg("--json"));
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     let (f, _) = json_lines(&out);
     assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0]["foreign_root"], true);
-    assert_eq!(f[0]["files"][0]["reason"], "deleted");
+    assert_eq!(f[0]["foreign_root"], false);
+    assert_eq!(
+        f[0]["files"],
+        serde_json::json!([{"path": inner.to_str().unwrap(), "reason": "deleted"}])
+    );
 }
 
 #[test]

@@ -33,7 +33,8 @@ pub struct StaleProc {
     pub start_time: u64,
     pub exe: String,
     pub attribution: Attribution,
-    /// The process's root is not ours (a container or chroot): paths were checked there.
+    /// The process is in another mount namespace (a container): paths were checked in its
+    /// own root.
     pub foreign_root: bool,
     pub files: Vec<(String, Reason)>,
 }

@@ -173,8 +173,15 @@ pub fn under_any(path: &str, mounts: &[String]) -> bool {
 }
 
 impl<'c> Ctx<'c> {
+    /// Where the process's mapped paths are to be looked up. The kernel shows them relative
+    /// to *our* root when the mount is reachable from it (same mount namespace, even in a
+    /// chroot: stat them directly), else relative to the process's namespace root (a
+    /// container: stat them through /proc/PID/root).
     fn view_of(&self, dir: &OwnedFd) -> Option<View> {
         let ns = readlink_at(dir, "ns/mnt").ok()?;
+        if ns == self.my_view.0 {
+            return Some(self.my_view.clone());
+        }
         let root = rustix::fs::statat(dir, "root", AtFlags::empty()).ok()?;
         Some((ns, dev_ino(&root)))
     }
@@ -307,7 +314,7 @@ impl<'c> Ctx<'c> {
         let foreign_root = view
             .flatten()
             .or_else(|| self.view_of(&dir))
-            .is_some_and(|v| v.1 != self.my_view.1);
+            .is_some_and(|v| v.0 != self.my_view.0);
         files.sort();
         out.tree.insert(pid, (ppid, exe.clone()));
         out.stale.push(StaleProc {
