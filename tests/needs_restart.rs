@@ -411,6 +411,18 @@ fn inode(p: &Path) -> u64 {
     std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap())
 }
 
+/// Scan `pids`: clean; upgrade `lib` by rename-over; scan again: one finding, returned.
+fn clean_then_upgraded(pids: &[u32], new: &Path, lib: &Path) -> Value {
+    let out = run(needs_restart(pids).arg("--json"));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    rename_over(new, lib);
+    let out = run(needs_restart(pids).arg("--json"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let (mut f, _) = json_lines(&out);
+    assert_eq!(f.len(), 1, "{f:?}");
+    f.remove(0)
+}
+
 #[test]
 fn container_root_is_checked_against_its_own_files() {
     let Some(b) = build() else { return };
@@ -455,19 +467,13 @@ wait"#;
         inode(&host_lib),
         "a host-side stat would call it replaced"
     );
-    // no false positive: the path is stat'ed inside its root
-    let out = run(needs_restart(&p).arg("--json"));
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    // an upgrade inside the container is found, once for the daemon and its child
-    rename_over(&b.lib_v1, &inner);
-    let out = run(needs_restart(&p).arg("--json"));
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let (f, _) = json_lines(&out);
-    assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(sorted(pids_of(&f[0])), sorted(p.clone()));
-    assert_eq!(f[0]["foreign_root"], true);
+    // no false positive (the path is stat'ed inside its root); an upgrade inside the
+    // container is found, once for the daemon and its child
+    let f = clean_then_upgraded(&p, &b.lib_v1, &inner);
+    assert_eq!(sorted(pids_of(&f)), sorted(p.clone()));
+    assert_eq!(f["foreign_root"], true);
     assert_eq!(
-        f[0]["files"],
+        f["files"],
         serde_json::json!([{"path": host_lib.to_str().unwrap(), "reason": "deleted"}])
     );
     let text = stdout(&run(&mut needs_restart(&p)));
@@ -499,16 +505,10 @@ fn chrooted_daemon_paths_are_ours() {
     // root (as for postfix's chroot): it is checked there, not under the jail again
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", p[0])).unwrap();
     assert_eq!(mapped_inode(&maps, &inner), Some(inode(&inner)), "{maps}");
-    let out = run(needs_restart(&p).arg("--json"));
-    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    rename_over(&b.lib_v1, &inner);
-    let out = run(needs_restart(&p).arg("--json"));
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    let (f, _) = json_lines(&out);
-    assert_eq!(f.len(), 1, "{f:?}");
-    assert_eq!(f[0]["foreign_root"], false);
+    let f = clean_then_upgraded(&p, &b.lib_v1, &inner);
+    assert_eq!(f["foreign_root"], false);
     assert_eq!(
-        f[0]["files"],
+        f["files"],
         serde_json::json!([{"path": inner.to_str().unwrap(), "reason": "deleted"}])
     );
 }
