@@ -217,6 +217,9 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     } else {
         exit::OK
     };
+    for pid in &result.missing {
+        diag.warn(format!("--pid {pid}: no such process"));
+    }
     if !result.unreadable.is_empty() && mode == Mode::Text {
         diag.warn(format!(
             "{} process(es) could not be read (pid {}){}",

@@ -36,6 +36,8 @@ pub struct Scan {
     pub scanned: usize,
     /// Processes whose maps could not be read (permission).
     pub unreadable: Vec<u32>,
+    /// PIDs `--pid` asked for that do not exist.
+    pub missing: Vec<u32>,
     pub seconds: f64,
 }
 
@@ -52,9 +54,14 @@ struct Ctx<'c> {
     idents: HashMap<View, HashMap<String, Ident>>,
     /// Per view: the mount points of network and FUSE filesystems (empty: none).
     remote: HashMap<View, Vec<String>>,
+    /// PIDs whose directory could be opened.
+    seen: Vec<u32>,
     btime: u64,
     hz: u64,
 }
+
+/// `flags` bit of kernel threads in /proc/PID/stat.
+const PF_KTHREAD: u64 = 0x0020_0000;
 
 fn errno(e: &std::io::Error) -> Errno {
     Errno::from_raw_os_error(e.raw_os_error().unwrap_or(libc_eio()))
@@ -237,6 +244,7 @@ impl<'c> Ctx<'c> {
         let Ok(dir) = open_pid(&self.cfg.proc_root, pid) else {
             return;
         };
+        self.seen.push(pid);
         let mut uid = None;
         if let Some(uids) = &self.cfg.uids {
             let u = rustix::fs::fstat(&dir).map_or(u32::MAX, |s| s.st_uid);
@@ -249,7 +257,14 @@ impl<'c> Ctx<'c> {
             Ok(()) => {}
             Err(e) if gone(e) => return,
             Err(_) => {
-                out.unreadable.push(pid);
+                // a kernel thread is unreadable to non-root, and has nothing to report
+                let kthread = read_at(&dir, "stat", buf)
+                    .ok()
+                    .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
+                    .is_some_and(|(_, flags, _)| flags & PF_KTHREAD != 0);
+                if !kthread {
+                    out.unreadable.push(pid);
+                }
                 return;
             }
         }
@@ -415,6 +430,7 @@ pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
         my_view: (String::new(), (0, 0)),
         idents: HashMap::new(),
         remote: HashMap::new(),
+        seen: Vec::new(),
         btime: boot_time(&cfg.proc_root),
         hz: rustix::param::clock_ticks_per_second(),
     };
@@ -430,6 +446,15 @@ pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
     }
     ancestors(&cfg.proc_root, &mut out, &mut buf);
     out.unreadable.sort_unstable();
+    if let Some(wanted) = &cfg.pids {
+        let seen: HashSet<u32> = ctx.seen.iter().copied().collect();
+        out.missing = wanted
+            .iter()
+            .filter(|p| !seen.contains(p))
+            .copied()
+            .collect();
+        out.missing.sort_unstable();
+    }
     out.seconds = started.elapsed().as_secs_f64();
     Ok(out)
 }
@@ -437,8 +462,6 @@ pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const PF_KTHREAD: u64 = 0x0020_0000;
 
     #[test]
     fn stat_fields() {
