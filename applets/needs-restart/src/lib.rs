@@ -252,7 +252,10 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
         Mode::Batch => out.write_all(report::batch(&ctx, &reboot::facts(Vec::new())).as_bytes())?,
         Mode::Plan => {
             let p = plan::plan(&findings, systemd.then(|| systemd_version().unwrap_or(0)));
-            out.write_all(p.render().as_bytes())?
+            out.write_all(p.render().as_bytes())?;
+            for reason in reboot.iter().flatten() {
+                writeln!(out, "# reboot needed: {reason}")?;
+            }
         }
         Mode::Restart => {
             out.flush()?;

@@ -125,12 +125,14 @@ pub fn text(c: &Context) -> String {
     s
 }
 
-/// `--units`: the system services to restart, one a line.
+/// `--units`: the system services safe to restart, one a line (those the plan defers, such
+/// as dbus, are left out: `--units | xargs systemctl restart` must not cut the bus).
 pub fn units(findings: &[Finding]) -> String {
     let mut v: Vec<&str> = findings
         .iter()
         .filter(|f| f.kind == Kind::Service)
         .filter_map(|f| f.unit.as_deref())
+        .filter(|u| crate::plan::defer_reason(u).is_none())
         .collect();
     v.sort();
     v.dedup();
@@ -299,6 +301,13 @@ mod tests {
             ),
             proc(1, 0, "/usr/lib/systemd/systemd", "/init.scope", "/l/a.so"),
             proc(700, 1, "/opt/app/server", "/", "/l/a.so"),
+            proc(
+                200,
+                1,
+                "/usr/bin/dbus-daemon",
+                "/system.slice/dbus.service",
+                "/l/a.so",
+            ),
         ];
         procs[2].uid = 1000;
         group(&procs, &Default::default(), true)
@@ -326,7 +335,7 @@ mod tests {
             systemd: true,
         };
         let t = text(&c);
-        assert!(t.starts_with("init init.scope: pid 1 (/usr/lib/systemd/systemd, user root)\n  deleted  /l/a.so\nservice nginx.service: pid 300,301 (/usr/sbin/nginx, user root)\n  deleted  /l/libgnutls.so.30\n"), "{t}");
+        assert!(t.starts_with("init init.scope: pid 1 (/usr/lib/systemd/systemd, user root)\n  deleted  /l/a.so\nservice dbus.service: pid 200 (/usr/bin/dbus-daemon, user root)\n  deleted  /l/a.so\nservice nginx.service: pid 300,301 (/usr/sbin/nginx, user root)\n  deleted  /l/libgnutls.so.30\n"), "{t}");
         assert!(
             t.contains("process 700: pid 700 (/opt/app/server, user root)\n"),
             "{t}"
@@ -355,7 +364,7 @@ mod tests {
         assert_eq!(
             batch(&c, &facts),
             format!(
-                "NEEDRESTART-VER: opsbox-{}\nNEEDRESTART-KCUR: 6.1.0-9-amd64\nNEEDRESTART-KEXP: 6.1.0-13-amd64\nNEEDRESTART-KSTA: 3\nNEEDRESTART-UCSTA: 0\nNEEDRESTART-SVC: nginx.service\nNEEDRESTART-SVC: systemd-manager\nNEEDRESTART-PID: server=700\nNEEDRESTART-CONT: docker:0123456789ab\nNEEDRESTART-SESS: ann @ session #2\n",
+                "NEEDRESTART-VER: opsbox-{}\nNEEDRESTART-KCUR: 6.1.0-9-amd64\nNEEDRESTART-KEXP: 6.1.0-13-amd64\nNEEDRESTART-KSTA: 3\nNEEDRESTART-UCSTA: 0\nNEEDRESTART-SVC: dbus.service\nNEEDRESTART-SVC: nginx.service\nNEEDRESTART-SVC: systemd-manager\nNEEDRESTART-PID: server=700\nNEEDRESTART-CONT: docker:0123456789ab\nNEEDRESTART-SESS: ann @ session #2\n",
                 env!("CARGO_PKG_VERSION")
             )
         );
@@ -364,7 +373,7 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 6);
+        assert_eq!(lines.len(), 7);
         assert_eq!(lines[1]["unit"], "nginx.service");
         assert_eq!(lines[1]["pids"], json!([300, 301]));
         assert_eq!(
