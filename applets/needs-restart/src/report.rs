@@ -349,7 +349,7 @@ mod tests {
             "{t}"
         );
         assert!(
-            t.ends_with("5 to restart (6 processes); 42 processes scanned, 1 unreadable\n"),
+            t.ends_with("6 to restart (7 processes); 42 processes scanned, 1 unreadable\n"),
             "{t}"
         );
         assert_eq!(units(&f), "nginx.service\n");
