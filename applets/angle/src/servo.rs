@@ -23,9 +23,12 @@ pub const STEP_DELAY_MS: u32 = 15;
 /// The pulse width for `angle` (clamped to 0–180): 0–180 degrees map linearly onto
 /// 544–2400 µs, rounding down, exactly as the Arduino Servo library's `map()`.
 pub const fn pulse_us(angle: u8) -> u16 {
-    let a = if angle > MAX_ANGLE { MAX_ANGLE } else { angle };
-    let span = (MAX_PULSE_US - MIN_PULSE_US) as u32;
-    MIN_PULSE_US + (a as u32 * span / MAX_ANGLE as u32) as u16
+    let a = (if angle > MAX_ANGLE { MAX_ANGLE } else { angle }) as u16;
+    // MIN + a * span / 180, in 16 bits (no 32-bit division on an 8-bit MCU): the whole
+    // microseconds a degree, then the remainder, which stays below 180 * 180.
+    let span = MAX_PULSE_US - MIN_PULSE_US;
+    let (whole, rest) = (span / MAX_ANGLE as u16, span % MAX_ANGLE as u16);
+    MIN_PULSE_US + whole * a + rest * a / MAX_ANGLE as u16
 }
 
 /// The duty cycle that makes a `pulse_us` pulse in every [`FRAME_US`] frame, for a PWM whose
@@ -36,7 +39,13 @@ pub const fn duty(pulse_us: u16, max_duty: u16) -> u16 {
     } else {
         pulse_us
     };
-    (p as u32 * max_duty as u32 / FRAME_US as u32) as u16
+    if max_duty % FRAME_US == 0 {
+        // A whole number of PWM steps a microsecond (the firmware's Timer1: 2): no 32-bit
+        // division, which on an 8-bit MCU costs a kilobyte of flash.
+        p * (max_duty / FRAME_US)
+    } else {
+        (p as u32 * max_duty as u32 / FRAME_US as u32) as u16
+    }
 }
 
 /// A hobby servo on a 50 Hz PWM channel. It knows where it is: it only ever moves through
@@ -116,6 +125,10 @@ mod tests {
         // 1856 µs over 180 degrees: 10.31 µs a degree, rounded down.
         assert_eq!(pulse_us(1), 554);
         assert_eq!(pulse_us(91), 1482);
+        for a in 0..=255u8 {
+            let exact = 544 + u32::from(a.min(180)) * 1856 / 180;
+            assert_eq!(u32::from(pulse_us(a)), exact, "{a}");
+        }
         for a in 0..MAX_ANGLE {
             let step = pulse_us(a + 1) - pulse_us(a);
             assert!(step == 10 || step == 11, "{a}: {step}");
@@ -131,5 +144,7 @@ mod tests {
         // A 16-bit full scale: 65535 * 1472 / 20000 = 4823.4.
         assert_eq!(duty(1472, u16::MAX), 4823);
         assert_eq!(duty(u16::MAX, 1000), 1000);
+        assert_eq!(duty(u16::MAX, 60_000), 60_000);
+        assert_eq!(duty(0, 40_000), 0);
     }
 }
