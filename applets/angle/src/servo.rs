@@ -39,7 +39,7 @@ pub const fn duty(pulse_us: u16, max_duty: u16) -> u16 {
     } else {
         pulse_us
     };
-    if max_duty % FRAME_US == 0 {
+    if max_duty.is_multiple_of(FRAME_US) {
         // A whole number of PWM steps a microsecond (the firmware's Timer1: 2): no 32-bit
         // division, which on an 8-bit MCU costs a kilobyte of flash.
         p * (max_duty / FRAME_US)
