@@ -2,9 +2,9 @@
 //! USART0 with an interrupt-driven receive queue, Timer1 PWM on pin 9, a busy-wait delay.
 //!
 //! Everything here is lock-free on purpose: the receive interrupt and the main loop share
-//! only a single-producer single-consumer queue and three byte-sized counters, so the main
-//! loop never disables interrupts (QEMU delivers interrupts only between translated
-//! blocks: a loop that keeps interrupts off most of the time would never receive).
+//! only `angle::rx::RxQueue`, whose every shared word is a byte read or written with one
+//! instruction, so the main loop never disables interrupts (QEMU delivers interrupts only
+//! between translated blocks: a loop that keeps them off most of the time never receives).
 
 use core::convert::Infallible;
 
