@@ -5,7 +5,15 @@
 //!
 //! * [`Parser`] takes one byte at a time and returns at most one [`Verdict`] per line.
 //! * [`Verdict::reply`] is the verdict line the device sends; [`READY_LINE`] follows it.
+//! * [`servo::Servo`] sweeps a servo to an angle over any embedded-hal 1.0 PWM and delay.
+//! * [`rx::RxQueue`] is the device's lock-free receive buffer, which says where bytes were
+//!   lost.
 #![no_std]
+
+pub mod rx;
+pub mod servo;
+
+pub use servo::Servo;
 
 /// The ready line, sent at power-up and after every verdict.
 pub const READY: &str = "OK: Good to go";
