@@ -89,6 +89,9 @@ struct Bridge<'a> {
     port: Option<Port>,
     serial_out: Vec<u8>,
     serial_sent: usize,
+    /// The serial fd is registered for writability (only while output waits: a tty
+    /// signals writability after every write, which would wake the loop for nothing).
+    serial_wants_write: bool,
     listener: Option<TcpListener>,
     clients: BTreeMap<Token, Client>,
     next_token: usize,
@@ -125,6 +128,7 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
         port: None,
         serial_out: Vec::new(),
         serial_sent: 0,
+        serial_wants_write: false,
         listener: None,
         clients: BTreeMap::new(),
         next_token: FIRST_CLIENT,
@@ -263,12 +267,9 @@ impl Bridge<'_> {
         let mut port = Port::open(&self.cfg.device, &self.settings)?;
         self.poll
             .registry()
-            .register(
-                &mut SourceFd(&port.raw_fd()),
-                SERIAL,
-                Interest::READABLE | Interest::WRITABLE,
-            )
+            .register(&mut SourceFd(&port.raw_fd()), SERIAL, Interest::READABLE)
             .map_err(|e| OpenError::Other(io_reason(&e)))?;
+        self.serial_wants_write = false;
         if let Some(on) = self.cfg.dtr {
             self.line("DTR", port.set_dtr(on));
         }
@@ -381,6 +382,24 @@ impl Bridge<'_> {
         } else if self.serial_sent >= SERIAL_QUEUE_HIGH {
             self.serial_out.drain(..self.serial_sent);
             self.serial_sent = 0;
+        }
+        let want = self.serial_pending() > 0;
+        if want != self.serial_wants_write
+            && let Some(port) = &self.port
+        {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            match self
+                .poll
+                .registry()
+                .reregister(&mut SourceFd(&port.raw_fd()), SERIAL, interest)
+            {
+                Ok(()) => self.serial_wants_write = want,
+                Err(e) => self.log.warn(format!("poll: {}", io_reason(&e))),
+            }
         }
     }
 
