@@ -354,15 +354,25 @@ fn a_client_that_stops_reading_is_dropped_others_keep_receiving() {
     wait_attached(&b, 1);
     let mut good = b.connect();
     wait_attached(&b, 2);
-    // far more than the kernel's loopback buffers and our 64 KiB queue
+    // far more than the kernel's loopback buffers and our 64 KiB queue; the writer keeps
+    // at most one chunk ahead of the reading client, so a reader that the (loaded) machine
+    // does not schedule for a while is never the one that falls behind
     let total = 24 << 20;
+    let chunk = 1 << 16;
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut m = pty.master.try_clone().unwrap();
+    let seen = Arc::clone(&done);
     let writer = std::thread::spawn(move || {
-        let chunk = random_bytes(1 << 16, 3);
+        let data = random_bytes(chunk, 3);
+        let deadline = Instant::now() + WAIT * 3;
         let mut sent = 0;
-        while sent < total {
-            m.write_all(&chunk).unwrap();
-            sent += chunk.len();
+        while sent < total && Instant::now() < deadline {
+            if sent <= seen.load(std::sync::atomic::Ordering::Acquire) {
+                m.write_all(&data).unwrap();
+                sent += chunk;
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
         }
     });
     let mut got = 0;
@@ -373,6 +383,7 @@ fn a_client_that_stops_reading_is_dropped_others_keep_receiving() {
             Ok(n) => got += n,
             Err(e) => panic!("reading client: {e} after {got} bytes"),
         }
+        done.store(got, std::sync::atomic::Ordering::Release);
     }
     writer.join().unwrap();
     assert_eq!(got, total);

@@ -67,6 +67,10 @@ impl Client {
         if self.sent == self.out.len() {
             self.out.clear();
             self.sent = 0;
+            // a burst is over: give its memory back (50 idle clients stay small)
+            if self.out.capacity() > 16 * 1024 {
+                self.out = Vec::new();
+            }
         } else if self.sent >= CLIENT_QUEUE_MAX {
             self.out.drain(..self.sent);
             self.sent = 0;
