@@ -501,6 +501,19 @@ fn rfc2217_client_changes_the_baud_rate() {
     if !have_tool("python3") {
         return;
     }
+    let has_pyserial = std::process::Command::new("python3")
+        .args(["-c", "import serial.rfc2217"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_pyserial {
+        assert!(
+            !strict(),
+            "pyserial is not installed: scripts/setup should have installed it"
+        );
+        eprintln!("skipped: pyserial is not installed (scripts/setup ser2tcp installs it)");
+        return;
+    }
     let mut pty = Pty::new();
     let b = Bridge::start(&["-p", pty.dev(), "-b", "115200", "--rfc2217"]);
     assert_eq!(pty.speed(), 115200);
@@ -579,6 +592,17 @@ fn device_errors_and_usage() {
     let o = run(applet("ser2tcp").args(["-p", pty.dev(), "-P", "0"]));
     assert_eq!(code(&o), 69, "{}", stderr(&o));
     assert!(stderr(&o).contains(": busy"), "{}", stderr(&o));
+    // the TCP port is taken: 74, and the device is left alone
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let pty2 = Pty::new();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let o = run(applet("ser2tcp").args(["-p", pty2.dev(), "-P", &port]));
+    assert_eq!(code(&o), 74, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("listening on 127.0.0.1:{port}: ")),
+        "{}",
+        stderr(&o)
+    );
     // usage
     let o = run(applet("ser2tcp").args(["-p", pty.dev(), "--parity", "X"]));
     assert_eq!(code(&o), 64, "{}", stderr(&o));
