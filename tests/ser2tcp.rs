@@ -531,6 +531,7 @@ got = s.read(4)
 print('got', got.hex(), flush=True)
 s.baudrate = 57600
 print('baud', s.baudrate, flush=True)
+print('lines', s.cts, s.dsr, s.cd, flush=True)
 sys.stdin.readline()
 s.close()
 "#,
@@ -566,6 +567,10 @@ s.close()
     line.clear();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "baud 57600");
+    // the modem state was reported (a pty has no modem lines: all off)
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "lines False False False");
     let deadline = Instant::now() + WAIT;
     while pty.speed() != 57600 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
