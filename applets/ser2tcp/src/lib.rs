@@ -1,23 +1,34 @@
-//! `ser2tcp`: bridge a serial port to TCP.
+//! `ser2tcp`: bridge a serial port to TCP, in one event loop, without resetting the
+//! Arduino on the other end.
+//!
+//! * [`opts`] reads the command line (ser2tcp's and tcp_serial_redirect.py's forms).
+//! * [`serial`] opens and configures the port; [`bridge`] runs the loop.
+//! * [`telnet`] is RFC 2217's framing, [`cidr`] the `--allow` networks, [`log`] the log.
 
-use argh::FromArgs;
-use opsbox_common::{Error, ExitCode, cli};
+pub mod bridge;
+pub mod cidr;
+pub mod log;
+pub mod opts;
+pub mod serial;
+pub mod telnet;
+
+/// The system crates the integration tests (root package) use for real ptys, termios
+/// and signals: they are ours already, so the tests need no dependencies of their own.
+#[doc(hidden)]
+pub mod testkit {
+    pub use nix;
+    pub use rustix;
+}
+
+use opsbox_common::{Error, ExitCode};
 
 /// The applet's name, as dispatched and as it prefixes messages.
 pub const NAME: &str = "ser2tcp";
 /// One line for `opsbox --list` and `opsbox --help`.
 pub const ABOUT: &str = "bridge a serial port to TCP";
 
-#[derive(FromArgs, Debug)]
-#[argh(help_triggers("-h", "--help"))]
-/// bridge a serial port to TCP.
-struct Opts {}
-
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
-    let _opts: Opts = cli::parse(&[NAME], &args)?;
-    Err(Error::new(
-        opsbox_common::exit::SOFTWARE,
-        "not implemented yet",
-    ))
+    let config = opts::parse(&args)?;
+    bridge::run(&config)
 }

@@ -1,0 +1,659 @@
+//! ser2tcp on real pseudo-terminals and real sockets on 127.0.0.1: a pty pair stands in
+//! for the serial port (the test holds the master, ser2tcp opens the slave).
+
+mod support;
+
+use ser2tcp::testkit::nix::sys::signal::{Signal, kill};
+use ser2tcp::testkit::nix::unistd::Pid;
+use ser2tcp::testkit::rustix::pty;
+use ser2tcp::testkit::rustix::termios::{self, ControlModes, OptionalActions};
+use std::fs::File;
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::*;
+
+/// Generous: the machine may be loaded.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A pty pair; `path` names the slave (the "serial device").
+struct Pty {
+    master: File,
+    slave: OwnedFd,
+    path: PathBuf,
+}
+
+impl Pty {
+    fn new() -> Pty {
+        // close-on-exec from the first instant: a ser2tcp started by a parallel test must
+        // not inherit our master, or closing it would not unplug the "device"
+        let master = pty::openpt(
+            pty::OpenptFlags::RDWR | pty::OpenptFlags::NOCTTY | pty::OpenptFlags::CLOEXEC,
+        )
+        .expect("openpt");
+        pty::grantpt(&master).unwrap();
+        pty::unlockpt(&master).unwrap();
+        let name = pty::ptsname(&master, Vec::new()).unwrap();
+        let path = PathBuf::from(name.to_str().unwrap());
+        let slave: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc_noctty())
+            .open(&path)
+            .unwrap()
+            .into();
+        // raw from the start, so nothing the test writes is cooked before ser2tcp opens it;
+        // HUPCL on, as a real serial driver has it (a pty's default is off)
+        let mut t = termios::tcgetattr(&slave).unwrap();
+        t.make_raw();
+        t.control_modes |= ControlModes::HUPCL;
+        termios::tcsetattr(&slave, OptionalActions::Now, &t).unwrap();
+        Pty {
+            master: File::from(master),
+            slave,
+            path,
+        }
+    }
+
+    fn dev(&self) -> &str {
+        self.path.to_str().unwrap()
+    }
+
+    fn cflag(&self) -> ControlModes {
+        termios::tcgetattr(&self.slave).unwrap().control_modes
+    }
+
+    fn speed(&self) -> u32 {
+        termios::tcgetattr(&self.slave).unwrap().output_speed()
+    }
+
+    /// Read from the master until `n` bytes came (or the deadline).
+    fn read_n(&mut self, n: usize) -> Vec<u8> {
+        read_n(&mut self.master, n, || {})
+    }
+}
+
+/// O_NOCTTY (std opens with O_CLOEXEC already).
+fn libc_noctty() -> i32 {
+    ser2tcp::testkit::rustix::fs::OFlags::NOCTTY.bits() as i32
+}
+
+/// Read `n` bytes from a pty master, polling with a deadline (a pty master has no read
+/// timeout, so it is made non-blocking).
+fn read_n(f: &mut File, n: usize, mut between: impl FnMut()) -> Vec<u8> {
+    use ser2tcp::testkit::rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    let fl = fcntl_getfl(&*f).unwrap();
+    fcntl_setfl(&*f, fl | OFlags::NONBLOCK).unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    while out.len() < n && Instant::now() < deadline {
+        match f.read(&mut buf[..(n - out.len()).min(65536)]) {
+            Ok(0) => break,
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                between();
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => panic!("reading the pty master: {e}"),
+        }
+    }
+    fcntl_setfl(&*f, fl).unwrap();
+    out
+}
+
+/// A running ser2tcp; its stderr is collected; killed on drop.
+struct Bridge {
+    child: Child,
+    port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Bridge {
+    /// Start `ser2tcp ARGS -P 0` and wait until it says where it listens.
+    fn start(args: &[&str]) -> Bridge {
+        let mut all: Vec<&str> = args.to_vec();
+        if !args.contains(&"--client") {
+            all.extend(["-P", "0"]);
+        }
+        let mut b = Bridge::spawn(&all);
+        if args.contains(&"--client") {
+            return b;
+        }
+        let line = b.wait_log("listening on ");
+        let port = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        b.port = port;
+        b
+    }
+
+    fn spawn(args: &[&str]) -> Bridge {
+        let mut child = applet("ser2tcp")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ser2tcp");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        Bridge {
+            child,
+            port: 0,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Wait for a log line containing `needle`; returns it.
+    fn wait_log(&self, needle: &str) -> String {
+        self.wait_log_after(needle, 0)
+    }
+
+    /// Wait for the `skip+1`-th log line containing `needle`.
+    fn wait_log_after(&self, needle: &str, skip: usize) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let log = self.log();
+            if let Some(l) = log.lines().filter(|l| l.contains(needle)).nth(skip) {
+                return l.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} (#{skip}) in:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to ser2tcp");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    /// SIGTERM, and the exit status.
+    fn stop(mut self) -> i32 {
+        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code().unwrap_or(-1);
+            }
+            assert!(Instant::now() < deadline, "ser2tcp ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Read exactly `n` bytes from a socket (its read timeout applies).
+fn recv_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        match s.read(&mut out[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => panic!("after {got} of {n} bytes: {e}"),
+        }
+    }
+    out.truncate(got);
+    out
+}
+
+/// Whether the server closed this connection (EOF or reset) within the wait.
+fn closed_by_peer(s: &mut TcpStream) -> bool {
+    let mut b = [0u8; 256];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A round trip proves a client is attached (the bridge logs it, but this is the real test).
+fn wait_attached(b: &Bridge, n: usize) {
+    b.wait_log_after(" connected", n - 1);
+}
+
+#[test]
+fn one_mib_each_way_is_exact() {
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "-b", "115200"]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    let up = random_bytes(1 << 20, 7);
+    let down = random_bytes(1 << 20, 11);
+    // TCP → pty, while the test reads the master
+    let mut w = c.try_clone().unwrap();
+    let up2 = up.clone();
+    let writer = std::thread::spawn(move || w.write_all(&up2).unwrap());
+    assert!(pty.read_n(up.len()) == up, "TCP → serial differs");
+    writer.join().unwrap();
+    // pty → TCP
+    let mut m = pty.master.try_clone().unwrap();
+    let down2 = down.clone();
+    let writer = std::thread::spawn(move || m.write_all(&down2).unwrap());
+    assert!(recv_n(&mut c, down.len()) == down, "serial → TCP differs");
+    writer.join().unwrap();
+    // HUPCL was cleared (the Arduino-reset guard) and the baud rate set
+    assert!(!pty.cflag().contains(ControlModes::HUPCL));
+    assert_eq!(pty.speed(), 115200);
+    assert_eq!(b.stop(), 0, "SIGTERM is a clean exit");
+}
+
+#[test]
+fn hupcl_kept_only_when_asked() {
+    let pty = Pty::new();
+    assert!(
+        pty.cflag().contains(ControlModes::HUPCL),
+        "Pty::new sets HUPCL"
+    );
+    let b = Bridge::start(&[pty.dev(), "9600", "--hupcl"]);
+    assert!(pty.cflag().contains(ControlModes::HUPCL));
+    drop(b);
+    let b = Bridge::start(&[pty.dev(), "9600", "--dtr", "1"]);
+    assert!(!pty.cflag().contains(ControlModes::HUPCL));
+    // a pty has no modem lines: a warning, not an error
+    b.wait_log("warning: ");
+    assert_eq!(pty.speed(), 9600);
+}
+
+#[test]
+fn two_clients_both_receive_serial_output() {
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "--max-clients", "2"]);
+    let mut c1 = b.connect();
+    wait_attached(&b, 1);
+    let mut c2 = b.connect();
+    wait_attached(&b, 2);
+    pty.master.write_all(b"hello both\r\n").unwrap();
+    assert_eq!(recv_n(&mut c1, 12), b"hello both\r\n");
+    assert_eq!(recv_n(&mut c2, 12), b"hello both\r\n");
+    // both write: each read arrives whole, in arrival order
+    c1.write_all(b"one;").unwrap();
+    assert_eq!(pty.read_n(4), b"one;");
+    c2.write_all(b"two;").unwrap();
+    assert_eq!(pty.read_n(4), b"two;");
+}
+
+#[test]
+fn max_clients_refuses_and_kick_old_replaces() {
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev()]);
+    let mut first = b.connect();
+    wait_attached(&b, 1);
+    let mut second = b.connect();
+    assert!(closed_by_peer(&mut second), "second client not refused");
+    b.wait_log("--max-clients 1");
+    // the first one still works
+    pty.master.write_all(b"still here").unwrap();
+    assert_eq!(recv_n(&mut first, 10), b"still here");
+    drop(b);
+
+    let b = Bridge::start(&["-p", pty.dev(), "--kick-old"]);
+    let mut old = b.connect();
+    wait_attached(&b, 1);
+    let mut new = b.connect();
+    b.wait_log("--kick-old");
+    assert!(closed_by_peer(&mut old), "old client not kicked");
+    pty.master.write_all(b"to the new one").unwrap();
+    assert_eq!(recv_n(&mut new, 14), b"to the new one");
+}
+
+#[test]
+fn a_client_that_stops_reading_is_dropped_others_keep_receiving() {
+    let pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "--max-clients", "2"]);
+    let mut stuck = b.connect();
+    wait_attached(&b, 1);
+    let mut good = b.connect();
+    wait_attached(&b, 2);
+    // far more than the kernel's loopback buffers and our 64 KiB queue; the writer keeps
+    // at most one chunk ahead of the reading client, so a reader that the (loaded) machine
+    // does not schedule for a while is never the one that falls behind
+    let total = 24 << 20;
+    let chunk = 1 << 16;
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut m = pty.master.try_clone().unwrap();
+    let seen = Arc::clone(&done);
+    let writer = std::thread::spawn(move || {
+        let data = random_bytes(chunk, 3);
+        let deadline = Instant::now() + WAIT * 3;
+        let mut sent = 0;
+        while sent < total && Instant::now() < deadline {
+            if sent <= seen.load(std::sync::atomic::Ordering::Acquire) {
+                m.write_all(&data).unwrap();
+                sent += chunk;
+            } else {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+    });
+    let mut got = 0;
+    let mut buf = vec![0u8; 1 << 16];
+    while got < total {
+        match good.read(&mut buf) {
+            Ok(0) => panic!("the reading client was dropped after {got} bytes"),
+            Ok(n) => got += n,
+            Err(e) => panic!("reading client: {e} after {got} bytes"),
+        }
+        done.store(got, std::sync::atomic::Ordering::Release);
+    }
+    writer.join().unwrap();
+    assert_eq!(got, total);
+    b.wait_log("not reading");
+    assert!(
+        closed_by_peer(&mut stuck),
+        "the stuck client is still connected"
+    );
+    assert!(b.log().matches(" gone: ").count() == 1, "{}", b.log());
+}
+
+#[test]
+fn the_device_goes_and_comes_back_while_a_client_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyUSB0");
+    let pty1 = Pty::new();
+    std::os::unix::fs::symlink(&pty1.path, &link).unwrap();
+    let b = Bridge::start(&["-p", link.to_str().unwrap(), "--notify", "-b", "115200"]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    // unplug: the master goes away, and so does the device node
+    drop(pty1);
+    std::fs::remove_file(&link).unwrap();
+    b.wait_log(": gone (");
+    let notice = b"ser2tcp: ";
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\n") {
+        assert_eq!(c.read(&mut byte).unwrap(), 1, "client dropped");
+        line.push(byte[0]);
+    }
+    assert!(line.starts_with(notice) && line.ends_with(b"is gone; waiting for it\r\n"));
+    // plug it back in (a new pty behind the same name)
+    let mut pty2 = Pty::new();
+    std::os::unix::fs::symlink(&pty2.path, &link).unwrap();
+    b.wait_log(": back");
+    assert_eq!(pty2.speed(), 115200, "settings reapplied");
+    let back = format!("ser2tcp: {} is back\r\n", link.display());
+    assert_eq!(recv_n(&mut c, back.len()), back.as_bytes());
+    pty2.master.write_all(b"after").unwrap();
+    assert_eq!(recv_n(&mut c, 5), b"after");
+    c.write_all(b"again").unwrap();
+    assert_eq!(pty2.read_n(5), b"again");
+}
+
+#[test]
+fn angle_mode_answers_bad_lines_and_forwards_good_ones() {
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "--angle", "--max-clients", "2"]);
+    let mut c = b.connect();
+    let mut other = b.connect();
+    wait_attached(&b, 2);
+    c.write_all(b"999\nabc\r\n\n1000\r090\r\n").unwrap();
+    let want: &[u8] = b"Error: Bad angle\r\nOK: Good to go\r\n\
+Error: Bad input\r\nOK: Good to go\r\n\
+Error: Angle more than 3 bytes\r\nOK: Good to go\r\n";
+    assert_eq!(recv_n(&mut c, want.len()), want);
+    // only the valid one reached the device, normalized
+    assert_eq!(pty.read_n(3), b"90\n");
+    // each client's lines are assembled separately
+    c.write_all(b"1").unwrap();
+    other.write_all(b"2").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    other.write_all(b"0\n").unwrap();
+    assert_eq!(pty.read_n(3), b"20\n");
+    c.write_all(b"5\n").unwrap();
+    assert_eq!(pty.read_n(3), b"15\n");
+    // nothing else went to the device, and the other client heard none of c's errors
+    c.write_all(b"x\n").unwrap();
+    assert_eq!(recv_n(&mut c, 34).len(), 34);
+    other.write_all(b"180\n").unwrap();
+    assert_eq!(pty.read_n(4), b"180\n");
+    // what the device says goes to both
+    pty.master.write_all(b"Input angle: 180\r\n").unwrap();
+    assert_eq!(recv_n(&mut other, 18), b"Input angle: 180\r\n");
+    assert_eq!(recv_n(&mut c, 18), b"Input angle: 180\r\n");
+}
+
+#[test]
+fn client_mode_reconnects() {
+    let mut pty = Pty::new();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let to = server.local_addr().unwrap().to_string();
+    let b = Bridge::start(&["-p", pty.dev(), "--client", &to]);
+    for round in 0..2 {
+        let (mut s, _) = server.accept().unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        b.wait_log_after("connected to", round);
+        pty.master.write_all(b"ping").unwrap();
+        assert_eq!(recv_n(&mut s, 4), b"ping", "round {round}");
+        s.write_all(b"pong").unwrap();
+        assert_eq!(pty.read_n(4), b"pong");
+        s.shutdown(Shutdown::Both).unwrap();
+    }
+    b.wait_log("lost ");
+}
+
+#[test]
+fn allow_refuses_other_networks() {
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "--allow", "10.0.0.0/8", "--allow", "::1"]);
+    let mut c = b.connect();
+    assert!(closed_by_peer(&mut c));
+    b.wait_log("not in --allow");
+    drop(b);
+    let b = Bridge::start(&["-p", pty.dev(), "--allow", "127.0.0.0/8"]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(b"ok").unwrap();
+    assert_eq!(pty.read_n(2), b"ok");
+}
+
+#[test]
+fn rfc2217_client_changes_the_baud_rate() {
+    if !have_tool("python3") {
+        return;
+    }
+    let has_pyserial = std::process::Command::new("python3")
+        .args(["-c", "import serial.rfc2217"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_pyserial {
+        assert!(
+            !strict(),
+            "pyserial is not installed: scripts/setup should have installed it"
+        );
+        eprintln!("skipped: pyserial is not installed (scripts/setup ser2tcp installs it)");
+        return;
+    }
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "-b", "115200", "--rfc2217"]);
+    assert_eq!(pty.speed(), 115200);
+    // pyserial's own RFC 2217 client: open at 9600, send bytes with an IAC in them, read
+    // what the device says, then switch to 57600
+    let script = format!(
+        r#"
+import sys, time, serial
+s = serial.serial_for_url('rfc2217://127.0.0.1:{port}', baudrate=9600, timeout=20)
+print('open', flush=True)
+sys.stdin.readline()
+s.write(b'\xff\x00hi')
+s.flush()
+got = s.read(4)
+print('got', got.hex(), flush=True)
+s.baudrate = 57600
+print('baud', s.baudrate, flush=True)
+print('lines', s.cts, s.dsr, s.cd, flush=True)
+sys.stdin.readline()
+s.close()
+"#,
+        port = b.port
+    );
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(py.stdout.take().unwrap());
+    let mut input = py.stdin.take().unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "open",
+        "pyserial could not open the port (is pyserial installed?)"
+    );
+    assert_eq!(pty.speed(), 9600, "the open's 9600 did not reach the tty");
+    input.write_all(b"\n").unwrap();
+    assert_eq!(pty.read_n(4), b"\xff\x00hi", "IAC IAC not undone");
+    pty.master.write_all(b"\xffok\xff").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(
+        line.trim(),
+        "got ff6f6bff",
+        "IAC not doubled toward the client"
+    );
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "baud 57600");
+    // the modem state was reported (a pty has no modem lines: all off)
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "lines False False False");
+    let deadline = Instant::now() + WAIT;
+    while pty.speed() != 57600 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(pty.speed(), 57600, "the tty's termios did not change");
+    input.write_all(b"\n").unwrap();
+    assert!(py.wait().unwrap().success());
+    b.wait_log("set 57600 8N1");
+}
+
+#[test]
+fn device_errors_and_usage() {
+    // missing device: 69, at once
+    let o = run(applet("ser2tcp").args(["-p", "/dev/nonexistent-tty", "-P", "0"]));
+    assert_eq!(code(&o), 69, "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("ser2tcp: /dev/nonexistent-tty: no such device"),
+        "{}",
+        stderr(&o)
+    );
+    // busy: a second bridge on the same port
+    let pty = Pty::new();
+    let _b = Bridge::start(&["-p", pty.dev()]);
+    let o = run(applet("ser2tcp").args(["-p", pty.dev(), "-P", "0"]));
+    assert_eq!(code(&o), 69, "{}", stderr(&o));
+    assert!(stderr(&o).contains(": busy"), "{}", stderr(&o));
+    // the TCP port is taken: 74, and the device is left alone
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let pty2 = Pty::new();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let o = run(applet("ser2tcp").args(["-p", pty2.dev(), "-P", &port]));
+    assert_eq!(code(&o), 74, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("listening on 127.0.0.1:{port}: ")),
+        "{}",
+        stderr(&o)
+    );
+    // usage
+    let o = run(applet("ser2tcp").args(["-p", pty.dev(), "--parity", "X"]));
+    assert_eq!(code(&o), 64, "{}", stderr(&o));
+    let o = run(applet("ser2tcp").arg("--rtscts"));
+    assert_eq!(code(&o), 64, "{}", stderr(&o));
+}
+
+#[test]
+fn wait_device_then_sighup_reopens_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("ttyACM0");
+    let logf = dir.path().join("ser2tcp.log");
+    let b = Bridge::spawn(&[
+        link.to_str().unwrap(),
+        "--wait-device",
+        "-P",
+        "0",
+        "--log",
+        logf.to_str().unwrap(),
+    ]);
+    let read_log = |p: &Path, needle: &str| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = std::fs::read_to_string(p).unwrap_or_default();
+            if s.contains(needle) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} not in {}:\n{s}",
+                p.display()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    read_log(&logf, "waiting for it");
+    let s = read_log(&logf, "listening on ");
+    assert!(s.lines().all(|l| l.contains(" ser2tcp[")), "{s}");
+    let pty = Pty::new();
+    std::os::unix::fs::symlink(&pty.path, &link).unwrap();
+    read_log(&logf, ": back");
+    // logrotate: move the file, SIGHUP, a new file appears
+    let moved = dir.path().join("ser2tcp.log.1");
+    std::fs::rename(&logf, &moved).unwrap();
+    kill(Pid::from_raw(b.child.id() as i32), Signal::SIGHUP).unwrap();
+    read_log(&logf, "log reopened");
+    assert_eq!(b.stop(), 0);
+    read_log(&logf, "stopping on SIGTERM");
+}
