@@ -3,10 +3,10 @@
 
 mod support;
 
-use ser2tcp::testkit::nix::sys::signal::{Signal, kill};
-use ser2tcp::testkit::nix::unistd::Pid;
-use ser2tcp::testkit::rustix::pty;
-use ser2tcp::testkit::rustix::termios::{self, ControlModes, OptionalActions};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use rustix::pty;
+use rustix::termios::{self, ControlModes, OptionalActions};
 use std::fs::File;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -80,13 +80,13 @@ impl Pty {
 
 /// O_NOCTTY (std opens with O_CLOEXEC already).
 fn libc_noctty() -> i32 {
-    ser2tcp::testkit::rustix::fs::OFlags::NOCTTY.bits() as i32
+    rustix::fs::OFlags::NOCTTY.bits() as i32
 }
 
 /// Read `n` bytes from a pty master, polling with a deadline (a pty master has no read
 /// timeout, so it is made non-blocking).
 fn read_n(f: &mut File, n: usize, mut between: impl FnMut()) -> Vec<u8> {
-    use ser2tcp::testkit::rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+    use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
     let fl = fcntl_getfl(&*f).unwrap();
     fcntl_setfl(&*f, fl | OFlags::NONBLOCK).unwrap();
     let deadline = Instant::now() + WAIT;

@@ -12,14 +12,6 @@ pub mod opts;
 pub mod serial;
 pub mod telnet;
 
-/// The system crates the integration tests (root package) use for real ptys, termios
-/// and signals: they are ours already, so the tests need no dependencies of their own.
-#[doc(hidden)]
-pub mod testkit {
-    pub use nix;
-    pub use rustix;
-}
-
 use opsbox_common::{Error, ExitCode};
 
 /// The applet's name, as dispatched and as it prefixes messages.
