@@ -172,14 +172,14 @@ fn parse_v4(whole: &str, a: &str) -> Result<Ipv4Addr, String> {
         ));
     }
     for p in &parts {
-        if p.len() > 1 && p.starts_with('0') {
-            return Err(format!(
-                "'{whole}': leading zero in '{p}' (loaders read it as octal)"
-            ));
-        }
         if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!(
                 "'{whole}': '{p}' is not a decimal number from 0 to 255"
+            ));
+        }
+        if p.len() > 1 && p.starts_with('0') {
+            return Err(format!(
+                "'{whole}': leading zero in '{p}' (loaders read it as octal)"
             ));
         }
     }

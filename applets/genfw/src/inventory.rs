@@ -54,9 +54,20 @@ pub struct Inventory {
     pub file: String,
     pub hosts: BTreeMap<String, Host>,
     pub groups: BTreeMap<String, Group>,
+    /// Other names of hosts (hosts-file aliases) to their inventory name.
+    pub aliases: BTreeMap<String, String>,
+    /// Things worth a warning that are not errors (duplicate lines).
+    pub warnings: Vec<String>,
 }
 
 impl Inventory {
+    /// The inventory name of `name` (itself or through an alias).
+    pub fn resolve(&self, name: &str) -> Option<&str> {
+        match self.hosts.get_key_value(name) {
+            Some((k, _)) => Some(k.as_str()),
+            None => self.aliases.get(name).map(String::as_str),
+        }
+    }
     fn new(file: &str) -> Self {
         Inventory {
             file: file.to_string(),
@@ -213,6 +224,11 @@ fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
         if let Some(extra) = words.next() {
             return Err(inv.err(n, format!("unexpected '{extra}': one address per line")));
         }
+        if let Some(h) = inv.hosts.get(w) {
+            let msg = format!("{file}:{n}: duplicate of line {}, listed once", h.line);
+            inv.warnings.push(msg);
+            continue;
+        }
         let h = inv.host(w, n);
         h.vars.insert(
             "ansible_host".into(),
@@ -236,6 +252,11 @@ fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
         };
         if skipped_hosts_entry(addr) {
             continue;
+        }
+        for alias in words {
+            if alias != name {
+                inv.aliases.insert(alias.to_string(), name.to_string());
+            }
         }
         let h = inv.host(name, n);
         let items = &mut h
@@ -650,7 +671,7 @@ genfw_public_tcp=[\"80\", '443']
 }"#;
         let inv = parse("j", text, None).unwrap();
         assert_eq!(inv.vars_of("a")["ansible_host"].items, ["10.0.0.1"]);
-        assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 4);
+        assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 3);
         let e = parse("j", "{\n  \"all\": [}", None).unwrap_err();
         assert!(e.message().unwrap().starts_with("j:2:"), "{e:?}");
     }

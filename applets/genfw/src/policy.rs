@@ -187,9 +187,14 @@ pub fn build(
             p.mgmt.push(net(inv, v.line, w, allow_any)?);
         }
     }
-    for w in &extra.mgmt {
-        p.mgmt
-            .push(addr::parse_net(w, allow_any).map_err(|m| Error::usage(format!("--mgmt: {m}")))?);
+    for w in extra
+        .mgmt
+        .iter()
+        .flat_map(|w| crate::inventory::split_value(w))
+    {
+        p.mgmt.push(
+            addr::parse_net(&w, allow_any).map_err(|m| Error::usage(format!("--mgmt: {m}")))?,
+        );
     }
     if p.mgmt.is_empty() {
         return Err(Error::data(format!(

@@ -191,8 +191,11 @@ fn load(o: &Opts, diag: &Diag) -> Result<Loaded, Error> {
     if inv.hosts.is_empty() {
         return Err(Error::data(format!("{file}: no hosts in the inventory")));
     }
+    for w in &inv.warnings {
+        diag.warn(w);
+    }
     let me = match &o.host {
-        Some(h) if inv.hosts.contains_key(h) => h.clone(),
+        Some(h) if inv.resolve(h).is_some() => inv.resolve(h).unwrap_or(h).to_string(),
         Some(h) => match crate::addr::parse_net(h, false) {
             // an address names the host that has it
             Ok(a) => policy::find_self(&inv, &[a], o.allow_any)?,
