@@ -168,7 +168,12 @@ pub fn dump(backend: Backend) -> Result<Vec<String>, Error> {
                     }
                 }
             }
-            let r = run("nft", &["-s", "list", "table", "inet", "genfw"], None)?;
+            // rules from the text listing of the chain alone (the sets came from the JSON)
+            let r = run(
+                "nft",
+                &["-s", "list", "chain", "inet", "genfw", "input"],
+                None,
+            )?;
             let mut chain = String::new();
             for l in r.out.lines().map(str::trim) {
                 if let Some(c) = l.strip_prefix("chain ") {
@@ -354,13 +359,21 @@ impl Bundle {
 
 /// Load `b` in a throwaway user+network namespace and return the dump of what the kernel
 /// made of it. The loader's complaint is exit 65.
-pub fn trial(b: &Bundle) -> Result<Vec<String>, Error> {
+pub fn trial(b: &Bundle, want_dump: bool) -> Result<Vec<String>, Error> {
     let dir = tempdir()?;
     save(&dir.0, b)?;
     let exe = std::env::current_exe().ctx("cannot find the running program")?;
     let exe = exe.to_string_lossy().into_owned();
     let d = dir.0.to_string_lossy().into_owned();
-    let r = run("unshare", &["-Urn", &exe, "genfw", "__trial", &d], None)?;
+    // root: a bare network namespace, where nft may size its netlink buffers for big sets
+    // (a user namespace caps them near 10,000 elements); others: user + network namespace
+    let ns = if nix::unistd::geteuid().is_root() {
+        "-n"
+    } else {
+        "-Urn"
+    };
+    let mode = if want_dump { "dump" } else { "load" };
+    let r = run("unshare", &[ns, &exe, "genfw", "__trial", &d, mode], None)?;
     if !r.ok {
         let msg = r.err.trim().trim_start_matches("genfw: ").to_string();
         if msg.contains("unshare failed") || msg.starts_with("unshare:") {
