@@ -58,6 +58,8 @@ pub struct Inventory {
     pub aliases: BTreeMap<String, String>,
     /// Things worth a warning that are not errors (duplicate lines).
     pub warnings: Vec<String>,
+    /// Each group's distance from `all`, computed once.
+    depth: std::cell::OnceCell<BTreeMap<String, usize>>,
 }
 
 impl Inventory {
@@ -89,31 +91,31 @@ impl Inventory {
 
     /// Every group a host is in, directly or through `children`, ordered the way Ansible
     /// applies their variables: `all` first, parents before children, then by name.
-    pub fn groups_of(&self, host: &str) -> Vec<String> {
-        let depth = self.depths();
-        let mut direct: BTreeSet<String> = self
+    pub fn groups_of(&self, host: &str) -> Vec<&str> {
+        let mut direct: BTreeSet<&str> = self
             .groups
             .iter()
             .filter(|(_, g)| g.hosts.contains(host))
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.as_str())
             .collect();
         // close over parents
         loop {
             let before = direct.len();
-            let parents: Vec<String> = self
+            let parents: Vec<&str> = self
                 .groups
                 .iter()
-                .filter(|(_, g)| g.children.iter().any(|c| direct.contains(c)))
-                .map(|(n, _)| n.clone())
+                .filter(|(_, g)| g.children.iter().any(|c| direct.contains(c.as_str())))
+                .map(|(n, _)| n.as_str())
                 .collect();
             direct.extend(parents);
             if direct.len() == before {
                 break;
             }
         }
-        direct.insert("all".to_string());
-        let mut v: Vec<String> = direct.into_iter().collect();
-        v.sort_by_key(|g| (depth.get(g).copied().unwrap_or(0), g.clone()));
+        direct.insert("all");
+        let depth = self.depth.get_or_init(|| self.depths());
+        let mut v: Vec<&str> = direct.into_iter().collect();
+        v.sort_by_key(|g| (depth.get(*g).copied().unwrap_or(0), *g));
         v
     }
 
@@ -136,6 +138,22 @@ impl Inventory {
             }
         }
         d
+    }
+
+    /// One variable of a host, by Ansible's precedence (its own, then its groups', the
+    /// most specific first), without copying the rest.
+    pub fn var(&self, host: &str, key: &str) -> Option<&Val> {
+        if let Some(v) = self.hosts.get(host).and_then(|h| h.vars.get(key)) {
+            return Some(v);
+        }
+        // most keys (ansible_host, genfw_addrs) are never group variables
+        if !self.groups.values().any(|g| g.vars.contains_key(key)) {
+            return None;
+        }
+        self.groups_of(host)
+            .into_iter()
+            .rev()
+            .find_map(|g| self.groups.get(g).and_then(|g| g.vars.get(key)))
     }
 
     /// All hosts in a group (through children), sorted.
@@ -162,7 +180,7 @@ impl Inventory {
     pub fn vars_of(&self, host: &str) -> Vars {
         let mut vars = Vars::new();
         for g in self.groups_of(host) {
-            if let Some(grp) = self.groups.get(&g) {
+            if let Some(grp) = self.groups.get(g) {
                 vars.extend(grp.vars.clone());
             }
         }
@@ -229,14 +247,8 @@ fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
             inv.warnings.push(msg);
             continue;
         }
-        let h = inv.host(w, n);
-        h.vars.insert(
-            "ansible_host".into(),
-            Val {
-                items: vec![w.to_string()],
-                line: n,
-            },
-        );
+        // the host is named by its address
+        inv.host(w, n);
     }
     Ok(inv)
 }
@@ -402,6 +414,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
             Sec::Hosts(g) => {
                 let w = words(t);
                 let Some(pattern) = w.first() else { continue };
+                let pattern = strip_port(pattern);
                 let names = expand_range(pattern).map_err(|m| inv.err(n, m))?;
                 let mut vars = Vars::new();
                 for kv in &w[1..] {
@@ -434,6 +447,21 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
+/// Ansible's `host:port` (one colon, digits after it): the port is SSH's, not ours.
+fn strip_port(pattern: &str) -> &str {
+    match pattern.split_once(':') {
+        Some((h, p))
+            if !h.is_empty()
+                && !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !h.contains(':') =>
+        {
+            h
+        }
+        _ => pattern,
+    }
+}
+
 /// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`.
 pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('[') else {
@@ -461,6 +489,9 @@ pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
         None => 1,
     };
     let tails = expand_range(tail)?;
+    if tails.len() > 1_000_000 {
+        return Err(format!("'{pattern}': the ranges expand to too many hosts"));
+    }
     let mut out = Vec::new();
     let (a, b) = (parts[0], parts[1]);
     if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
@@ -472,6 +503,9 @@ pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
         } else {
             0
         };
+        if (y - x + 1) as usize * tails.len() > 1_000_000 {
+            return Err(format!("'{pattern}': the ranges expand to too many hosts"));
+        }
         for v in (x..=y).step_by(step) {
             for t in &tails {
                 out.push(format!("{head}{v:0width$}{t}"));
@@ -621,6 +655,9 @@ mod tests {
         assert_eq!(expand_range("r[1:2]x[a:b]").unwrap().len(), 4);
         assert!(expand_range("h[5:1]").is_err());
         assert!(expand_range("h[1:2").is_err());
+        assert!(expand_range("a[1:90000]b[1:90000]").is_err());
+        assert_eq!(strip_port("db1:2222"), "db1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
     }
 
     #[test]

@@ -373,7 +373,15 @@ pub fn trial(b: &Bundle, want_dump: bool) -> Result<Vec<String>, Error> {
         "-Urn"
     };
     let mode = if want_dump { "dump" } else { "load" };
-    let r = run("unshare", &[ns, &exe, "genfw", "__trial", &d, mode], None)?;
+    let mut r = run("unshare", &[ns, &exe, "genfw", "__trial", &d, mode], None)?;
+    if !r.ok && ns == "-n" && r.err.starts_with("unshare:") {
+        // root without CAP_SYS_ADMIN (a container): a user namespace may still be allowed
+        r = run(
+            "unshare",
+            &["-Urn", &exe, "genfw", "__trial", &d, mode],
+            None,
+        )?;
+    }
     if !r.ok {
         let msg = r.err.trim().trim_start_matches("genfw: ").to_string();
         if msg.contains("unshare failed") || msg.starts_with("unshare:") {

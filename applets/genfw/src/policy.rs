@@ -63,10 +63,9 @@ pub const VARIABLES: &[&str] = &[
 /// The addresses of a host: `ansible_host` (or its name, if that is an address) and
 /// `genfw_addrs`.
 pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Net>, Error> {
-    let vars = inv.vars_of(name);
     let line = inv.hosts.get(name).map(|h| h.line).unwrap_or(0);
     let mut out = Vec::new();
-    match vars.get("ansible_host") {
+    match inv.var(name, "ansible_host") {
         Some(v) => {
             for w in &v.items {
                 out.push(net(inv, v.line, w, allow_any)?);
@@ -84,7 +83,7 @@ pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Ne
             }
         },
     }
-    if let Some(v) = vars.get("genfw_addrs") {
+    if let Some(v) = inv.var(name, "genfw_addrs") {
         for w in &v.items {
             out.push(net(inv, v.line, w, allow_any)?);
         }
