@@ -58,6 +58,8 @@ pub struct Inventory {
     pub aliases: BTreeMap<String, String>,
     /// Things worth a warning that are not errors (duplicate lines).
     pub warnings: Vec<String>,
+    /// A plain list: every host is named by its address.
+    pub by_address: bool,
     /// Each group's distance from `all`, computed once.
     depth: std::cell::OnceCell<BTreeMap<String, usize>>,
 }
@@ -235,6 +237,7 @@ pub fn parse(file: &str, text: &str, format: Option<Format>) -> Result<Inventory
 
 fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
     let mut inv = Inventory::new(file);
+    inv.by_address = true;
     for (i, line) in text.lines().enumerate() {
         let n = i as u64 + 1;
         let mut words = strip_comment(line).split_whitespace();

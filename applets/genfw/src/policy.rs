@@ -73,6 +73,10 @@ pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Ne
         }
         None => match addr::parse_net(name, allow_any) {
             Ok(n) => out.push(n),
+            // a plain list names hosts by address: its mistakes are address mistakes
+            Err(m) if inv.by_address || !m.contains("hostnames are not resolved") => {
+                return Err(inv.err(line, m));
+            }
             Err(_) => {
                 return Err(inv.err(
                     line,
