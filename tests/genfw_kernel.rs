@@ -257,11 +257,12 @@ fn rollback_guard_restores_after_the_starter_dies_by_sighup() {
              # the SSH session: starts a guarded apply, then dies by SIGHUP
              setsid bash -c 'genfw apply -i {b} --host db-a --confirm 2 --state-dir $T/s > $T/apply.out 2>&1; sleep 60' &
              starter=$!
-             for i in $(seq 50); do [ -s $T/s/guard.pid ] && break; sleep 0.1; done
+             for i in $(seq 300); do [ -s $T/s/guard.pid ] && break; sleep 0.1; done
              kill -HUP -- -$starter; kill -HUP $(cat $T/s/guard.pid)
              nft -s list table inet genfw > $T/b
              grep -q 192.0.2.33 $T/b || {{ echo 'new rules not loaded'; cat $T/apply.out; exit 3; }}
-             sleep 3.5
+             # the guard acts 2 s after the apply; a busy machine may take longer
+             for i in $(seq 200); do [ -e $T/s/guard.log ] && break; sleep 0.1; done
              nft -s list table inet genfw > $T/c
              cmp $T/a $T/c || {{ echo 'not rolled back'; diff $T/a $T/c; exit 4; }}
              cat $T/s/guard.log; cat $T/apply.out
@@ -290,7 +291,8 @@ fn confirm_keeps_the_new_rules() {
              genfw apply -i {b} --host db-a --confirm 2 --state-dir $T/s || exit 3
              genfw apply -i fleet.ini --host db-a --state-dir $T/s; echo \"second-apply $?\"
              genfw confirm --state-dir $T/s || exit 4
-             sleep 3
+             # until the guard has woken up and gone (2 s, more on a busy machine)
+             g=$(cat $T/s/guard.pid); for i in $(seq 300); do kill -0 $g 2>/dev/null || break; sleep 0.1; done
              nft -s list table inet genfw | grep -c 192.0.2.33
              [ -e $T/s/guard.log ] && echo 'guard acted'
              true"

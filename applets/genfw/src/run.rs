@@ -132,7 +132,8 @@ pub fn main(args: Vec<String>) -> Result<ExitCode, Error> {
             Err(Error::usage("no command given")
                 .with_hint("Try 'genfw --help' for more information."))
         }
-        None => with_opts("render", &rest, render_cmd),
+        // `genfw -i FILE`: render, with errors and hints naming plain `genfw`
+        None => with_opts("", &rest, render_cmd),
         Some("render") => with_opts("render", &rest, render_cmd),
         Some("check") => with_opts("check", &rest, check_cmd),
         Some("apply") => with_opts("apply", &rest, apply_cmd),
@@ -151,7 +152,13 @@ fn with_opts(
     args: &[String],
     f: fn(Opts, &Diag) -> Result<ExitCode, Error>,
 ) -> Result<ExitCode, Error> {
-    let o: Opts = cli::parse(&[NAME, sub], args)?;
+    let cmd: &[&str] = if sub.is_empty() {
+        &[NAME]
+    } else {
+        &[NAME, sub]
+    };
+    let o: Opts = cli::parse(cmd, args)?;
+    let sub = if sub.is_empty() { "render" } else { sub };
     let only = |set: bool, opt: &str, subs: &[&str]| -> Result<(), Error> {
         if set && !subs.contains(&sub) {
             return Err(
