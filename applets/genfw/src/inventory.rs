@@ -145,7 +145,12 @@ impl Inventory {
     /// One variable of a host, by Ansible's precedence (its own, then its groups', the
     /// most specific first), without copying the rest.
     pub fn var(&self, host: &str, key: &str) -> Option<&Val> {
-        if let Some(v) = self.hosts.get(host).and_then(|h| h.vars.get(key)) {
+        self.var_with(host, self.hosts.get(host), key)
+    }
+
+    /// [`Inventory::var`] for a host already looked up.
+    pub fn var_with<'a>(&'a self, host: &str, h: Option<&'a Host>, key: &str) -> Option<&'a Val> {
+        if let Some(v) = h.and_then(|h| h.vars.get(key)) {
             return Some(v);
         }
         // most keys (ansible_host, genfw_addrs) are never group variables

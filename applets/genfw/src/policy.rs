@@ -63,9 +63,10 @@ pub const VARIABLES: &[&str] = &[
 /// The addresses of a host: `ansible_host` (or its name, if that is an address) and
 /// `genfw_addrs`.
 pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Net>, Error> {
-    let line = inv.hosts.get(name).map(|h| h.line).unwrap_or(0);
+    let host = inv.hosts.get(name);
+    let line = host.map(|h| h.line).unwrap_or(0);
     let mut out = Vec::new();
-    match inv.var(name, "ansible_host") {
+    match inv.var_with(name, host, "ansible_host") {
         Some(v) => {
             for w in &v.items {
                 out.push(net(inv, v.line, w, allow_any)?);
@@ -87,7 +88,7 @@ pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Ne
             }
         },
     }
-    if let Some(v) = inv.var(name, "genfw_addrs") {
+    if let Some(v) = inv.var_with(name, host, "genfw_addrs") {
         for w in &v.items {
             out.push(net(inv, v.line, w, allow_any)?);
         }
@@ -285,12 +286,17 @@ pub fn build(
         }
         None => vec!["all".to_string()],
     };
-    let mut members = BTreeSet::new();
-    for g in &groups {
-        members.extend(inv.members(g));
-    }
+    let mut picked = BTreeSet::new();
+    let members: Vec<&str> = if groups.iter().any(|g| g == "all") {
+        inv.hosts.keys().map(String::as_str).collect()
+    } else {
+        for g in &groups {
+            picked.extend(inv.members(g));
+        }
+        picked.iter().map(String::as_str).collect()
+    };
     let mine = host_addrs(inv, me, allow_any)?;
-    for h in members.iter().filter(|h| h.as_str() != me) {
+    for h in members.into_iter().filter(|h| *h != me) {
         for a in host_addrs(inv, h, allow_any)? {
             if !mine.contains(&a) {
                 p.peers.push(a);
