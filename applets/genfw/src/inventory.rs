@@ -1,0 +1,723 @@
+//! Inventories read natively: a plain list of addresses, a hosts file, an Ansible INI
+//! inventory, or the JSON of `ansible-inventory --list`. All come out as hosts, groups and
+//! variables, each remembering the line it came from for `FILE:LINE:` messages.
+
+use opsbox_common::Error;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A variable's value as a list of words, and where it was set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Val {
+    pub items: Vec<String>,
+    pub line: u64,
+}
+
+pub type Vars = BTreeMap<String, Val>;
+
+#[derive(Clone, Debug, Default)]
+pub struct Host {
+    pub vars: Vars,
+    pub line: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Group {
+    pub hosts: BTreeSet<String>,
+    pub children: BTreeSet<String>,
+    pub vars: Vars,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    List,
+    Hosts,
+    Ini,
+    Json,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Result<Option<Format>, String> {
+        Ok(match s {
+            "auto" => None,
+            "list" => Some(Format::List),
+            "hosts" => Some(Format::Hosts),
+            "ini" => Some(Format::Ini),
+            "json" => Some(Format::Json),
+            _ => return Err(format!("'{s}': expected auto, list, hosts, ini or json")),
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Inventory {
+    /// The file as named in messages.
+    pub file: String,
+    pub hosts: BTreeMap<String, Host>,
+    pub groups: BTreeMap<String, Group>,
+    /// Other names of hosts (hosts-file aliases) to their inventory name.
+    pub aliases: BTreeMap<String, String>,
+    /// Things worth a warning that are not errors (duplicate lines).
+    pub warnings: Vec<String>,
+    /// A plain list: every host is named by its address.
+    pub by_address: bool,
+    /// Each group's distance from `all`, computed once.
+    depth: std::cell::OnceCell<BTreeMap<String, usize>>,
+}
+
+impl Inventory {
+    /// The inventory name of `name` (itself or through an alias).
+    pub fn resolve(&self, name: &str) -> Option<&str> {
+        match self.hosts.get_key_value(name) {
+            Some((k, _)) => Some(k.as_str()),
+            None => self.aliases.get(name).map(String::as_str),
+        }
+    }
+    fn new(file: &str) -> Self {
+        Inventory {
+            file: file.to_string(),
+            ..Default::default()
+        }
+    }
+    pub fn err(&self, line: u64, msg: impl std::fmt::Display) -> Error {
+        Error::at(&self.file, line, 0, msg)
+    }
+    fn host(&mut self, name: &str, line: u64) -> &mut Host {
+        self.hosts.entry(name.to_string()).or_insert(Host {
+            vars: Vars::new(),
+            line,
+        })
+    }
+    fn group(&mut self, name: &str) -> &mut Group {
+        self.groups.entry(name.to_string()).or_default()
+    }
+
+    /// Every group a host is in, directly or through `children`, ordered the way Ansible
+    /// applies their variables: `all` first, parents before children, then by name.
+    pub fn groups_of(&self, host: &str) -> Vec<&str> {
+        let mut direct: BTreeSet<&str> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.hosts.contains(host))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        // close over parents
+        loop {
+            let before = direct.len();
+            let parents: Vec<&str> = self
+                .groups
+                .iter()
+                .filter(|(_, g)| g.children.iter().any(|c| direct.contains(c.as_str())))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            direct.extend(parents);
+            if direct.len() == before {
+                break;
+            }
+        }
+        direct.insert("all");
+        let depth = self.depth.get_or_init(|| self.depths());
+        let mut v: Vec<&str> = direct.into_iter().collect();
+        v.sort_by_key(|g| (depth.get(*g).copied().unwrap_or(0), *g));
+        v
+    }
+
+    fn depths(&self) -> BTreeMap<String, usize> {
+        let mut d: BTreeMap<String, usize> = BTreeMap::new();
+        // bounded relaxation: cycles cannot loop forever
+        for _ in 0..=self.groups.len() {
+            let mut changed = false;
+            for (name, g) in &self.groups {
+                let pd = d.get(name).copied().unwrap_or(0);
+                for c in &g.children {
+                    if c != name && d.get(c).copied().unwrap_or(0) < pd + 1 {
+                        d.insert(c.clone(), pd + 1);
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        d
+    }
+
+    /// One variable of a host, by Ansible's precedence (its own, then its groups', the
+    /// most specific first), without copying the rest.
+    pub fn var(&self, host: &str, key: &str) -> Option<&Val> {
+        self.var_with(host, self.hosts.get(host), key)
+    }
+
+    /// [`Inventory::var`] for a host already looked up.
+    pub fn var_with<'a>(&'a self, host: &str, h: Option<&'a Host>, key: &str) -> Option<&'a Val> {
+        if let Some(v) = h.and_then(|h| h.vars.get(key)) {
+            return Some(v);
+        }
+        // most keys (ansible_host, genfw_addrs) are never group variables
+        if !self.groups.values().any(|g| g.vars.contains_key(key)) {
+            return None;
+        }
+        self.groups_of(host)
+            .into_iter()
+            .rev()
+            .find_map(|g| self.groups.get(g).and_then(|g| g.vars.get(key)))
+    }
+
+    /// All hosts in a group (through children), sorted.
+    pub fn members(&self, group: &str) -> BTreeSet<String> {
+        if group == "all" {
+            return self.hosts.keys().cloned().collect();
+        }
+        let mut out = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![group.to_string()];
+        while let Some(g) = todo.pop() {
+            if !seen.insert(g.clone()) {
+                continue;
+            }
+            if let Some(grp) = self.groups.get(&g) {
+                out.extend(grp.hosts.iter().cloned());
+                todo.extend(grp.children.iter().cloned());
+            }
+        }
+        out
+    }
+
+    /// A host's variables: group variables in Ansible's order, then its own.
+    pub fn vars_of(&self, host: &str) -> Vars {
+        let mut vars = Vars::new();
+        for g in self.groups_of(host) {
+            if let Some(grp) = self.groups.get(g) {
+                vars.extend(grp.vars.clone());
+            }
+        }
+        if let Some(h) = self.hosts.get(host) {
+            vars.extend(h.vars.clone());
+        }
+        vars
+    }
+}
+
+/// Guess the format from the text.
+pub fn detect(text: &str) -> Format {
+    if text.trim_start().starts_with('{') {
+        return Format::Json;
+    }
+    let mut multi = false;
+    for line in text.lines() {
+        let t = strip_comment(line).trim();
+        if t.is_empty() {
+            continue;
+        }
+        if t.starts_with('[') || t.contains('=') {
+            return Format::Ini;
+        }
+        if t.split_whitespace().nth(1).is_some() {
+            multi = true;
+        }
+    }
+    if multi { Format::Hosts } else { Format::List }
+}
+
+fn strip_comment(line: &str) -> &str {
+    let t = line.trim_start();
+    if t.starts_with('#') || t.starts_with(';') {
+        return "";
+    }
+    match line.find(" #").or_else(|| line.find("\t#")) {
+        Some(i) => &line[..i],
+        None => line,
+    }
+}
+
+/// Read an inventory in the given (or guessed) format.
+pub fn parse(file: &str, text: &str, format: Option<Format>) -> Result<Inventory, Error> {
+    match format.unwrap_or_else(|| detect(text)) {
+        Format::List => parse_list(file, text),
+        Format::Hosts => parse_hosts(file, text),
+        Format::Ini => parse_ini(file, text),
+        Format::Json => parse_json(file, text),
+    }
+}
+
+fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
+    let mut inv = Inventory::new(file);
+    inv.by_address = true;
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        let mut words = strip_comment(line).split_whitespace();
+        let Some(w) = words.next() else { continue };
+        if let Some(extra) = words.next() {
+            return Err(inv.err(n, format!("unexpected '{extra}': one address per line")));
+        }
+        if let Some(h) = inv.hosts.get(w) {
+            let msg = format!("{file}:{n}: duplicate of line {}, listed once", h.line);
+            inv.warnings.push(msg);
+            continue;
+        }
+        // the host is named by its address
+        inv.host(w, n);
+    }
+    Ok(inv)
+}
+
+fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
+    let mut inv = Inventory::new(file);
+    for (i, line) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        let mut words = strip_comment(line).split_whitespace();
+        let Some(addr) = words.next() else { continue };
+        let Some(name) = words.next() else {
+            return Err(inv.err(n, format!("'{addr}' has no host name (hosts-file line)")));
+        };
+        if skipped_hosts_entry(addr) {
+            continue;
+        }
+        for alias in words {
+            if alias != name {
+                inv.aliases.insert(alias.to_string(), name.to_string());
+            }
+        }
+        let h = inv.host(name, n);
+        let items = &mut h
+            .vars
+            .entry("ansible_host".into())
+            .or_insert(Val {
+                items: vec![],
+                line: n,
+            })
+            .items;
+        if items.is_empty() {
+            items.push(addr.to_string());
+        } else {
+            // a second line for the same name: another address of that host
+            h.vars
+                .entry("genfw_addrs".into())
+                .or_insert(Val {
+                    items: vec![],
+                    line: n,
+                })
+                .items
+                .push(addr.to_string());
+        }
+    }
+    Ok(inv)
+}
+
+/// Loopback, link-local and multicast lines of /etc/hosts are not fleet members.
+fn skipped_hosts_entry(addr: &str) -> bool {
+    addr.starts_with("127.")
+        || addr == "::1"
+        || addr.to_ascii_lowercase().starts_with("fe")
+        || addr.to_ascii_lowercase().starts_with("ff")
+}
+
+/// Split a line into words, honouring single and double quotes.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    let mut any = false;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => cur.push(c),
+            None if c == '"' || c == '\'' => {
+                quote = Some(c);
+                any = true
+            }
+            None if c.is_whitespace() => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            None if c == '#' && cur.is_empty() && !any => break,
+            None => cur.push(c),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A variable's text as a list: `a,b`, `a b`, `['a', 'b']`.
+pub fn split_value(v: &str) -> Vec<String> {
+    let t = v.trim();
+    let t = t
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(t);
+    t.split(|c: char| c == ',' || c.is_whitespace())
+        .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
+    enum Sec {
+        Hosts(String),
+        Children(String),
+        Vars(String),
+    }
+    let mut inv = Inventory::new(file);
+    let mut sec = Sec::Hosts("ungrouped".into());
+    for (i, raw) in text.lines().enumerate() {
+        let n = i as u64 + 1;
+        let t = raw.trim();
+        if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            continue;
+        }
+        if t.starts_with('[') {
+            let Some(inner) = strip_comment(t)
+                .trim()
+                .strip_prefix('[')
+                .and_then(|s| s.strip_suffix(']'))
+            else {
+                return Err(inv.err(n, format!("bad section header '{t}'")));
+            };
+            let (name, kind) = match inner.split_once(':') {
+                Some((g, k)) => (g.trim(), Some(k.trim())),
+                None => (inner.trim(), None),
+            };
+            if !valid_name(name) {
+                return Err(inv.err(n, format!("bad group name '{name}'")));
+            }
+            inv.group(name);
+            sec = match kind {
+                None | Some("hosts") => Sec::Hosts(name.into()),
+                Some("children") => Sec::Children(name.into()),
+                Some("vars") => Sec::Vars(name.into()),
+                Some(k) => {
+                    return Err(inv.err(n, format!("unknown section kind ':{k}'")));
+                }
+            };
+            continue;
+        }
+        match &sec {
+            Sec::Vars(g) => {
+                let Some((k, v)) = t.split_once('=') else {
+                    return Err(inv.err(n, format!("expected key=value in [{g}:vars]")));
+                };
+                let v = strip_comment(v);
+                let val = Val {
+                    items: split_value(v),
+                    line: n,
+                };
+                let g = g.clone();
+                inv.group(&g).vars.insert(k.trim().to_string(), val);
+            }
+            Sec::Children(g) => {
+                let w = words(t);
+                let Some(child) = w.first() else { continue };
+                if !valid_name(child) {
+                    return Err(inv.err(n, format!("bad group name '{child}'")));
+                }
+                let (g, child) = (g.clone(), child.clone());
+                inv.group(&child);
+                inv.group(&g).children.insert(child);
+            }
+            Sec::Hosts(g) => {
+                let w = words(t);
+                let Some(pattern) = w.first() else { continue };
+                let pattern = strip_port(pattern);
+                let names = expand_range(pattern).map_err(|m| inv.err(n, m))?;
+                let mut vars = Vars::new();
+                for kv in &w[1..] {
+                    let Some((k, v)) = kv.split_once('=') else {
+                        return Err(inv.err(n, format!("expected key=value, found '{kv}'")));
+                    };
+                    vars.insert(
+                        k.to_string(),
+                        Val {
+                            items: split_value(v),
+                            line: n,
+                        },
+                    );
+                }
+                let g = g.clone();
+                for name in names {
+                    let h = inv.host(&name, n);
+                    h.vars.extend(vars.clone());
+                    inv.group(&g).hosts.insert(name);
+                }
+            }
+        }
+    }
+    Ok(inv)
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+/// Ansible's `host:port` (one colon, digits after it): the port is SSH's, not ours.
+fn strip_port(pattern: &str) -> &str {
+    match pattern.split_once(':') {
+        Some((h, p))
+            if !h.is_empty()
+                && !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && !h.contains(':') =>
+        {
+            h
+        }
+        _ => pattern,
+    }
+}
+
+/// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`.
+pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
+    let Some(open) = pattern.find('[') else {
+        return Ok(vec![pattern.to_string()]);
+    };
+    // an IPv6 literal is not a range
+    if pattern.contains("::") || pattern[..open].contains(':') {
+        return Ok(vec![pattern.to_string()]);
+    }
+    let Some(close) = pattern[open..].find(']').map(|c| c + open) else {
+        return Err(format!("'{pattern}': unclosed range"));
+    };
+    let (head, inner, tail) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
+    let parts: Vec<&str> = inner.split(':').collect();
+    let bad = || format!("'{pattern}': a range is [START:END] or [START:END:STEP]");
+    if parts.len() < 2 || parts.len() > 3 {
+        return Err(bad());
+    }
+    let step: usize = match parts.get(2) {
+        Some(s) => s.parse().ok().filter(|&s| s > 0).ok_or_else(bad)?,
+        None => 1,
+    };
+    let tails = expand_range(tail)?;
+    if tails.len() > 1_000_000 {
+        return Err(format!("'{pattern}': the ranges expand to too many hosts"));
+    }
+    let mut out = Vec::new();
+    let (a, b) = (parts[0], parts[1]);
+    if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
+        if x > y || y - x > 100_000 {
+            return Err(bad());
+        }
+        let width = if a.len() > 1 && a.starts_with('0') {
+            a.len()
+        } else {
+            0
+        };
+        if (y - x + 1) as usize * tails.len() > 1_000_000 {
+            return Err(format!("'{pattern}': the ranges expand to too many hosts"));
+        }
+        for v in (x..=y).step_by(step) {
+            for t in &tails {
+                out.push(format!("{head}{v:0width$}{t}"));
+            }
+        }
+    } else if a.len() == 1 && b.len() == 1 && a <= b {
+        let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
+        if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
+            return Err(bad());
+        }
+        for v in (x..=y).step_by(step) {
+            for t in &tails {
+                out.push(format!("{head}{}{t}", v as char));
+            }
+        }
+    } else {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
+/// The line of the first occurrence of `needle` in `text` (1-based; 0 if absent).
+fn line_of(text: &str, needle: &str) -> u64 {
+    match text.find(needle) {
+        Some(i) => text[..i].bytes().filter(|&b| b == b'\n').count() as u64 + 1,
+        None => 0,
+    }
+}
+
+fn json_items(v: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    match v {
+        Value::Array(a) => a.iter().flat_map(json_items).collect(),
+        Value::String(s) => split_value(s),
+        Value::Null => vec![],
+        Value::Bool(b) => vec![b.to_string()],
+        Value::Number(n) => vec![n.to_string()],
+        Value::Object(_) => vec![v.to_string()],
+    }
+}
+
+fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
+    let mut vars = Vars::new();
+    if let Some(serde_json::Value::Object(m)) = obj {
+        for (k, v) in m {
+            let items = json_items(v);
+            // the line of the value's first word, else of the key
+            let line = items
+                .first()
+                .map(|w| line_of(text, &format!("\"{w}")))
+                .filter(|&l| l > 0)
+                .unwrap_or_else(|| line_of(text, &format!("\"{k}\"")));
+            vars.insert(k.clone(), Val { items, line });
+        }
+    }
+    vars
+}
+
+fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
+    use serde_json::Value;
+    let mut inv = Inventory::new(file);
+    let root: Value = serde_json::from_str(text).map_err(|e| {
+        Error::at(
+            file,
+            e.line() as u64,
+            e.column() as u64,
+            format!("bad JSON: {e}")
+                .split(" at line ")
+                .next()
+                .unwrap_or("bad JSON")
+                .to_string(),
+        )
+    })?;
+    let Value::Object(top) = &root else {
+        return Err(inv.err(1, "expected the JSON object of `ansible-inventory --list`"));
+    };
+    let hostvars = top
+        .get("_meta")
+        .and_then(|m| m.get("hostvars"))
+        .and_then(Value::as_object);
+    for (gname, g) in top {
+        if gname == "_meta" {
+            continue;
+        }
+        let line = line_of(text, &format!("\"{gname}\""));
+        let Value::Object(g) = g else {
+            return Err(inv.err(line, format!("group '{gname}' is not an object")));
+        };
+        let mut grp = Group {
+            vars: json_vars(text, g.get("vars")),
+            ..Default::default()
+        };
+        for h in g
+            .get("hosts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(h) = h.as_str() else { continue };
+            grp.hosts.insert(h.to_string());
+            let hl = line_of(text, &format!("\"{h}\""));
+            inv.host(h, hl);
+        }
+        for c in g
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = c.as_str() {
+                grp.children.insert(c.to_string());
+            }
+        }
+        inv.groups.insert(gname.clone(), grp);
+    }
+    if let Some(hv) = hostvars {
+        for (h, vars) in hv {
+            let hl = line_of(text, &format!("\"{h}\""));
+            let vars = json_vars(text, Some(vars));
+            inv.host(h, hl).vars.extend(vars);
+        }
+    }
+    // children referenced but not listed are empty groups
+    let kids: Vec<String> = inv
+        .groups
+        .values()
+        .flat_map(|g| g.children.iter().cloned())
+        .collect();
+    for k in kids {
+        inv.group(&k);
+    }
+    Ok(inv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(
+            expand_range("web[01:03].ex").unwrap(),
+            ["web01.ex", "web02.ex", "web03.ex"]
+        );
+        assert_eq!(expand_range("db-[a:c]").unwrap(), ["db-a", "db-b", "db-c"]);
+        assert_eq!(expand_range("h[1:5:2]").unwrap(), ["h1", "h3", "h5"]);
+        assert_eq!(expand_range("r[1:2]x[a:b]").unwrap().len(), 4);
+        assert!(expand_range("h[5:1]").is_err());
+        assert!(expand_range("h[1:2").is_err());
+        assert!(expand_range("a[1:90000]b[1:90000]").is_err());
+        assert_eq!(strip_port("db1:2222"), "db1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(detect("10.0.0.1\n# c\n10.0.0.2\n"), Format::List);
+        assert_eq!(detect("10.0.0.1 a a.ex\n"), Format::Hosts);
+        assert_eq!(detect("[web]\na\n"), Format::Ini);
+        assert_eq!(detect("a ansible_host=10.0.0.1\n"), Format::Ini);
+        assert_eq!(detect(" {\"all\":{}}"), Format::Json);
+    }
+
+    #[test]
+    fn ini_groups_children_vars() {
+        let text = "\
+[all:vars]
+genfw_mgmt=10.8.0.0/24
+[web]
+web[1:2] ansible_host=10.0.0.1
+[db]
+db1 ansible_host=10.0.1.1 genfw_public_tcp='5432'
+[backend:children]
+db
+[backend:vars]
+genfw_public_tcp=[\"80\", '443']
+";
+        let inv = parse("inv", text, None).unwrap();
+        assert_eq!(inv.hosts.len(), 3);
+        assert_eq!(
+            inv.members("backend").into_iter().collect::<Vec<_>>(),
+            ["db1"]
+        );
+        assert_eq!(inv.groups_of("db1"), ["all", "backend", "db"]);
+        let v = inv.vars_of("db1");
+        assert_eq!(v["genfw_public_tcp"].items, ["5432"]);
+        assert_eq!(v["genfw_mgmt"].line, 2);
+        let v = inv.vars_of("web1");
+        assert!(!v.contains_key("genfw_public_tcp"));
+        let e = parse("inv", "[web]\nh x\n", None).unwrap_err();
+        assert_eq!(e.message(), Some("inv:2: expected key=value, found 'x'"));
+    }
+
+    #[test]
+    fn json_inventory() {
+        let text = r#"{
+  "_meta": {"hostvars": {"a": {"ansible_host": "10.0.0.1"}}},
+  "all": {"children": ["ungrouped", "web"], "vars": {"genfw_mgmt": ["10.8.0.0/24"]}},
+  "web": {"hosts": ["a"]}
+}"#;
+        let inv = parse("j", text, None).unwrap();
+        assert_eq!(inv.vars_of("a")["ansible_host"].items, ["10.0.0.1"]);
+        assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 3);
+        let e = parse("j", "{\n  \"all\": [}", None).unwrap_err();
+        assert!(e.message().unwrap().starts_with("j:2:"), "{e:?}");
+    }
+}

@@ -1,0 +1,438 @@
+//! genfw without the kernel: golden renders of every inventory format, the address traps
+//! each rejected at its line, policy errors, usage and exit codes.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use support::*;
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/genfw")
+}
+
+/// genfw ARGS run in the fixtures directory (so inventories are named as in the goldens).
+fn genfw(args: &[&str]) -> std::process::Output {
+    run(applet("genfw").args(args).current_dir(fixtures()))
+}
+
+fn golden(name: &str) -> String {
+    std::fs::read_to_string(fixtures().join(name)).unwrap()
+}
+
+fn assert_golden(args: &[&str], name: &str) {
+    let out = genfw(args);
+    assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+    let got = stdout(&out);
+    assert!(got == golden(name), "{args:?} differs from {name}:\n{got}");
+    // byte-identical on a second run: no timestamps, stable order
+    assert_eq!(stdout(&genfw(args)), got);
+}
+
+#[test]
+fn golden_plain_list() {
+    assert_golden(
+        &[
+            "render",
+            "-i",
+            "ips.txt",
+            "--host",
+            "192.0.2.10",
+            "--mgmt",
+            "10.8.0.0/24",
+            "--public-tcp",
+            "443",
+        ],
+        "ips.nft",
+    );
+    let out = genfw(&[
+        "-i",
+        "ips.txt",
+        "--host",
+        "192.0.2.10",
+        "--mgmt",
+        "10.8.0.0/24",
+    ]);
+    assert!(
+        stderr(&out).contains("genfw: warning: ips.txt:7: duplicate of line 3"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn golden_hosts_file() {
+    // found by its alias; loopback and multicast lines are not fleet members
+    assert_golden(
+        &[
+            "render",
+            "-i",
+            "hosts",
+            "--host",
+            "app1",
+            "--mgmt",
+            "10.8.0.0/24,fd00:8::/64",
+        ],
+        "hosts.nft",
+    );
+    let text = golden("hosts.nft");
+    assert!(
+        !text.contains("192.0.2.10,") && !text.contains("127.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn golden_ansible_ini() {
+    assert_golden(
+        &["render", "-i", "fleet.ini", "--host", "db-a"],
+        "fleet-db-a.nft",
+    );
+    assert_golden(
+        &["render", "-i", "fleet.ini", "--host", "vpn1"],
+        "fleet-vpn1.nft",
+    );
+    assert_golden(
+        &[
+            "render",
+            "-i",
+            "fleet.ini",
+            "--host",
+            "web03",
+            "-f",
+            "iptables",
+        ],
+        "fleet-web03.ipt",
+    );
+    // db-a: peers are the backend group only (web01-03 and db-b), on the narrowed ports
+    let t = golden("fleet-db-a.nft");
+    assert!(
+        t.contains("ip saddr @peers4 tcp dport { 5432 } accept"),
+        "{t}"
+    );
+    assert!(
+        t.contains("ip saddr @peers4 udp dport { 5353 } accept"),
+        "{t}"
+    );
+    assert!(!t.contains("192.0.2.5") && !t.contains("192.0.2.99") && !t.contains("192.0.2.31"));
+    for peer in [
+        "192.0.2.21",
+        "192.0.2.22",
+        "192.0.2.23",
+        "192.0.2.32",
+        "2001:db8:1::23",
+    ] {
+        assert!(t.contains(peer), "{peer} missing");
+    }
+}
+
+/// The JSON of `ansible-inventory --list` gives the same rules as the INI it came from
+/// (all but the header's file name and hash).
+#[test]
+fn ansible_json_matches_ini() {
+    let body = |s: String| s.lines().skip(2).collect::<Vec<_>>().join("\n");
+    for host in ["db-a", "vpn1", "lb1", "web03"] {
+        let ini = stdout(&genfw(&["-i", "fleet.ini", "--host", host]));
+        let out = genfw(&["-i", "fleet.json", "--host", host]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(body(stdout(&out)), body(ini), "{host}");
+    }
+    // and freshly from the real ansible-inventory, when it is installed
+    if have_tool("ansible-inventory") {
+        let out = run(Command::new("ansible-inventory")
+            .args(["--list", "-i", "fleet.ini"])
+            .current_dir(fixtures()));
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("fleet.json");
+        std::fs::write(&j, &out.stdout).unwrap();
+        let mine = genfw(&["-i", j.to_str().unwrap(), "--host", "db-a"]);
+        assert_eq!(code(&mine), 0, "{}", stderr(&mine));
+        assert_eq!(body(stdout(&mine)), body(golden("fleet-db-a.nft")));
+    }
+}
+
+#[test]
+fn header_carries_version_and_inventory_sha256() {
+    let text = golden("fleet-db-a.nft");
+    let out = run(Command::new("sha256sum")
+        .arg("fleet.ini")
+        .current_dir(fixtures()));
+    let sum = stdout(&out).split_whitespace().next().unwrap().to_string();
+    let line2 = text.lines().nth(1).unwrap();
+    assert_eq!(line2, format!("# inventory fleet.ini sha256 {sum}"));
+    let v = stdout(&run(opsbox().arg("--version")));
+    assert!(
+        text.lines()
+            .next()
+            .unwrap()
+            .contains(&format!("opsbox {}", v.split_whitespace().nth(1).unwrap()))
+    );
+    // stdin works too, and hashes the same bytes
+    let out = run(applet("genfw")
+        .args(["-i", "-", "--host", "db-a"])
+        .stdin(std::fs::File::open(fixtures().join("fleet.ini")).unwrap()));
+    assert!(stdout(&out).contains(&sum), "{}", stderr(&out));
+}
+
+/// Each trap, at line 3 of a plain list, in the mgmt variable of an INI file, and in JSON.
+#[test]
+fn address_traps_rejected_with_their_line() {
+    let traps = [
+        ("010.0.0.1", "leading zero"),
+        ("10.0.0.010", "leading zero"),
+        ("0x0a.0.0.1", "not a decimal number"),
+        ("10.1", "no shorthand"),
+        ("167772161", "no shorthand"),
+        ("db01.example.com", "hostnames are not resolved"),
+        ("fe80::1%eth0", "zone ids"),
+        ("192.0.2.1/0", "--allow-any"),
+        ("::/0", "--allow-any"),
+        ("10.0.0.1/33", "prefix must be a number from 0 to 32"),
+        ("2001:db8::/129", "0 to 128"),
+        ("256.1.1.1", "from 0 to 255"),
+        ("2001:db8:::1", "not an IPv6 address"),
+        ("1.2.3.4.5", "four dotted decimal"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (trap, why) in traps {
+        let f = dir.path().join("ips.txt");
+        std::fs::write(&f, format!("# fleet\n192.0.2.10\n{trap}\n")).unwrap();
+        let out = run(applet("genfw").args([
+            "-i",
+            f.to_str().unwrap(),
+            "--host",
+            "192.0.2.10",
+            "--mgmt",
+            "10.8.0.0/24",
+        ]));
+        assert_eq!(code(&out), 65, "{trap}: {}", stderr(&out));
+        let want = format!("genfw: {}:3: '{trap}': ", f.display());
+        assert!(
+            stderr(&out).starts_with(&want) && stderr(&out).contains(why),
+            "{trap}: {}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty());
+
+        let f = dir.path().join("inv.ini");
+        std::fs::write(&f, format!("[all:vars]\n\ngenfw_mgmt=10.9.0.0/16,{trap}\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=192.0.2.2\n")).unwrap();
+        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{trap}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(&format!("genfw: {}:3: ", f.display())),
+            "{}",
+            stderr(&out)
+        );
+
+        let f = dir.path().join("inv.json");
+        std::fs::write(&f, format!("{{\n \"_meta\": {{\"hostvars\": {{\n  \"h1\": {{\"ansible_host\": \"192.0.2.1\"}},\n  \"h2\": {{\"ansible_host\": \"{trap}\"}}}}}},\n \"all\": {{\"vars\": {{\"genfw_mgmt\": \"10.8.0.0/24\"}}, \"hosts\": [\"h1\", \"h2\"]}}\n}}\n")).unwrap();
+        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{trap}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with(&format!("genfw: {}:4: ", f.display())),
+            "{trap}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn host_bits_suggest_both_fixes_and_allow_any_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("l");
+    std::fs::write(&f, "192.0.2.10\n192.0.2.77/24\n").unwrap();
+    let out = run(applet("genfw").args([
+        "-i",
+        f.to_str().unwrap(),
+        "--host",
+        "192.0.2.10",
+        "--mgmt",
+        "10.8.0.0/24",
+    ]));
+    assert_eq!(code(&out), 65);
+    assert!(
+        stderr(&out).contains(
+            "host bits set; write '192.0.2.0/24' for the network or '192.0.2.77' for the host"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&f, "192.0.2.10\n0.0.0.0/0\n").unwrap();
+    let out = run(applet("genfw").args([
+        "-i",
+        f.to_str().unwrap(),
+        "--host",
+        "192.0.2.10",
+        "--mgmt",
+        "10.8.0.0/24",
+        "--allow-any",
+    ]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("elements = { 0.0.0.0/0 }"));
+    let out = run(applet("genfw").args([
+        "-i",
+        f.to_str().unwrap(),
+        "--host",
+        "192.0.2.10",
+        "--mgmt",
+        "10.8.0.0/24",
+        "--allow-any",
+        "-f",
+        "iptables",
+    ]));
+    assert!(
+        stdout(&out).contains("add genfw-peers4-new 0.0.0.0/1\nadd genfw-peers4-new 128.0.0.0/1\n")
+    );
+}
+
+#[test]
+fn overlaps_merged_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("l");
+    std::fs::write(
+        &f,
+        "192.0.2.10\n198.51.100.0/24\n198.51.100.7\n2001:db8::/48\n2001:db8::5\n",
+    )
+    .unwrap();
+    let out = run(applet("genfw").args([
+        "-i",
+        f.to_str().unwrap(),
+        "--host",
+        "192.0.2.10",
+        "--mgmt",
+        "10.8.0.0/24",
+    ]));
+    assert_eq!(code(&out), 0);
+    let e = stderr(&out);
+    assert!(
+        e.contains("warning:") && e.contains("198.51.100.7 lies inside 198.51.100.0/24"),
+        "{e}"
+    );
+    assert!(e.contains("2001:db8::5 lies inside 2001:db8::/48"), "{e}");
+    assert!(stdout(&out).contains("elements = { 198.51.100.0/24 }"));
+}
+
+#[test]
+fn policy_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[a]\nh1 ansible_host=192.0.2.1\n", "genfw_mgmt is not set"),
+        (
+            "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh1 ansible_host=192.0.2.1\nh2\n",
+            ":5: host 'h2' has no address",
+        ),
+        (
+            "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_public_tcp=80,http\n[a]\nh1 ansible_host=192.0.2.1\n",
+            ":3: genfw_public_tcp: 'http' is not a port",
+        ),
+        (
+            "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_peer_groups=nosuch\n[a]\nh1 ansible_host=192.0.2.1\n",
+            ":3: genfw_peer_groups: no group 'nosuch'",
+        ),
+        (
+            "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh[3:1] ansible_host=192.0.2.1\n",
+            ":4: 'h[3:1]': a range is",
+        ),
+        (
+            "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a:bogus]\n",
+            ":3: unknown section kind",
+        ),
+    ];
+    for (text, want) in cases {
+        let f = dir.path().join("inv.ini");
+        std::fs::write(&f, text).unwrap();
+        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{text}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{text}: {}", stderr(&out));
+    }
+    // an unknown genfw_ variable is a warning, not silence
+    let f = dir.path().join("inv.ini");
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\n[a]\nh1 ansible_host=192.0.2.1\n",
+    )
+    .unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert!(
+        stderr(&out).contains(":3: unknown variable 'genfw_pubilc_tcp'"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn usage_and_exit_codes() {
+    let out = genfw(&["--help"]);
+    assert_eq!(code(&out), 0);
+    for sub in [
+        "render", "check", "apply", "confirm", "rollback", "diff", "persist",
+    ] {
+        assert!(stdout(&out).contains(&format!("    {sub}  ")), "{sub}");
+    }
+    assert_eq!(code(&genfw(&[])), 64);
+    assert_eq!(code(&genfw(&["render"])), 64, "no inventory");
+    assert_eq!(code(&genfw(&["render", "-i", "fleet.ini", "-f", "pf"])), 64);
+    assert_eq!(code(&genfw(&["check", "-i", "fleet.ini", "-o", "x"])), 64);
+    assert_eq!(
+        code(&genfw(&["render", "-i", "fleet.ini", "--confirm", "30"])),
+        64
+    );
+    assert_eq!(
+        code(&genfw(&["apply", "-i", "fleet.ini", "--confirm", "0"])),
+        64
+    );
+    let out = genfw(&["render", "-i", "/nonexistent/inv"]);
+    assert_eq!(code(&out), 66);
+    assert_eq!(
+        stderr(&out),
+        "genfw: /nonexistent/inv: No such file or directory\n"
+    );
+    let out = genfw(&["render", "-i", "fleet.ini", "--host", "nosuch"]);
+    assert_eq!(code(&out), 65);
+    assert!(stderr(&out).contains("no host 'nosuch'"));
+    // -o writes the file atomically; iptables -o writes a directory of three files
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("fw.nft");
+    let out = genfw(&[
+        "render",
+        "-i",
+        "fleet.ini",
+        "--host",
+        "db-a",
+        "-o",
+        o.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&o).unwrap(),
+        golden("fleet-db-a.nft")
+    );
+    let d = dir.path().join("ipt");
+    let out = genfw(&[
+        "render",
+        "-i",
+        "fleet.ini",
+        "--host",
+        "web03",
+        "-f",
+        "iptables",
+        "-o",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let all = golden("fleet-web03.ipt");
+    for f in ["genfw.ipset", "genfw.v4", "genfw.v6"] {
+        let part = std::fs::read_to_string(d.join(f)).unwrap();
+        assert!(all.contains(&format!("# ==> {f} <==\n{part}")), "{f}");
+    }
+    // a closed pipe is no error
+    let out = run(Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "{} -i fleet.ini --host db-a | head -c1 >/dev/null; exit ${{PIPESTATUS[0]}}",
+            links_dir().join("genfw").display()
+        ))
+        .current_dir(fixtures()));
+    assert_eq!(code(&out), 0);
+}
