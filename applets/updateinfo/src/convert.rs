@@ -1,0 +1,794 @@
+//! CEFS advisory → updateinfo `<update>` records, one per (advisory, release), spooled to
+//! a temporary file as they are made (memory does not grow with the input: only the
+//! sort keys stay in memory), then written out sorted by id per release.
+
+use crate::cefs::Raw;
+use crate::rpm::{Nevra, Primary, dist_release};
+use crate::xml::Src;
+use opsbox_common::diag::Diag;
+use opsbox_common::{Error, Result, ResultExt};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::FileExt;
+
+/// The advisory types of updateinfo.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Security,
+    Bugfix,
+    Enhancement,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Security => "security",
+            Kind::Bugfix => "bugfix",
+            Kind::Enhancement => "enhancement",
+        }
+    }
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "security" | "cesa" => Ok(Kind::Security),
+            "bugfix" | "ceba" => Ok(Kind::Bugfix),
+            "enhancement" | "ceea" => Ok(Kind::Enhancement),
+            _ => Err(format!("'{s}' is not one of security, bugfix, enhancement")),
+        }
+    }
+    /// CEFS `type` attribute.
+    fn from_cefs(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "security advisory" => Some(Kind::Security),
+            "bug fix advisory" | "bugfix advisory" => Some(Kind::Bugfix),
+            "product enhancement advisory" | "enhancement advisory" => Some(Kind::Enhancement),
+            _ => None,
+        }
+    }
+    /// From the id prefix (`CESA`, `CEBA`, `CEEA`).
+    fn from_prefix(id: &str) -> Option<Self> {
+        match id.split('-').next()? {
+            "CESA" => Some(Kind::Security),
+            "CEBA" => Some(Kind::Bugfix),
+            "CEEA" => Some(Kind::Enhancement),
+            _ => None,
+        }
+    }
+}
+
+/// The severities updateinfo consumers know, case-normalised.
+pub fn severity(s: &str) -> Option<&'static str> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "low" => Some("Low"),
+        "moderate" => Some("Moderate"),
+        "important" => Some("Important"),
+        "critical" => Some("Critical"),
+        _ => None,
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (a bare date gets `00:00:00`), checked field by field.
+pub fn issued_date(s: &str) -> Option<String> {
+    let s = s.trim();
+    let full = if s.len() == 10 {
+        format!("{s} 00:00:00")
+    } else {
+        s.to_string()
+    };
+    let b = full.as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b' '
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let t = &full[r];
+        if t.bytes().all(|c| c.is_ascii_digit()) {
+            t.parse().ok()
+        } else {
+            None
+        }
+    };
+    let (y, mo, d, h, mi, se) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mdays = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    if y < 1970
+        || !(1..=12).contains(&mo)
+        || d < 1
+        || d > mdays[mo as usize - 1]
+        || h > 23
+        || mi > 59
+        || se > 60
+    {
+        return None;
+    }
+    Some(full)
+}
+
+/// Append `s` escaped for XML text (`attr`: for a double-quoted attribute value).
+/// Characters XML 1.0 does not allow are dropped.
+pub fn escape(out: &mut Vec<u8>, s: &str, attr: bool) {
+    let clean = s
+        .bytes()
+        .all(|b| b >= 0x20 && !matches!(b, b'&' | b'<' | b'>' | b'"') && b != 0xef);
+    if clean {
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '&' => out.extend_from_slice(b"&amp;"),
+            '<' => out.extend_from_slice(b"&lt;"),
+            '>' => out.extend_from_slice(b"&gt;"),
+            '"' if attr => out.extend_from_slice(b"&quot;"),
+            '\n' if attr => out.extend_from_slice(b"&#10;"),
+            '\t' if attr => out.extend_from_slice(b"&#9;"),
+            '\r' => out.extend_from_slice(b"&#13;"),
+            '\n' | '\t' => out.push(c as u8),
+            c if legal(c) => {
+                let mut b = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A character XML 1.0 allows.
+pub fn legal(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// What to keep.
+#[derive(Debug, Default)]
+pub struct Filters {
+    pub releases: Vec<u32>,
+    pub arches: Vec<String>,
+    pub types: Vec<Kind>,
+    pub severities: Vec<&'static str>,
+    pub only_present: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ReleaseStats {
+    pub advisories: usize,
+    pub packages: usize,
+    pub types: BTreeMap<&'static str, usize>,
+    pub severities: BTreeMap<&'static str, usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub read: usize,
+    pub releases: BTreeMap<u32, ReleaseStats>,
+    /// Advisories skipped, by reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Advisories left out by --type/--severity/--release/--arch/--only-present.
+    pub filtered: usize,
+    pub packages_looked_up: usize,
+    pub packages_not_found: usize,
+    pub duplicates: usize,
+}
+
+struct Entry {
+    release: u32,
+    id: Box<str>,
+    seq: u32,
+    off: u64,
+    len: u32,
+    kind: Kind,
+    severity: Option<&'static str>,
+    packages: u32,
+}
+
+struct Pkg<'a> {
+    n: Nevra<'a>,
+    file: &'a str,
+    epoch: &'a str,
+    src: Option<&'a str>,
+}
+
+pub struct Converter<'a> {
+    filters: &'a Filters,
+    primary: Option<&'a Primary>,
+    diag: &'a Diag,
+    strict: bool,
+    spool: BufWriter<File>,
+    off: u64,
+    entries: Vec<Entry>,
+    frag: Vec<u8>,
+    pub stats: Stats,
+}
+
+impl<'a> Converter<'a> {
+    pub fn new(
+        filters: &'a Filters,
+        primary: Option<&'a Primary>,
+        diag: &'a Diag,
+        strict: bool,
+    ) -> Result<Self> {
+        let spool = tempfile::tempfile().ctx("creating a temporary file")?;
+        Ok(Converter {
+            filters,
+            primary,
+            diag,
+            strict,
+            spool: BufWriter::with_capacity(1 << 16, spool),
+            off: 0,
+            entries: Vec::new(),
+            frag: Vec::with_capacity(1 << 14),
+            stats: Stats::default(),
+        })
+    }
+
+    /// A per-advisory data problem: a warning (the advisory is skipped), fatal with --strict.
+    fn skip(&mut self, raw: &Raw, id: &str, reason: &str, detail: String) -> Result<()> {
+        *self.stats.skipped.entry(reason.to_string()).or_default() += 1;
+        let msg = format!("{}: {id}: {detail}; advisory skipped", raw.pos);
+        if self.strict {
+            return Err(Error::data(format!("{}: {id}: {detail}", raw.pos)));
+        }
+        self.diag.warn(msg);
+        Ok(())
+    }
+
+    fn warn(&self, raw: &Raw, id: &str, detail: String) -> Result<()> {
+        if self.strict {
+            return Err(Error::data(format!("{}: {id}: {detail}", raw.pos)));
+        }
+        self.diag.warn(format!("{}: {id}: {detail}", raw.pos));
+        Ok(())
+    }
+
+    /// Map one advisory (possibly to several releases) and spool its records.
+    pub fn add(&mut self, _src: &Src, raw: &Raw) -> Result<()> {
+        self.stats.read += 1;
+        let id = raw.name.replace("--", ":");
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            return self.skip(raw, &id, "bad id", format!("'{id}' is not an advisory id"));
+        }
+        let kind = match raw.kind.as_deref().map(str::trim) {
+            None | Some("") => return self.skip(raw, &id, "no type", "no type".into()),
+            Some(t) => match Kind::from_cefs(t) {
+                Some(k) => k,
+                None => {
+                    return self.skip(raw, &id, "unknown type", format!("unknown type '{t}'"));
+                }
+            },
+        };
+        if let Some(p) = Kind::from_prefix(&id)
+            && p != kind
+        {
+            self.warn(
+                raw,
+                &id,
+                format!(
+                    "type '{}' disagrees with the id prefix; using {}",
+                    kind.name(),
+                    kind.name()
+                ),
+            )?;
+        }
+        let issued = match raw.issue_date.as_deref() {
+            None => return self.skip(raw, &id, "no date", "no issue_date".into()),
+            Some(d) => match issued_date(d) {
+                Some(d) => d,
+                None => {
+                    return self.skip(
+                        raw,
+                        &id,
+                        "bad date",
+                        format!("bad issue_date '{d}' (want YYYY-MM-DD HH:MM:SS)"),
+                    );
+                }
+            },
+        };
+        let sev = match raw.severity.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => match severity(s) {
+                Some(s) => Some(s),
+                None => {
+                    self.warn(raw, &id, format!("unknown severity '{s}' left out"))?;
+                    None
+                }
+            },
+        };
+        let f = self.filters;
+        if (!f.types.is_empty() && !f.types.contains(&kind))
+            || (!f.severities.is_empty() && !sev.is_some_and(|s| f.severities.contains(&s)))
+        {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        let mut os_releases = Vec::new();
+        for r in &raw.os_release {
+            match r.trim().parse::<u32>() {
+                Ok(n) => os_releases.push(n),
+                Err(_) => {
+                    return self.skip(
+                        raw,
+                        &id,
+                        "bad os_release",
+                        format!("os_release '{r}' is not a number"),
+                    );
+                }
+            }
+        }
+        let mut pkgs: Vec<(u32, Nevra)> = Vec::new();
+        for file in &raw.packages {
+            let Some(n) = Nevra::from_filename(file) else {
+                return self.skip(
+                    raw,
+                    &id,
+                    "bad package",
+                    format!("'{file}' is not an RPM file name (name-version-release.arch.rpm)"),
+                );
+            };
+            let rel = match dist_release(n.release) {
+                Some(r) => r,
+                None if os_releases.len() == 1 => os_releases[0],
+                None => {
+                    self.warn(
+                        raw,
+                        &id,
+                        format!(
+                            "{file}: no dist tag (.elN) and several os_release: package left out"
+                        ),
+                    )?;
+                    continue;
+                }
+            };
+            pkgs.push((rel, n));
+        }
+        if pkgs.is_empty() {
+            return self.skip(raw, &id, "no packages", "no packages".into());
+        }
+        pkgs.sort();
+        pkgs.dedup();
+        let reboot = raw.keywords.as_deref().is_some_and(|k| {
+            k.split(|c: char| c.is_whitespace() || c == ',')
+                .any(|w| w == "reboot_suggested")
+        });
+        let mut kept_any = false;
+        let mut i = 0;
+        while i < pkgs.len() {
+            let rel = pkgs[i].0;
+            let j = i + pkgs[i..].iter().take_while(|p| p.0 == rel).count();
+            let group = &pkgs[i..j];
+            i = j;
+            if !f.releases.is_empty() && !f.releases.contains(&rel) {
+                continue;
+            }
+            let srcs: Vec<&Nevra> = group
+                .iter()
+                .map(|p| &p.1)
+                .filter(|n| n.arch == "src")
+                .collect();
+            let mut out: Vec<Pkg> = Vec::new();
+            for (_, n) in group {
+                if !f.arches.is_empty()
+                    && n.arch != "noarch"
+                    && n.arch != "src"
+                    && !f.arches.iter().any(|a| a == n.arch)
+                {
+                    continue;
+                }
+                let file = raw
+                    .packages
+                    .iter()
+                    .find(|p| Nevra::from_filename(p).as_ref() == Some(n))
+                    .map_or("", |s| s.rsplit('/').next().unwrap_or(s));
+                let known = match self.primary {
+                    Some(p) if n.arch != "src" => {
+                        self.stats.packages_looked_up += 1;
+                        let k = p.get(n);
+                        if k.is_none() {
+                            self.stats.packages_not_found += 1;
+                            if f.only_present {
+                                continue;
+                            }
+                        }
+                        k
+                    }
+                    _ => None,
+                };
+                let src = match known {
+                    Some(k) if !k.src.is_empty() => Some(&*k.src),
+                    _ if n.arch == "src" => Some(file),
+                    _ => guess_src(n, &srcs, raw),
+                };
+                out.push(Pkg {
+                    n: n.clone(),
+                    file,
+                    epoch: known.map_or("0", |k| &*k.epoch),
+                    src,
+                });
+            }
+            // only source packages left (the binaries are not in the repo): nothing to update
+            if out.iter().all(|p| p.n.arch == "src") {
+                continue;
+            }
+            kept_any = true;
+            self.record(&id, rel, kind, sev, &issued, raw, &out, reboot)?;
+        }
+        if !kept_any {
+            self.stats.filtered += 1;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        id: &str,
+        rel: u32,
+        kind: Kind,
+        sev: Option<&'static str>,
+        issued: &str,
+        raw: &Raw,
+        pkgs: &[Pkg],
+        reboot: bool,
+    ) -> Result<()> {
+        let w = &mut self.frag;
+        w.clear();
+        w.extend_from_slice(b"  <update");
+        if let Some(from) = raw.from.as_deref().filter(|s| !s.trim().is_empty()) {
+            w.extend_from_slice(b" from=\"");
+            escape(w, from.trim(), true);
+            w.push(b'"');
+        }
+        w.extend_from_slice(b" status=\"final\" type=\"");
+        w.extend_from_slice(kind.name().as_bytes());
+        w.extend_from_slice(b"\" version=\"");
+        escape(
+            w,
+            raw.release
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .unwrap_or("1"),
+            true,
+        );
+        w.extend_from_slice(b"\">\n    <id>");
+        escape(w, id, false);
+        w.extend_from_slice(b"</id>\n    <title>");
+        let title = raw
+            .synopsis
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(id);
+        escape(w, title, false);
+        w.extend_from_slice(b"</title>\n    <issued date=\"");
+        w.extend_from_slice(issued.as_bytes());
+        w.extend_from_slice(b"\"/>\n");
+        if let Some(s) = sev {
+            w.extend_from_slice(b"    <severity>");
+            w.extend_from_slice(s.as_bytes());
+            w.extend_from_slice(b"</severity>\n");
+        }
+        let desc = raw
+            .description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("not available"))
+            .unwrap_or(title);
+        w.extend_from_slice(b"    <description>");
+        escape(w, desc, false);
+        w.extend_from_slice(b"</description>\n");
+        let refs = references(raw.references.as_deref().unwrap_or(""), id);
+        if refs.is_empty() {
+            w.extend_from_slice(b"    <references/>\n");
+        } else {
+            w.extend_from_slice(b"    <references>\n");
+            for r in &refs {
+                w.extend_from_slice(b"      <reference href=\"");
+                escape(w, &r.href, true);
+                w.extend_from_slice(b"\"");
+                if let Some(i) = &r.id {
+                    w.extend_from_slice(b" id=\"");
+                    escape(w, i, true);
+                    w.extend_from_slice(b"\" title=\"");
+                    escape(w, i, true);
+                    w.extend_from_slice(b"\"");
+                }
+                w.extend_from_slice(b" type=\"");
+                w.extend_from_slice(r.kind.as_bytes());
+                w.extend_from_slice(b"\"/>\n");
+            }
+            w.extend_from_slice(b"    </references>\n");
+        }
+        let _ = write!(
+            w,
+            "    <pkglist>\n      <collection short=\"centos-{rel}\">\n        <name>CentOS {rel}</name>\n"
+        );
+        for p in pkgs {
+            w.extend_from_slice(b"        <package name=\"");
+            escape(w, p.n.name, true);
+            w.extend_from_slice(b"\" version=\"");
+            escape(w, p.n.version, true);
+            w.extend_from_slice(b"\" release=\"");
+            escape(w, p.n.release, true);
+            w.extend_from_slice(b"\" epoch=\"");
+            escape(w, p.epoch, true);
+            w.extend_from_slice(b"\" arch=\"");
+            escape(w, p.n.arch, true);
+            w.extend_from_slice(b"\"");
+            if let Some(s) = p.src {
+                w.extend_from_slice(b" src=\"");
+                escape(w, s, true);
+                w.extend_from_slice(b"\"");
+            }
+            w.extend_from_slice(b">\n          <filename>");
+            escape(w, p.file, false);
+            w.extend_from_slice(b"</filename>\n");
+            if reboot {
+                w.extend_from_slice(b"          <reboot_suggested>True</reboot_suggested>\n");
+            }
+            w.extend_from_slice(b"        </package>\n");
+        }
+        w.extend_from_slice(b"      </collection>\n    </pkglist>\n  </update>\n");
+        self.spool.write_all(w).ctx("writing a temporary file")?;
+        self.entries.push(Entry {
+            release: rel,
+            id: id.into(),
+            seq: self.entries.len() as u32,
+            off: self.off,
+            len: w.len() as u32,
+            kind,
+            severity: sev,
+            packages: pkgs.len() as u32,
+        });
+        self.off += w.len() as u64;
+        Ok(())
+    }
+
+    /// Sort, drop duplicate ids (keeping the first), count.
+    pub fn finish(mut self) -> Result<Spooled> {
+        self.spool.flush().ctx("writing a temporary file")?;
+        let file = self
+            .spool
+            .into_inner()
+            .map_err(|e| Error::from_io("writing a temporary file", e.error()))?;
+        self.entries
+            .sort_unstable_by(|a, b| (a.release, &a.id, a.seq).cmp(&(b.release, &b.id, b.seq)));
+        let mut kept: Vec<Entry> = Vec::with_capacity(self.entries.len());
+        for e in self.entries {
+            if let Some(last) = kept.last()
+                && last.release == e.release
+                && last.id == e.id
+            {
+                self.stats.duplicates += 1;
+                self.diag.warn(format!(
+                    "{}: advisory appears more than once for release {}: keeping the first",
+                    e.id, e.release
+                ));
+                continue;
+            }
+            let rs = self.stats.releases.entry(e.release).or_default();
+            rs.advisories += 1;
+            rs.packages += e.packages as usize;
+            *rs.types.entry(e.kind.name()).or_default() += 1;
+            *rs.severities
+                .entry(e.severity.unwrap_or("none"))
+                .or_default() += 1;
+            kept.push(e);
+        }
+        Ok(Spooled {
+            file,
+            entries: kept,
+            stats: self.stats,
+        })
+    }
+}
+
+/// The source RPM of a binary package, from the advisory's own `.src.rpm` files: the one
+/// with the same version-release (the longest name that prefixes the binary's, if several).
+fn guess_src<'a>(n: &Nevra, srcs: &[&Nevra<'a>], raw: &'a Raw) -> Option<&'a str> {
+    let best = srcs
+        .iter()
+        .filter(|s| s.version == n.version && s.release == n.release && n.name.starts_with(s.name))
+        .max_by_key(|s| s.name.len())?;
+    raw.packages
+        .iter()
+        .find(|p| Nevra::from_filename(p).as_ref() == Some(*best))
+        .map(|s| s.rsplit('/').next().unwrap_or(s))
+}
+
+pub struct Reference {
+    pub href: String,
+    pub id: Option<String>,
+    pub kind: &'static str,
+}
+
+/// CEFS `references` (URLs separated by spaces) → typed references: Red Hat errata become
+/// `redhat` with the RHSA id and the canonical href, the CentOS announcement `self`, the
+/// rest `other`.
+pub fn references(s: &str, id: &str) -> Vec<Reference> {
+    let mut out: Vec<Reference> = Vec::new();
+    for url in s.split_whitespace() {
+        let r = if let Some(rh) = redhat_id(url) {
+            Reference {
+                href: format!("https://access.redhat.com/errata/{rh}"),
+                id: Some(rh),
+                kind: "redhat",
+            }
+        } else if url.contains("lists.centos.org") {
+            Reference {
+                href: url.to_string(),
+                id: Some(id.to_string()),
+                kind: "self",
+            }
+        } else {
+            Reference {
+                href: url.to_string(),
+                id: None,
+                kind: "other",
+            }
+        };
+        if !out.iter().any(|o| o.href == r.href) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// `RHSA-2012:0370` from `…/RHSA-2012-0370.html` or `…/RHSA-2012:0370`.
+fn redhat_id(url: &str) -> Option<String> {
+    let b = url.as_bytes();
+    let mut i = 0;
+    while let Some(p) = memchr::memmem::find(&b[i..], b"RH") {
+        let at = i + p;
+        let t = &b[at..];
+        if t.len() >= 10
+            && matches!(t[2], b'S' | b'B' | b'E')
+            && t[3] == b'A'
+            && t[4] == b'-'
+            && t[5..9].iter().all(u8::is_ascii_digit)
+            && matches!(t[9], b'-' | b':')
+        {
+            let n = t[10..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if n > 0 {
+                let year = &url[at + 5..at + 9];
+                let num = &url[at + 10..at + 10 + n];
+                return Some(format!("RH{}A-{year}:{num}", t[2] as char));
+            }
+        }
+        i = at + 1;
+    }
+    None
+}
+
+/// Converted records, sorted, in a temporary file.
+pub struct Spooled {
+    file: File,
+    entries: Vec<Entry>,
+    pub stats: Stats,
+}
+
+impl Spooled {
+    /// The releases that have records, in order.
+    pub fn releases(&self) -> Vec<u32> {
+        let mut r: Vec<u32> = self.entries.iter().map(|e| e.release).collect();
+        r.dedup();
+        r
+    }
+
+    /// Write the updateinfo.xml of one release.
+    pub fn write_release(&self, rel: u32, w: &mut dyn Write) -> Result<()> {
+        w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n")?;
+        let start = self.entries.partition_point(|e| e.release < rel);
+        let mut buf = Vec::new();
+        for e in self.entries[start..]
+            .iter()
+            .take_while(|e| e.release == rel)
+        {
+            buf.resize(e.len as usize, 0);
+            self.file
+                .read_exact_at(&mut buf, e.off)
+                .ctx("reading a temporary file")?;
+            w.write_all(&buf)?;
+        }
+        w.write_all(b"</updates>\n")?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            issued_date("2012-03-07 23:16:09").as_deref(),
+            Some("2012-03-07 23:16:09")
+        );
+        assert_eq!(
+            issued_date("2012-03-07").as_deref(),
+            Some("2012-03-07 00:00:00")
+        );
+        for bad in [
+            "2012-02-30 00:00:00",
+            "2012-3-7 1:2:3",
+            "Thu Feb 11 2016",
+            "",
+            "2012-03-07T23:16:09",
+        ] {
+            assert_eq!(issued_date(bad), None, "{bad}");
+        }
+        assert_eq!(
+            issued_date("2012-02-29 00:00:00").as_deref(),
+            Some("2012-02-29 00:00:00")
+        );
+    }
+
+    #[test]
+    fn reference_types() {
+        let r = references(
+            "https://rhn.redhat.com/errata/RHSA-2012-0370.html http://lists.centos.org/pipermail/x.html https://example.org/a",
+            "CESA-2012:0370",
+        );
+        let got: Vec<(&str, Option<&str>, &str)> = r
+            .iter()
+            .map(|r| (r.href.as_str(), r.id.as_deref(), r.kind))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "https://access.redhat.com/errata/RHSA-2012:0370",
+                    Some("RHSA-2012:0370"),
+                    "redhat"
+                ),
+                (
+                    "http://lists.centos.org/pipermail/x.html",
+                    Some("CESA-2012:0370"),
+                    "self"
+                ),
+                ("https://example.org/a", None, "other"),
+            ]
+        );
+        assert_eq!(
+            redhat_id("https://access.redhat.com/errata/RHBA-2018:0330").as_deref(),
+            Some("RHBA-2018:0330")
+        );
+    }
+
+    #[test]
+    fn escaping_drops_illegal_characters() {
+        let mut v = Vec::new();
+        escape(&mut v, "a&b<c>\"d\"\u{1}\u{fffe}\r\n", true);
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            "a&amp;b&lt;c&gt;&quot;d&quot;&#13;&#10;"
+        );
+        let mut v = Vec::new();
+        escape(&mut v, "x\"\ty\n", false);
+        assert_eq!(String::from_utf8(v).unwrap(), "x\"\ty\n");
+    }
+}
