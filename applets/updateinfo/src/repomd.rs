@@ -364,7 +364,12 @@ fn clean_stale_temps(dir: &Path) {
         for e in rd.flatten() {
             let n = e.file_name();
             let n = n.to_string_lossy();
-            if let Some(pid) = n.strip_prefix(".updateinfo.tmp")
+            // ours, and those of the atomic repomd.xml writes (`.repomd.xml.tmpPID.N`)
+            let pid = n.strip_prefix(".updateinfo.tmp").or_else(|| {
+                n.strip_prefix(".repomd.xml.tmp")
+                    .and_then(|r| r.split('.').next())
+            });
+            if let Some(pid) = pid
                 && let Ok(pid) = pid.parse::<u32>()
                 && (pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists())
             {
