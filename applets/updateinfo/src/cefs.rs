@@ -26,6 +26,8 @@ pub struct Raw {
     pub os_release: Vec<String>,
     pub os_arch: Vec<String>,
     pub packages: Vec<String>,
+    /// Strings of earlier advisories, reused (no allocation per field once warmed up).
+    pool: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -77,28 +79,48 @@ impl Raw {
             &mut self.keywords,
             &mut self.from,
         ] {
-            *o = None;
+            self.pool.extend(o.take());
         }
-        self.os_release.clear();
-        self.os_arch.clear();
-        self.packages.clear();
+        self.pool.append(&mut self.os_release);
+        self.pool.append(&mut self.os_arch);
+        self.pool.append(&mut self.packages);
+    }
+
+    fn string(pool: &mut Vec<String>, v: &str) -> String {
+        match pool.pop() {
+            Some(mut s) => {
+                s.clear();
+                s.push_str(v);
+                s
+            }
+            None => v.to_string(),
+        }
     }
 
     fn set(&mut self, f: Field, v: &str) {
-        let list = |l: &mut Vec<String>| l.extend(v.split_whitespace().map(str::to_string));
+        let pool = &mut self.pool;
+        let one = |o: &mut Option<String>, pool: &mut Vec<String>| {
+            pool.extend(o.take());
+            *o = Some(Self::string(pool, v));
+        };
+        let list = |l: &mut Vec<String>, pool: &mut Vec<String>| {
+            for w in v.split_whitespace() {
+                l.push(Self::string(pool, w));
+            }
+        };
         match f {
-            Field::Kind => self.kind = Some(v.to_string()),
-            Field::Severity => self.severity = Some(v.to_string()),
-            Field::Synopsis => self.synopsis = Some(v.to_string()),
-            Field::Description => self.description = Some(v.to_string()),
-            Field::IssueDate => self.issue_date = Some(v.to_string()),
-            Field::References => self.references = Some(v.to_string()),
-            Field::Release => self.release = Some(v.to_string()),
-            Field::Keywords => self.keywords = Some(v.to_string()),
-            Field::From => self.from = Some(v.to_string()),
-            Field::OsRelease => list(&mut self.os_release),
-            Field::OsArch => list(&mut self.os_arch),
-            Field::Packages => list(&mut self.packages),
+            Field::Kind => one(&mut self.kind, pool),
+            Field::Severity => one(&mut self.severity, pool),
+            Field::Synopsis => one(&mut self.synopsis, pool),
+            Field::Description => one(&mut self.description, pool),
+            Field::IssueDate => one(&mut self.issue_date, pool),
+            Field::References => one(&mut self.references, pool),
+            Field::Release => one(&mut self.release, pool),
+            Field::Keywords => one(&mut self.keywords, pool),
+            Field::From => one(&mut self.from, pool),
+            Field::OsRelease => list(&mut self.os_release, pool),
+            Field::OsArch => list(&mut self.os_arch, pool),
+            Field::Packages => list(&mut self.packages, pool),
         }
     }
 }

@@ -38,11 +38,16 @@ impl Kind {
     }
     /// CEFS `type` attribute.
     fn from_cefs(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "security advisory" => Some(Kind::Security),
-            "bug fix advisory" | "bugfix advisory" => Some(Kind::Bugfix),
-            "product enhancement advisory" | "enhancement advisory" => Some(Kind::Enhancement),
-            _ => None,
+        let t = s.trim();
+        let is = |w: &str| t.eq_ignore_ascii_case(w);
+        if is("security advisory") {
+            Some(Kind::Security)
+        } else if is("bug fix advisory") || is("bugfix advisory") {
+            Some(Kind::Bugfix)
+        } else if is("product enhancement advisory") || is("enhancement advisory") {
+            Some(Kind::Enhancement)
+        } else {
+            None
         }
     }
     /// From the id prefix (`CESA`, `CEBA`, `CEEA`).
@@ -58,13 +63,10 @@ impl Kind {
 
 /// The severities updateinfo consumers know, case-normalised.
 pub fn severity(s: &str) -> Option<&'static str> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "low" => Some("Low"),
-        "moderate" => Some("Moderate"),
-        "important" => Some("Important"),
-        "critical" => Some("Critical"),
-        _ => None,
-    }
+    let t = s.trim();
+    ["Low", "Moderate", "Important", "Critical"]
+        .into_iter()
+        .find(|w| t.eq_ignore_ascii_case(w))
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (a bare date gets `00:00:00`), checked field by field.
@@ -132,10 +134,22 @@ pub fn issued_date(s: &str) -> Option<String> {
 /// Append `s` escaped for XML text (`attr`: for a double-quoted attribute value).
 /// Characters XML 1.0 does not allow are dropped.
 pub fn escape(out: &mut Vec<u8>, s: &str, attr: bool) {
-    let clean = s
-        .bytes()
-        .all(|b| b >= 0x20 && !matches!(b, b'&' | b'<' | b'>' | b'"') && b != 0xef);
-    if clean {
+    // bytes that need a look: controls, markup, quotes, and 0xEF (U+FFFE/U+FFFF start so)
+    static SPECIAL: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 0x20 {
+            t[i] = true;
+            i += 1;
+        }
+        t[b'&' as usize] = true;
+        t[b'<' as usize] = true;
+        t[b'>' as usize] = true;
+        t[b'"' as usize] = true;
+        t[0xef] = true;
+        t
+    };
+    if !s.bytes().any(|b| SPECIAL[b as usize]) {
         out.extend_from_slice(s.as_bytes());
         return;
     }
@@ -222,6 +236,121 @@ pub struct Converter<'a> {
     entries: Vec<Entry>,
     frag: Vec<u8>,
     pub stats: Stats,
+    /// Sorted runs of sort keys spilled to a temporary file once `chunk` are in memory
+    /// (an external merge sort: memory does not grow with the input).
+    runs: Option<BufWriter<File>>,
+    run_bounds: Vec<(u64, u64)>,
+    runs_off: u64,
+    chunk: usize,
+    /// Input order of the records (the first of duplicates is kept).
+    seq: u32,
+}
+
+/// Sort keys kept in memory before a run is spilled.
+const CHUNK: usize = 16384;
+
+fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    (a.release, &a.id, a.seq).cmp(&(b.release, &b.id, b.seq))
+}
+
+const SEVERITIES: [&str; 4] = ["Low", "Moderate", "Important", "Critical"];
+
+impl Entry {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.release.to_le_bytes());
+        out.extend_from_slice(&self.seq.to_le_bytes());
+        out.extend_from_slice(&self.off.to_le_bytes());
+        out.extend_from_slice(&self.len.to_le_bytes());
+        out.extend_from_slice(&self.packages.to_le_bytes());
+        out.push(self.kind as u8);
+        out.push(
+            self.severity
+                .and_then(|s| SEVERITIES.iter().position(|x| *x == s))
+                .map_or(0, |i| i as u8 + 1),
+        );
+        out.extend_from_slice(&(self.id.len() as u32).to_le_bytes());
+        out.extend_from_slice(self.id.as_bytes());
+    }
+
+    fn decode(r: &mut RunReader) -> Result<Entry> {
+        let mut h = [0u8; 30];
+        r.read_exact(&mut h)?;
+        let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        let mut off = [0u8; 8];
+        off.copy_from_slice(&h[8..16]);
+        let mut id = vec![0u8; u32_at(26) as usize];
+        r.read_exact(&mut id)?;
+        Ok(Entry {
+            release: u32_at(0),
+            seq: u32_at(4),
+            off: u64::from_le_bytes(off),
+            len: u32_at(16),
+            packages: u32_at(20),
+            kind: match h[24] {
+                0 => Kind::Security,
+                1 => Kind::Bugfix,
+                _ => Kind::Enhancement,
+            },
+            severity: match h[25] {
+                0 => None,
+                n => SEVERITIES.get(n as usize - 1).copied(),
+            },
+            id: String::from_utf8_lossy(&id).into(),
+        })
+    }
+}
+
+/// Reads one run back with pread (runs share one file), 64 KiB at a time.
+struct RunReader<'f> {
+    file: &'f File,
+    pos: u64,
+    end: u64,
+    buf: Vec<u8>,
+    at: usize,
+}
+
+impl RunReader<'_> {
+    fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
+        let mut done = 0;
+        while done < out.len() {
+            if self.at == self.buf.len() {
+                let n = ((self.end - self.pos) as usize).min(1 << 16);
+                if n == 0 {
+                    return Err(Error::io("temporary file: run ends early"));
+                }
+                self.buf.resize(n, 0);
+                self.file
+                    .read_exact_at(&mut self.buf, self.pos)
+                    .ctx("reading a temporary file")?;
+                self.pos += n as u64;
+                self.at = 0;
+            }
+            let k = (self.buf.len() - self.at).min(out.len() - done);
+            out[done..done + k].copy_from_slice(&self.buf[self.at..self.at + k]);
+            self.at += k;
+            done += k;
+        }
+        Ok(())
+    }
+}
+
+struct Head(Entry, usize);
+impl PartialEq for Head {
+    fn eq(&self, o: &Self) -> bool {
+        key_cmp(&self.0, &o.0).is_eq()
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Head {
+    // reversed: BinaryHeap is a max-heap
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        key_cmp(&o.0, &self.0)
+    }
 }
 
 impl<'a> Converter<'a> {
@@ -242,6 +371,11 @@ impl<'a> Converter<'a> {
             entries: Vec::new(),
             frag: Vec::with_capacity(1 << 14),
             stats: Stats::default(),
+            runs: None,
+            run_bounds: Vec::new(),
+            runs_off: 0,
+            chunk: CHUNK,
+            seq: 0,
         })
     }
 
@@ -338,7 +472,7 @@ impl<'a> Converter<'a> {
                 }
             }
         }
-        let mut pkgs: Vec<(u32, Nevra)> = Vec::new();
+        let mut pkgs: Vec<(u32, Nevra, &str)> = Vec::new();
         for file in &raw.packages {
             let Some(n) = Nevra::from_filename(file) else {
                 return self.skip(
@@ -362,7 +496,7 @@ impl<'a> Converter<'a> {
                     continue;
                 }
             };
-            pkgs.push((rel, n));
+            pkgs.push((rel, n, file.rsplit('/').next().unwrap_or(file)));
         }
         if pkgs.is_empty() {
             return self.skip(raw, &id, "no packages", "no packages".into());
@@ -383,13 +517,13 @@ impl<'a> Converter<'a> {
             if !f.releases.is_empty() && !f.releases.contains(&rel) {
                 continue;
             }
-            let srcs: Vec<&Nevra> = group
+            let srcs: Vec<(&Nevra, &str)> = group
                 .iter()
-                .map(|p| &p.1)
-                .filter(|n| n.arch == "src")
+                .filter(|p| p.1.arch == "src")
+                .map(|p| (&p.1, p.2))
                 .collect();
             let mut out: Vec<Pkg> = Vec::new();
-            for (_, n) in group {
+            for &(_, ref n, file) in group {
                 if !f.arches.is_empty()
                     && n.arch != "noarch"
                     && n.arch != "src"
@@ -397,11 +531,6 @@ impl<'a> Converter<'a> {
                 {
                     continue;
                 }
-                let file = raw
-                    .packages
-                    .iter()
-                    .find(|p| Nevra::from_filename(p).as_ref() == Some(n))
-                    .map_or("", |s| s.rsplit('/').next().unwrap_or(s));
                 let known = match self.primary {
                     Some(p) if n.arch != "src" => {
                         self.stats.packages_looked_up += 1;
@@ -419,7 +548,7 @@ impl<'a> Converter<'a> {
                 let src = match known {
                     Some(k) if !k.src.is_empty() => Some(&*k.src),
                     _ if n.arch == "src" => Some(file),
-                    _ => guess_src(n, &srcs, raw),
+                    _ => guess_src(n, &srcs),
                 };
                 out.push(Pkg {
                     n: n.clone(),
@@ -570,7 +699,7 @@ impl<'a> Converter<'a> {
         self.entries.push(Entry {
             release: rel,
             id: id.into(),
-            seq: self.entries.len() as u32,
+            seq: self.seq,
             off: self.off,
             len: w.len() as u32,
             kind,
@@ -578,43 +707,144 @@ impl<'a> Converter<'a> {
             packages: pkgs.len() as u32,
         });
         self.off += w.len() as u64;
+        self.seq += 1;
+        if self.entries.len() >= self.chunk {
+            self.spill()?;
+        }
         Ok(())
+    }
+
+    /// Sort the keys in memory and write them out as one run.
+    fn spill(&mut self) -> Result<()> {
+        if self.runs.is_none() {
+            let f = tempfile::tempfile().ctx("creating a temporary file")?;
+            self.runs = Some(BufWriter::with_capacity(1 << 16, f));
+        }
+        self.entries.sort_unstable_by(key_cmp);
+        let mut bytes = Vec::with_capacity(64);
+        let start = self.runs_off;
+        if let Some(w) = self.runs.as_mut() {
+            for e in &self.entries {
+                bytes.clear();
+                e.encode(&mut bytes);
+                w.write_all(&bytes).ctx("writing a temporary file")?;
+                self.runs_off += bytes.len() as u64;
+            }
+        }
+        self.run_bounds.push((start, self.runs_off));
+        self.entries.clear();
+        Ok(())
+    }
+
+    /// Count one kept record (after duplicates are dropped); false for a duplicate.
+    fn keep(stats: &mut Stats, diag: &Diag, last: &mut Option<(u32, Box<str>)>, e: &Entry) -> bool {
+        if let Some((r, id)) = last.as_ref()
+            && *r == e.release
+            && **id == *e.id
+        {
+            stats.duplicates += 1;
+            diag.warn(format!(
+                "{}: advisory appears more than once for release {}: keeping the first",
+                e.id, e.release
+            ));
+            return false;
+        }
+        *last = Some((e.release, e.id.clone()));
+        let rs = stats.releases.entry(e.release).or_default();
+        rs.advisories += 1;
+        rs.packages += e.packages as usize;
+        *rs.types.entry(e.kind.name()).or_default() += 1;
+        *rs.severities
+            .entry(e.severity.unwrap_or("none"))
+            .or_default() += 1;
+        true
     }
 
     /// Sort, drop duplicate ids (keeping the first), count.
     pub fn finish(mut self) -> Result<Spooled> {
+        if self.runs.is_some() && !self.entries.is_empty() {
+            self.spill()?;
+        }
         self.spool.flush().ctx("writing a temporary file")?;
-        let file = self
-            .spool
+        let spool = std::mem::replace(
+            &mut self.spool,
+            BufWriter::new(tempfile::tempfile().ctx("creating a temporary file")?),
+        );
+        let file = spool
             .into_inner()
             .map_err(|e| Error::from_io("writing a temporary file", e.error()))?;
-        self.entries
-            .sort_unstable_by(|a, b| (a.release, &a.id, a.seq).cmp(&(b.release, &b.id, b.seq)));
+        if self.runs.is_some() {
+            return self.merge(file);
+        }
+        let mut last = None;
+        self.entries.sort_unstable_by(key_cmp);
         let mut kept: Vec<Entry> = Vec::with_capacity(self.entries.len());
-        for e in self.entries {
-            if let Some(last) = kept.last()
-                && last.release == e.release
-                && last.id == e.id
-            {
-                self.stats.duplicates += 1;
-                self.diag.warn(format!(
-                    "{}: advisory appears more than once for release {}: keeping the first",
-                    e.id, e.release
-                ));
-                continue;
+        for e in std::mem::take(&mut self.entries) {
+            if Self::keep(&mut self.stats, self.diag, &mut last, &e) {
+                kept.push(e);
             }
-            let rs = self.stats.releases.entry(e.release).or_default();
-            rs.advisories += 1;
-            rs.packages += e.packages as usize;
-            *rs.types.entry(e.kind.name()).or_default() += 1;
-            *rs.severities
-                .entry(e.severity.unwrap_or("none"))
-                .or_default() += 1;
-            kept.push(e);
         }
         Ok(Spooled {
             file,
-            entries: kept,
+            order: Order::Mem(kept),
+            stats: self.stats,
+        })
+    }
+
+    /// Merge the runs: the fragments, in order, go to a new temporary file, and each
+    /// release's byte range is remembered.
+    fn merge(mut self, spool: File) -> Result<Spooled> {
+        let runs = match self.runs.take() {
+            Some(w) => w
+                .into_inner()
+                .map_err(|e| Error::from_io("writing a temporary file", e.error()))?,
+            None => return Err(Error::io("no runs to merge")),
+        };
+        let mut readers: Vec<RunReader> = self
+            .run_bounds
+            .iter()
+            .map(|&(pos, end)| RunReader {
+                file: &runs,
+                pos,
+                end,
+                buf: Vec::new(),
+                at: 0,
+            })
+            .collect();
+        let mut heap = std::collections::BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if r.pos < r.end {
+                heap.push(Head(Entry::decode(r)?, i));
+            }
+        }
+        let sorted = tempfile::tempfile().ctx("creating a temporary file")?;
+        let mut out = BufWriter::with_capacity(1 << 16, &sorted);
+        let mut ranges: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+        let (mut pos, mut buf, mut last) = (0u64, Vec::new(), None);
+        while let Some(Head(e, i)) = heap.pop() {
+            {
+                let r = &mut readers[i];
+                if r.pos < r.end || r.at < r.buf.len() {
+                    heap.push(Head(Entry::decode(r)?, i));
+                }
+            }
+            if !Self::keep(&mut self.stats, self.diag, &mut last, &e) {
+                continue;
+            }
+            buf.resize(e.len as usize, 0);
+            spool
+                .read_exact_at(&mut buf, e.off)
+                .ctx("reading a temporary file")?;
+            out.write_all(&buf).ctx("writing a temporary file")?;
+            let r = ranges.entry(e.release).or_insert((pos, pos));
+            r.1 = pos + buf.len() as u64;
+            pos += buf.len() as u64;
+        }
+        out.flush().ctx("writing a temporary file")?;
+        drop(out);
+        Ok(Spooled {
+            file: sorted,
+            order: Order::Ranges(ranges),
             stats: self.stats,
         })
     }
@@ -622,15 +852,13 @@ impl<'a> Converter<'a> {
 
 /// The source RPM of a binary package, from the advisory's own `.src.rpm` files: the one
 /// with the same version-release (the longest name that prefixes the binary's, if several).
-fn guess_src<'a>(n: &Nevra, srcs: &[&Nevra<'a>], raw: &'a Raw) -> Option<&'a str> {
-    let best = srcs
-        .iter()
-        .filter(|s| s.version == n.version && s.release == n.release && n.name.starts_with(s.name))
-        .max_by_key(|s| s.name.len())?;
-    raw.packages
-        .iter()
-        .find(|p| Nevra::from_filename(p).as_ref() == Some(*best))
-        .map(|s| s.rsplit('/').next().unwrap_or(s))
+fn guess_src<'a>(n: &Nevra, srcs: &[(&Nevra, &'a str)]) -> Option<&'a str> {
+    srcs.iter()
+        .filter(|(s, _)| {
+            s.version == n.version && s.release == n.release && n.name.starts_with(s.name)
+        })
+        .max_by_key(|(s, _)| s.name.len())
+        .map(|(_, f)| *f)
 }
 
 pub struct Reference {
@@ -700,32 +928,58 @@ fn redhat_id(url: &str) -> Option<String> {
 /// Converted records, sorted, in a temporary file.
 pub struct Spooled {
     file: File,
-    entries: Vec<Entry>,
+    order: Order,
     pub stats: Stats,
+}
+
+enum Order {
+    /// Sorted keys of the records in the spool file.
+    Mem(Vec<Entry>),
+    /// The records already in order: each release's byte range.
+    Ranges(BTreeMap<u32, (u64, u64)>),
 }
 
 impl Spooled {
     /// The releases that have records, in order.
     pub fn releases(&self) -> Vec<u32> {
-        let mut r: Vec<u32> = self.entries.iter().map(|e| e.release).collect();
-        r.dedup();
-        r
+        match &self.order {
+            Order::Mem(entries) => {
+                let mut r: Vec<u32> = entries.iter().map(|e| e.release).collect();
+                r.dedup();
+                r
+            }
+            Order::Ranges(m) => m.keys().copied().collect(),
+        }
     }
 
     /// Write the updateinfo.xml of one release.
     pub fn write_release(&self, rel: u32, w: &mut dyn Write) -> Result<()> {
         w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n")?;
-        let start = self.entries.partition_point(|e| e.release < rel);
         let mut buf = Vec::new();
-        for e in self.entries[start..]
-            .iter()
-            .take_while(|e| e.release == rel)
-        {
-            buf.resize(e.len as usize, 0);
-            self.file
-                .read_exact_at(&mut buf, e.off)
-                .ctx("reading a temporary file")?;
-            w.write_all(&buf)?;
+        match &self.order {
+            Order::Mem(entries) => {
+                let start = entries.partition_point(|e| e.release < rel);
+                for e in entries[start..].iter().take_while(|e| e.release == rel) {
+                    buf.resize(e.len as usize, 0);
+                    self.file
+                        .read_exact_at(&mut buf, e.off)
+                        .ctx("reading a temporary file")?;
+                    w.write_all(&buf)?;
+                }
+            }
+            Order::Ranges(m) => {
+                if let Some(&(mut pos, end)) = m.get(&rel) {
+                    buf.resize(1 << 16, 0);
+                    while pos < end {
+                        let n = ((end - pos) as usize).min(buf.len());
+                        self.file
+                            .read_exact_at(&mut buf[..n], pos)
+                            .ctx("reading a temporary file")?;
+                        w.write_all(&buf[..n])?;
+                        pos += n as u64;
+                    }
+                }
+            }
         }
         w.write_all(b"</updates>\n")?;
         Ok(())
@@ -848,6 +1102,65 @@ mod tests {
             let want = if want.is_empty() { "CESA-2099:0001" } else { want };
             proptest::prop_assert_eq!(titles(&out), vec![want.to_string()]);
         }
+    }
+
+    fn convert_with_chunk(doc: &str, chunk: usize) -> (Vec<u8>, Vec<u8>, Stats) {
+        let diag = Diag::new("test").quiet(true);
+        let filters = Filters::default();
+        let mut conv = Converter::new(&filters, None, &diag, false).unwrap();
+        conv.chunk = chunk;
+        let mut src = Src::new(Box::new(std::io::Cursor::new(doc.to_string())), "in");
+        crate::cefs::read(&mut src, |s, raw| conv.add(s, raw)).unwrap();
+        let sp = conv.finish().unwrap();
+        assert_eq!(sp.releases(), vec![6, 7]);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        sp.write_release(6, &mut a).unwrap();
+        sp.write_release(7, &mut b).unwrap();
+        (a, b, sp.stats)
+    }
+
+    #[test]
+    fn external_sort_gives_the_in_memory_result() {
+        let mut doc = String::from("<opt>\n");
+        for i in 0..60u32 {
+            let n = (i * 37) % 53; // out of order, with repeats (duplicates)
+            let rel = 6 + n % 2;
+            doc += &format!(
+                "<CESA-2099--{n:04} type=\"Security Advisory\" issue_date=\"2099-01-01 00:00:00\" synopsis=\"s{i}\" severity=\"Low\" os_release=\"{rel}\" packages=\"p{n}-1-1.el{rel}.x86_64.rpm\"/>\n"
+            );
+        }
+        doc += "</opt>\n";
+        let (a6, a7, sa) = convert_with_chunk(&doc, CHUNK);
+        let (b6, b7, sb) = convert_with_chunk(&doc, 7);
+        let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+        let ids = |v: &[u8]| -> Vec<String> {
+            text(v)
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("<id>"))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(ids(&a6), ids(&b6));
+        assert_eq!(ids(&a7), ids(&b7));
+        assert!(a6 == b6 && a7 == b7, "same ids, different text");
+        assert_eq!(sa.duplicates, 7);
+        assert_eq!(
+            (sa.duplicates, sa.releases.len()),
+            (sb.duplicates, sb.releases.len())
+        );
+        assert_eq!(sa.releases[&7].advisories, sb.releases[&7].advisories);
+        let text = String::from_utf8(a7).unwrap();
+        let ids: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("<id>"))
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(ids, sorted);
+        // the first of the duplicates is kept
+        let six = String::from_utf8_lossy(&a6);
+        assert!(six.contains("<title>s0</title>") && !six.contains("<title>s53</title>"));
     }
 
     #[test]
