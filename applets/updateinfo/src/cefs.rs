@@ -12,8 +12,9 @@ use quick_xml::events::{BytesStart, Event};
 pub struct Raw {
     /// The element name, e.g. `CESA-2013--1764`.
     pub name: String,
-    /// Where its start tag is (`FILE:LINE:COL`).
-    pub pos: String,
+    /// Byte offset of its start tag ([`Src::pos`] makes it `FILE:LINE:COL` while the
+    /// advisory is being handled).
+    pub off: u64,
     pub kind: Option<String>,
     pub severity: Option<String>,
     pub synopsis: Option<String>,
@@ -67,7 +68,6 @@ fn field(name: &[u8]) -> Option<Field> {
 impl Raw {
     fn clear(&mut self) {
         self.name.clear();
-        self.pos.clear();
         for o in [
             &mut self.kind,
             &mut self.severity,
@@ -237,7 +237,7 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&Src, &Raw) -> Result<()>) -> Re
 fn start_advisory(src: &Src, off: u64, e: &BytesStart, raw: &mut Raw) -> Result<()> {
     raw.clear();
     raw.name.push_str(&name_str(e.name().as_ref().as_bytes()));
-    raw.pos = src.pos(off);
+    raw.off = off;
     src.attrs(off, e, |k, v| {
         if let Some(f) = field(k) {
             raw.set(f, &v);
@@ -279,7 +279,7 @@ mod tests {
             (&b[0].os_release, &b[0].os_arch, &b[0].packages)
         );
         assert_eq!(a[0].packages, vec!["a-1-1.el7.x86_64.rpm"]);
-        assert_eq!(b[0].pos, "t.xml:2:2");
+        assert_eq!(b[0].off, 7);
     }
 
     #[test]

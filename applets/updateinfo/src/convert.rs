@@ -380,37 +380,44 @@ impl<'a> Converter<'a> {
     }
 
     /// A per-advisory data problem: a warning (the advisory is skipped), fatal with --strict.
-    fn skip(&mut self, raw: &Raw, id: &str, reason: &str, detail: String) -> Result<()> {
+    fn skip(&mut self, src: &Src, raw: &Raw, id: &str, reason: &str, detail: String) -> Result<()> {
         *self.stats.skipped.entry(reason.to_string()).or_default() += 1;
-        let msg = format!("{}: {id}: {detail}; advisory skipped", raw.pos);
+        let msg = format!("{}: {id}: {detail}; advisory skipped", src.pos(raw.off));
         if self.strict {
-            return Err(Error::data(format!("{}: {id}: {detail}", raw.pos)));
+            return Err(Error::data(format!("{}: {id}: {detail}", src.pos(raw.off))));
         }
         self.diag.warn(msg);
         Ok(())
     }
 
-    fn warn(&self, raw: &Raw, id: &str, detail: String) -> Result<()> {
+    fn warn(&self, src: &Src, raw: &Raw, id: &str, detail: String) -> Result<()> {
         if self.strict {
-            return Err(Error::data(format!("{}: {id}: {detail}", raw.pos)));
+            return Err(Error::data(format!("{}: {id}: {detail}", src.pos(raw.off))));
         }
-        self.diag.warn(format!("{}: {id}: {detail}", raw.pos));
+        self.diag
+            .warn(format!("{}: {id}: {detail}", src.pos(raw.off)));
         Ok(())
     }
 
     /// Map one advisory (possibly to several releases) and spool its records.
-    pub fn add(&mut self, _src: &Src, raw: &Raw) -> Result<()> {
+    pub fn add(&mut self, src: &Src, raw: &Raw) -> Result<()> {
         self.stats.read += 1;
         let id = raw.name.replace("--", ":");
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
-            return self.skip(raw, &id, "bad id", format!("'{id}' is not an advisory id"));
+            return self.skip(
+                src,
+                raw,
+                &id,
+                "bad id",
+                format!("'{id}' is not an advisory id"),
+            );
         }
         let kind = match raw.kind.as_deref().map(str::trim) {
-            None | Some("") => return self.skip(raw, &id, "no type", "no type".into()),
+            None | Some("") => return self.skip(src, raw, &id, "no type", "no type".into()),
             Some(t) => match Kind::from_cefs(t) {
                 Some(k) => k,
                 None => {
-                    return self.skip(raw, &id, "unknown type", format!("unknown type '{t}'"));
+                    return self.skip(src, raw, &id, "unknown type", format!("unknown type '{t}'"));
                 }
             },
         };
@@ -418,6 +425,7 @@ impl<'a> Converter<'a> {
             && p != kind
         {
             self.warn(
+                src,
                 raw,
                 &id,
                 format!(
@@ -428,11 +436,12 @@ impl<'a> Converter<'a> {
             )?;
         }
         let issued = match raw.issue_date.as_deref() {
-            None => return self.skip(raw, &id, "no date", "no issue_date".into()),
+            None => return self.skip(src, raw, &id, "no date", "no issue_date".into()),
             Some(d) => match issued_date(d) {
                 Some(d) => d,
                 None => {
                     return self.skip(
+                        src,
                         raw,
                         &id,
                         "bad date",
@@ -446,7 +455,7 @@ impl<'a> Converter<'a> {
             Some(s) => match severity(s) {
                 Some(s) => Some(s),
                 None => {
-                    self.warn(raw, &id, format!("unknown severity '{s}' left out"))?;
+                    self.warn(src, raw, &id, format!("unknown severity '{s}' left out"))?;
                     None
                 }
             },
@@ -464,6 +473,7 @@ impl<'a> Converter<'a> {
                 Ok(n) => os_releases.push(n),
                 Err(_) => {
                     return self.skip(
+                        src,
                         raw,
                         &id,
                         "bad os_release",
@@ -476,6 +486,7 @@ impl<'a> Converter<'a> {
         for file in &raw.packages {
             let Some(n) = Nevra::from_filename(file) else {
                 return self.skip(
+                    src,
                     raw,
                     &id,
                     "bad package",
@@ -487,6 +498,7 @@ impl<'a> Converter<'a> {
                 None if os_releases.len() == 1 => os_releases[0],
                 None => {
                     self.warn(
+                        src,
                         raw,
                         &id,
                         format!(
@@ -499,7 +511,7 @@ impl<'a> Converter<'a> {
             pkgs.push((rel, n, file.rsplit('/').next().unwrap_or(file)));
         }
         if pkgs.is_empty() {
-            return self.skip(raw, &id, "no packages", "no packages".into());
+            return self.skip(src, raw, &id, "no packages", "no packages".into());
         }
         pkgs.sort();
         pkgs.dedup();
