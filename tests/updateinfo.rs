@@ -523,3 +523,78 @@ fn help_lists_the_commands() {
     let o = run(applet("updateinfo").arg("-").stdin(Stdio::null()));
     assert_eq!(code(&o), 65, "empty stdin: {}", stderr(&o));
 }
+
+#[test]
+fn primary_epochs_only_present_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let errata = dir.path().join("e.xml");
+    fs::write(
+        &errata,
+        r#"<opt>
+  <CESA-2099--0020 type="Security Advisory" issue_date="2099-01-01 00:00:00" synopsis="one" severity="Important">
+    <os_release>7</os_release>
+    <packages>kept-1.0-1.el7.x86_64.rpm</packages>
+    <packages>kept-1.0-1.el7.i686.rpm</packages>
+    <packages>gone-1.0-1.el7.x86_64.rpm</packages>
+  </CESA-2099--0020>
+  <CESA-2099--0021 type="Security Advisory" issue_date="2099-01-02 00:00:00" synopsis="two" severity="Low" os_release="7" packages="absent-2-2.el7.x86_64.rpm"/>
+  <CESA-2099--0022 type="Security Advisory" issue_date="2099-01-03 00:00:00" synopsis="six" severity="Low" os_release="6" packages="old-2-2.el6.x86_64.rpm"/>
+</opt>
+"#,
+    )
+    .unwrap();
+    let primary = dir.path().join("primary.xml");
+    fs::write(
+        &primary,
+        r#"<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm">
+<package type="rpm"><name>kept</name><arch>x86_64</arch><version epoch="3" ver="1.0" rel="1.el7"/><format><rpm:sourcerpm>kept-1.0-1.el7.src.rpm</rpm:sourcerpm></format></package>
+<package type="rpm"><name>kept</name><arch>i686</arch><version epoch="3" ver="1.0" rel="1.el7"/><format><rpm:sourcerpm>kept-1.0-1.el7.src.rpm</rpm:sourcerpm></format></package>
+</metadata>"#,
+    )
+    .unwrap();
+    // epochs and src from --primary; what is missing is counted
+    let o = ui(&["--release", "7", "--primary", s(&primary), s(&errata)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let x = stdout(&o);
+    assert!(x.contains(r#"name="kept" version="1.0" release="1.el7" epoch="3" arch="x86_64" src="kept-1.0-1.el7.src.rpm""#), "{x}");
+    assert!(
+        x.contains(r#"name="gone" version="1.0" release="1.el7" epoch="0""#),
+        "{x}"
+    );
+    assert!(
+        stderr(&o).contains("2 of 4 packages are not in the repository (epoch 0 assumed)"),
+        "{}",
+        stderr(&o)
+    );
+    // --only-present drops the packages and the advisory left without any
+    let o = ui(&[
+        "--release",
+        "7",
+        "--only-present",
+        "--primary",
+        s(&primary),
+        s(&errata),
+    ]);
+    let x = stdout(&o);
+    assert!(
+        x.contains("CESA-2099:0020") && !x.contains("\"gone\"") && !x.contains("CESA-2099:0021"),
+        "{x}"
+    );
+    // --arch keeps that architecture (and noarch/src) only
+    let o = ui(&["--release", "7", "--arch", "x86_64", s(&errata)]);
+    let x = stdout(&o);
+    assert!(
+        x.contains(r#"arch="x86_64""#) && !x.contains(r#"arch="i686""#),
+        "{x}"
+    );
+    // --release 6 alone: only the el6 advisory
+    let o = ui(&["--release", "6", s(&errata)]);
+    let x = stdout(&o);
+    assert!(
+        x.contains("CESA-2099:0022") && !x.contains("CESA-2099:0020"),
+        "{x}"
+    );
+    // --only-present without a package list is a usage error
+    let o = ui(&["--only-present", s(&errata)]);
+    assert_eq!(code(&o), 64);
+}
