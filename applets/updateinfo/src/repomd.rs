@@ -245,7 +245,10 @@ pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> R
         .truncate(true)
         .mode(0o644)
         .open(&tmp)
-        .ctx_code(exit::CANTCREAT, tmp.display())?;
+        .ctx_code(
+            exit::CANTCREAT,
+            format!("{dirname}: cannot create the new file"),
+        )?;
     let guard = TempGuard(Some(tmp.clone()));
     let packed = Hashing::new(BufWriter::with_capacity(1 << 16, f), style.sum);
     let mut comp =
