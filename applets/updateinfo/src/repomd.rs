@@ -1,0 +1,436 @@
+//! `repodata/repomd.xml`: read its records, and replace (or add) the `updateinfo` record
+//! the way modifyrepo does, natively and crash-safely.
+
+use crate::stream::{self, Compression, Compressor, Hashing, Sum};
+use crate::xml::Src;
+use opsbox_common::diag::Diag;
+use opsbox_common::{Error, Result, ResultExt, exit, output};
+use quick_xml::events::Event;
+use std::fs::{self, OpenOptions};
+use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// One `<data>` record and where it is in the file.
+#[derive(Debug, Default, Clone)]
+pub struct Record {
+    pub kind: String,
+    pub start: usize,
+    pub end: usize,
+    pub checksum_type: String,
+    pub checksum: String,
+    pub location: String,
+    pub timestamp: u64,
+}
+
+#[derive(Debug)]
+pub struct Repomd {
+    pub path: PathBuf,
+    pub bytes: Vec<u8>,
+    pub records: Vec<Record>,
+    /// Where the end tag `</repomd>` starts.
+    pub end_tag: usize,
+}
+
+impl Repomd {
+    /// Read `REPO/repodata/repomd.xml`.
+    pub fn load(repo: &Path) -> Result<Self> {
+        let path = repo.join("repodata/repomd.xml");
+        let name = path.display().to_string();
+        let bytes = fs::read(&path).ctx_code(exit::NOINPUT, &name)?;
+        let mut src = Src::new(Box::new(std::io::Cursor::new(bytes.clone())), &name);
+        let mut buf = Vec::new();
+        let mut records = Vec::new();
+        let mut cur: Option<Record> = None;
+        let mut field = 0u8; // 1 checksum, 2 timestamp
+        let mut text = String::new();
+        let mut end_tag = None;
+        let mut root = false;
+        loop {
+            let (off, ev) = src.next(&mut buf)?;
+            match ev {
+                Event::Start(ref e) | Event::Empty(ref e) => {
+                    let local = e.local_name();
+                    if !root {
+                        root = true;
+                        if local.as_ref().as_bytes() != b"repomd" {
+                            return Err(src.at(off, "root element is not <repomd>"));
+                        }
+                        continue;
+                    }
+                    match local.as_ref().as_bytes() {
+                        b"data" if src.depth() <= 2 => {
+                            let mut r = Record {
+                                start: off as usize,
+                                ..Record::default()
+                            };
+                            src.attrs(off, e, |k, v| {
+                                if k == b"type" {
+                                    r.kind = v.into_owned();
+                                }
+                                Ok(())
+                            })?;
+                            cur = Some(r);
+                        }
+                        b"checksum" if cur.is_some() => {
+                            field = 1;
+                            text.clear();
+                            if let Some(r) = cur.as_mut() {
+                                src.attrs(off, e, |k, v| {
+                                    if k == b"type" {
+                                        r.checksum_type = v.into_owned();
+                                    }
+                                    Ok(())
+                                })?;
+                            }
+                        }
+                        b"timestamp" if cur.is_some() => {
+                            field = 2;
+                            text.clear();
+                        }
+                        b"location" => {
+                            if let Some(r) = cur.as_mut() {
+                                src.attrs(off, e, |k, v| {
+                                    if k == b"href" {
+                                        r.location = v.into_owned();
+                                    }
+                                    Ok(())
+                                })?;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Event::Text(t) if field != 0 => text.push_str(&t.xml10_content()),
+                Event::End(ref e) => {
+                    let local = e.local_name();
+                    match local.as_ref().as_bytes() {
+                        b"checksum" if field == 1 => {
+                            if let Some(r) = cur.as_mut() {
+                                r.checksum = text.trim().to_string();
+                            }
+                            field = 0;
+                        }
+                        b"timestamp" if field == 2 => {
+                            if let Some(r) = cur.as_mut() {
+                                // integer or float seconds
+                                let t = text.trim();
+                                let whole = t.split('.').next().unwrap_or("");
+                                r.timestamp = whole.parse().unwrap_or(0);
+                            }
+                            field = 0;
+                        }
+                        b"data" => {
+                            if let Some(mut r) = cur.take() {
+                                r.end = src_pos(&bytes, off as usize);
+                                records.push(r);
+                            }
+                        }
+                        b"repomd" if src.depth() == 0 => end_tag = Some(off as usize),
+                        _ => {}
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        let end_tag = end_tag.ok_or_else(|| Error::data(format!("{name}: no </repomd>")))?;
+        Ok(Repomd {
+            path,
+            bytes,
+            records,
+            end_tag,
+        })
+    }
+
+    pub fn record(&self, kind: &str) -> Option<&Record> {
+        self.records.iter().find(|r| r.kind == kind)
+    }
+
+    /// The repomd.xml with `new` (a complete `<data …>…</data>` text) in place of the record
+    /// of its type, or added after the last record. Every other byte stays as it was.
+    pub fn with_record(&self, kind: &str, make: impl Fn(&str) -> String) -> Vec<u8> {
+        let b = &self.bytes;
+        let (at, end, lead) = match self.record(kind) {
+            Some(r) => (r.start, r.end, String::new()),
+            None => {
+                let at = self.records.last().map_or(self.end_tag, |r| r.end);
+                (at, at, String::from("\n"))
+            }
+        };
+        // the indentation of the record (or of the last one)
+        let anchor = self
+            .record(kind)
+            .or(self.records.last())
+            .map_or(at, |r| r.start);
+        let line_start = b[..anchor]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1);
+        let indent: String = String::from_utf8_lossy(&b[line_start..anchor])
+            .chars()
+            .take_while(|c| c.is_whitespace())
+            .collect();
+        let indent = if indent.is_empty() {
+            "  ".to_string()
+        } else {
+            indent
+        };
+        let mut out = Vec::with_capacity(b.len() + 512);
+        out.extend_from_slice(&b[..at]);
+        if self.records.is_empty() && self.record(kind).is_none() {
+            out.extend_from_slice(indent.as_bytes());
+            out.extend_from_slice(make(&indent).as_bytes());
+            out.push(b'\n');
+        } else {
+            out.extend_from_slice(lead.as_bytes());
+            if !lead.is_empty() {
+                out.extend_from_slice(indent.as_bytes());
+            }
+            out.extend_from_slice(make(&indent).as_bytes());
+        }
+        out.extend_from_slice(&b[end..]);
+        out
+    }
+}
+
+/// quick-xml's position after an end tag event is the byte after `>`; `off` is where the
+/// end tag starts: find its `>`.
+fn src_pos(bytes: &[u8], off: usize) -> usize {
+    bytes[off..]
+        .iter()
+        .position(|&c| c == b'>')
+        .map_or(bytes.len(), |p| off + p + 1)
+}
+
+/// How to write the metadata file.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub compression: Compression,
+    pub sum: Sum,
+    /// `<checksum>-updateinfo.xml.gz` (true) or `updateinfo.xml.gz`.
+    pub unique: bool,
+}
+
+impl Style {
+    /// The style of a repository's existing `primary` record.
+    pub fn of_primary(md: &Repomd) -> Option<Style> {
+        let p = md.record("primary")?;
+        let base = p.location.rsplit('/').next().unwrap_or("");
+        Some(Style {
+            compression: Compression::from_name(base),
+            sum: Sum::parse(&p.checksum_type).ok()?,
+            unique: !p.checksum.is_empty() && base.starts_with(&format!("{}-", p.checksum)),
+        })
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Unchanged,
+    Updated { location: String, size: u64 },
+}
+
+/// Put the updateinfo text read from `input` into `repo`: new metadata file (temp, fsync,
+/// rename), then the new repomd.xml (temp, fsync, rename), then the old file goes.
+pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> Result<Outcome> {
+    let md = Repomd::load(repo)?;
+    let dir = repo.join("repodata");
+    let dirname = dir.display().to_string();
+    clean_stale_temps(&dir);
+    let tmp = dir.join(format!(".updateinfo.tmp{}", std::process::id()));
+    let f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)
+        .ctx_code(
+            exit::CANTCREAT,
+            format!("{dirname}: cannot create the new file"),
+        )?;
+    let guard = TempGuard(Some(tmp.clone()));
+    let packed = Hashing::new(BufWriter::with_capacity(1 << 16, f), style.sum);
+    let mut comp =
+        Compressor::new(style.compression, packed).ctx_code(exit::CANTCREAT, tmp.display())?;
+    let mut open = Hashing::new(&mut comp, style.sum);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(stream::read_error("updateinfo input", &e)),
+        };
+        open.write_all(&buf[..n])
+            .ctx_code(exit::CANTCREAT, tmp.display())?;
+    }
+    let (open_sum, open_size) = (open.hasher.hex(), open.bytes);
+    let packed = comp.finish().ctx_code(exit::CANTCREAT, tmp.display())?;
+    let (sum, size) = (packed.hasher.hex(), packed.bytes);
+    let file = packed
+        .inner
+        .into_inner()
+        .map_err(|e| Error::from_io_code(exit::CANTCREAT, tmp.display(), e.error()))?;
+    file.sync_all().ctx_code(exit::CANTCREAT, tmp.display())?;
+    drop(file);
+
+    let base = if style.unique {
+        format!("{sum}-updateinfo.xml{}", style.compression.suffix())
+    } else {
+        format!("updateinfo.xml{}", style.compression.suffix())
+    };
+    let location = format!("repodata/{base}");
+    let old = md.record("updateinfo").cloned();
+    if let Some(o) = &old
+        && o.checksum == sum
+        && o.checksum_type == style.sum.name()
+        && o.location == location
+        && repo.join(&o.location).is_file()
+    {
+        drop(guard); // removes the temporary file
+        return Ok(Outcome::Unchanged);
+    }
+    let dest = dir.join(&base);
+    fs::rename(&tmp, &dest).ctx_code(exit::CANTCREAT, dest.display())?;
+    std::mem::forget(guard);
+    output::sync_dir(&dir);
+
+    let now = match std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+    {
+        Some(t) => t,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    };
+    let ts = md
+        .records
+        .iter()
+        .map(|r| r.timestamp)
+        .max()
+        .unwrap_or(0)
+        .max(now);
+    let compressed = style.compression != Compression::None;
+    let new = md.with_record("updateinfo", |i| {
+        let mut s = format!(
+            "<data type=\"updateinfo\">\n{i}{i}<checksum type=\"{t}\">{sum}</checksum>\n",
+            t = style.sum.name()
+        );
+        if compressed {
+            s += &format!("{i}{i}<open-checksum type=\"{t}\">{open_sum}</open-checksum>\n", t = style.sum.name());
+        }
+        s += &format!("{i}{i}<location href=\"{location}\"/>\n{i}{i}<timestamp>{ts}</timestamp>\n{i}{i}<size>{size}</size>\n");
+        if compressed {
+            s += &format!("{i}{i}<open-size>{open_size}</open-size>\n");
+        }
+        s += &format!("{i}</data>");
+        s
+    });
+    crash_point("after-data");
+    output::write_atomic(&md.path, &new)?;
+    crash_point("after-repomd");
+    // the old file goes last, unless something still names it
+    if let Some(o) = old
+        && o.location != location
+        && !o.location.contains("..")
+        && o.location.starts_with("repodata/")
+        && !md
+            .records
+            .iter()
+            .any(|r| r.kind != "updateinfo" && r.location == o.location)
+    {
+        let _ = fs::remove_file(repo.join(&o.location));
+        output::sync_dir(&dir);
+    }
+    if md.path.with_file_name("repomd.xml.asc").exists() {
+        diag.warn(format!(
+            "{dirname}/repomd.xml.asc: now stale: sign repomd.xml again"
+        ));
+    }
+    Ok(Outcome::Updated { location, size })
+}
+
+/// Debug builds only: `OPSBOX_UPDATEINFO_CRASH=POINT` aborts there, to test that a crash
+/// at that point leaves a consistent repository.
+fn crash_point(point: &str) {
+    if cfg!(debug_assertions) && std::env::var("OPSBOX_UPDATEINFO_CRASH").is_ok_and(|p| p == point)
+    {
+        std::process::abort();
+    }
+}
+
+/// Temporary files of runs that were killed.
+fn clean_stale_temps(dir: &Path) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            // ours, and those of the atomic repomd.xml writes (`.repomd.xml.tmpPID.N`)
+            let pid = n.strip_prefix(".updateinfo.tmp").or_else(|| {
+                n.strip_prefix(".repomd.xml.tmp")
+                    .and_then(|r| r.split('.').next())
+            });
+            if let Some(pid) = pid
+                && let Ok(pid) = pid.parse::<u32>()
+                && (pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists())
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+struct TempGuard(Option<PathBuf>);
+impl Drop for TempGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = fs::remove_file(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<repomd xmlns="http://linux.duke.edu/metadata/repo" xmlns:rpm="http://linux.duke.edu/metadata/rpm">
+  <revision>1700000000</revision>
+  <data type="primary">
+    <checksum type="sha256">abc</checksum>
+    <location href="repodata/abc-primary.xml.zst"/>
+    <timestamp>1700000005</timestamp>
+  </data>
+</repomd>
+"#;
+
+    #[test]
+    fn records_and_insertion() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("repodata")).unwrap();
+        fs::write(dir.path().join("repodata/repomd.xml"), MD).unwrap();
+        let md = Repomd::load(dir.path()).unwrap();
+        assert_eq!(md.records.len(), 1);
+        let p = md.record("primary").unwrap();
+        assert_eq!(
+            (p.timestamp, p.location.as_str()),
+            (1700000005, "repodata/abc-primary.xml.zst")
+        );
+        let st = Style::of_primary(&md).unwrap();
+        assert_eq!(
+            (st.compression, st.sum, st.unique),
+            (Compression::Zst, Sum::Sha256, true)
+        );
+        let new = String::from_utf8(md.with_record("updateinfo", |i| {
+            format!("<data type=\"updateinfo\">\n{i}</data>")
+        }))
+        .unwrap();
+        assert!(
+            new.contains("  </data>\n  <data type=\"updateinfo\">\n  </data>\n</repomd>\n"),
+            "{new}"
+        );
+        assert!(new.starts_with(&MD[..MD.find("</data>").unwrap()]));
+    }
+}

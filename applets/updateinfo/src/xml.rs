@@ -1,0 +1,178 @@
+//! Streaming XML input on quick-xml with what quick-xml leaves to us: `FILE:LINE:COL`
+//! positions, unknown entities and duplicate attributes as errors, and a truncated document
+//! (quick-xml reports a plain EOF) as an error. One reused buffer: constant memory.
+
+use crate::stream::{self, Tracked};
+use opsbox_common::{Error, Result};
+use quick_xml::Reader;
+use quick_xml::events::{BytesRef, BytesStart, Event};
+use std::borrow::Cow;
+use std::io::BufRead;
+
+pub struct Src {
+    reader: Reader<Tracked<Box<dyn BufRead>>>,
+    /// The input's name in messages.
+    pub name: String,
+    /// Names of the open elements, concatenated, and where each starts.
+    stack: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Src {
+    pub fn new(input: Box<dyn BufRead>, name: &str) -> Self {
+        let mut reader = Reader::from_reader(Tracked::new(input));
+        let c = reader.config_mut();
+        c.check_end_names = true;
+        c.trim_text(false);
+        c.expand_empty_elements = false;
+        Src {
+            reader,
+            name: name.to_string(),
+            stack: Vec::new(),
+            starts: Vec::new(),
+        }
+    }
+
+    /// Open a file (`-` = stdin), undoing its compression.
+    pub fn open(path: &str) -> Result<Self> {
+        let (_, r) = stream::open_input(path)?;
+        Ok(Self::new(r, opsbox_common::input::display_name(path)))
+    }
+
+    /// How many elements are open.
+    pub fn depth(&self) -> usize {
+        self.starts.len()
+    }
+
+    /// A data error at byte offset `off`: `FILE:LINE:COL: msg`.
+    pub fn at(&self, off: u64, msg: impl std::fmt::Display) -> Error {
+        let (l, c) = self.reader.get_ref().lines.line_col(off);
+        Error::at(&self.name, l, c, msg)
+    }
+
+    /// `FILE:LINE:COL` of offset `off`, for warnings.
+    pub fn pos(&self, off: u64) -> String {
+        let (l, c) = self.reader.get_ref().lines.line_col(off);
+        format!("{}:{l}:{c}", self.name)
+    }
+
+    /// Positions before `off` will not be asked for again (keeps memory bounded).
+    pub fn forget_before(&mut self, off: u64) {
+        self.reader.get_mut().lines.forget_before(off);
+    }
+
+    /// The next event and the offset where it starts. Errors carry their position; an EOF
+    /// inside an element is an error ("truncated").
+    pub fn next<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(u64, Event<'b>)> {
+        buf.clear();
+        let off = self.reader.buffer_position();
+        match self.reader.read_event_into(buf) {
+            Ok(ev) => {
+                match &ev {
+                    Event::Start(e) => {
+                        self.starts.push(self.stack.len());
+                        self.stack.extend_from_slice(e.name().as_ref().as_bytes());
+                    }
+                    Event::End(_) => {
+                        if let Some(s) = self.starts.pop() {
+                            self.stack.truncate(s);
+                        }
+                    }
+                    Event::Eof if !self.starts.is_empty() => {
+                        let innermost = match self.starts.last() {
+                            Some(&s) => String::from_utf8_lossy(&self.stack[s..]).into_owned(),
+                            None => String::new(),
+                        };
+                        return Err(self.at(
+                            off,
+                            format!(
+                                "unexpected end of file: <{innermost}> and {} enclosing element(s) not closed (truncated document?)",
+                                self.starts.len() - 1
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
+                Ok((off, ev))
+            }
+            Err(quick_xml::Error::Io(e)) => Err(stream::read_error(&self.name, &e)),
+            Err(e) => {
+                let pos = self.reader.error_position();
+                Err(self.at(pos, xml_reason(&e)))
+            }
+        }
+    }
+
+    /// The character an entity or character reference in text stands for. Only the five
+    /// predefined entities exist in these documents: anything else is an error.
+    pub fn reference(&self, off: u64, r: &BytesRef) -> Result<char> {
+        match r.resolve_char_ref() {
+            Ok(Some(c)) => return Ok(c),
+            Ok(None) => {}
+            Err(e) => return Err(self.at(off, format!("bad character reference &{};: {e}", &**r))),
+        }
+        match &**r {
+            "lt" => Ok('<'),
+            "gt" => Ok('>'),
+            "amp" => Ok('&'),
+            "apos" => Ok('\''),
+            "quot" => Ok('"'),
+            other => Err(self.at(off, format!("unknown entity &{other};"))),
+        }
+    }
+
+    /// Call `f(key, value)` for every attribute of `e` (which started at `off`), values
+    /// unescaped and normalised; duplicates and unknown entities are errors.
+    pub fn attrs(
+        &self,
+        off: u64,
+        e: &BytesStart,
+        mut f: impl FnMut(&[u8], Cow<str>) -> Result<()>,
+    ) -> Result<()> {
+        for a in e.attributes() {
+            let a = a.map_err(|err| {
+                use quick_xml::events::attributes::AttrError;
+                match err {
+                    // positions inside the tag, after its `<`
+                    AttrError::Duplicated(at, _) => {
+                        self.at(off + 1 + at as u64, "duplicate attribute")
+                    }
+                    other => self.at(off, attr_reason(&other)),
+                }
+            })?;
+            let v = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|err| self.at(off, xml_reason(&err)))?;
+            f(a.key.as_ref().as_bytes(), v)?;
+        }
+        Ok(())
+    }
+}
+
+fn attr_reason(e: &quick_xml::events::attributes::AttrError) -> String {
+    use quick_xml::events::attributes::AttrError;
+    match e {
+        AttrError::Duplicated(_, _) => "duplicate attribute".to_string(),
+        other => format!("bad attribute: {other}"),
+    }
+}
+
+fn xml_reason(e: &quick_xml::Error) -> String {
+    match e {
+        quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name)) => {
+            format!("unknown entity &{name};")
+        }
+        other => {
+            let s = other.to_string();
+            s.strip_prefix("ill-formed document: ")
+                .or_else(|| s.strip_prefix("syntax error: "))
+                .unwrap_or(&s)
+                .to_string()
+        }
+    }
+}
+
+/// The text of an element name as UTF-8 (quick-xml guarantees it for names it returns).
+pub fn name_str(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
