@@ -1,5 +1,12 @@
 //! `zone2r53`: convert BIND zone files into Route 53 change batches.
 
+pub mod lexer;
+pub mod name;
+pub mod parser;
+pub mod rdata;
+pub mod rtype;
+pub mod svcb;
+
 use argh::FromArgs;
 use opsbox_common::{Error, ExitCode, cli};
 

@@ -1,0 +1,330 @@
+//! Domain names: parsed from presentation form (zone files use decimal `\DDD` escapes, Route 53
+//! uses octal `\ooo`), held in wire form lower-cased, rendered the way Route 53 or a zone file
+//! wants them.
+
+use std::fmt::Write;
+
+/// How `\NNN` escapes are read and written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Escapes {
+    /// Zone files (RFC 1035): `\DDD` is decimal.
+    Decimal,
+    /// Route 53: `\ooo` is octal.
+    Octal,
+}
+
+/// An absolute domain name in wire form (length-prefixed labels, ending with the root's 0),
+/// lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Vec<u8>);
+
+pub const MAX_NAME: usize = 255;
+pub const MAX_LABEL: usize = 63;
+
+impl Name {
+    pub fn root() -> Name {
+        Name(vec![0])
+    }
+    pub fn wire(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn is_root(&self) -> bool {
+        self.0.len() == 1
+    }
+    /// The labels, leftmost first.
+    pub fn labels(&self) -> Vec<&[u8]> {
+        let mut v = Vec::new();
+        let mut i = 0;
+        while let Some(&n) = self.0.get(i) {
+            if n == 0 {
+                break;
+            }
+            let end = (i + 1 + n as usize).min(self.0.len());
+            v.push(&self.0[i + 1..end]);
+            i = end;
+        }
+        v
+    }
+    /// Build from labels (each 1..=63 octets), checking the total length.
+    pub fn from_labels<'a>(labels: impl IntoIterator<Item = &'a [u8]>) -> Result<Name, String> {
+        let mut w = Vec::with_capacity(32);
+        for l in labels {
+            if l.is_empty() {
+                return Err("empty label".into());
+            }
+            if l.len() > MAX_LABEL {
+                return Err(format!(
+                    "label of {} octets (the limit is {MAX_LABEL})",
+                    l.len()
+                ));
+            }
+            w.push(l.len() as u8);
+            w.extend(l.iter().map(u8::to_ascii_lowercase));
+        }
+        w.push(0);
+        if w.len() > MAX_NAME {
+            return Err(format!(
+                "name of {} octets (the limit is {MAX_NAME})",
+                w.len()
+            ));
+        }
+        Ok(Name(w))
+    }
+    /// Read a wire name (uncompressed) at the start of `b`: the name and its length.
+    pub fn from_wire(b: &[u8]) -> Result<(Name, usize), String> {
+        let mut labels = Vec::new();
+        let mut i = 0;
+        loop {
+            let n = *b.get(i).ok_or("name runs past the end of the data")? as usize;
+            if n == 0 {
+                i += 1;
+                break;
+            }
+            if n > MAX_LABEL {
+                return Err("compressed or invalid label in wire name".into());
+            }
+            let l = b
+                .get(i + 1..i + 1 + n)
+                .ok_or("name runs past the end of the data")?;
+            labels.push(l);
+            i += 1 + n;
+        }
+        Ok((Name::from_labels(labels)?, i))
+    }
+    /// `self` is `other` or below it.
+    pub fn is_under(&self, other: &Name) -> bool {
+        self.0.len() >= other.0.len() && self.0.ends_with(&other.0) && {
+            // the suffix must start on a label boundary
+            let cut = self.0.len() - other.0.len();
+            let mut i = 0;
+            while i < cut {
+                i += 1 + self.0[i] as usize;
+            }
+            i == cut
+        }
+    }
+    /// Concatenate a relative label list with an origin.
+    fn join(rel: &[Vec<u8>], origin: &Name) -> Result<Name, String> {
+        let mut labels: Vec<&[u8]> = rel.iter().map(Vec::as_slice).collect();
+        labels.extend(origin.labels());
+        Name::from_labels(labels)
+    }
+
+    /// Parse presentation text. `@` is the origin; a name without a trailing dot is relative
+    /// to `origin` (an error when there is none). Returns the name and whether it was relative.
+    pub fn parse(text: &[u8], origin: Option<&Name>, esc: Escapes) -> Result<(Name, bool), String> {
+        if text == b"@" {
+            return origin
+                .cloned()
+                .map(|o| (o, true))
+                .ok_or_else(|| "'@' used but no origin is known (use $ORIGIN or --origin)".into());
+        }
+        if text == b"." {
+            return Ok((Name::root(), false));
+        }
+        if text.is_empty() {
+            return Err("empty name".into());
+        }
+        let mut labels: Vec<Vec<u8>> = Vec::new();
+        let mut cur = Vec::new();
+        let mut absolute = false;
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'\\' => {
+                    let (byte, used) = unescape(&text[i..], esc)?;
+                    cur.push(byte);
+                    i += used;
+                }
+                b'.' => {
+                    if cur.is_empty() {
+                        return Err(format!(
+                            "empty label in '{}'",
+                            String::from_utf8_lossy(text)
+                        ));
+                    }
+                    labels.push(std::mem::take(&mut cur));
+                    i += 1;
+                    if i == text.len() {
+                        absolute = true;
+                    }
+                }
+                c => {
+                    cur.push(c);
+                    i += 1;
+                }
+            }
+            if cur.len() > MAX_LABEL {
+                return Err(format!(
+                    "label longer than {MAX_LABEL} octets in '{}'",
+                    String::from_utf8_lossy(text)
+                ));
+            }
+            if labels.len() > 128 {
+                return Err("name longer than 255 octets".into());
+            }
+        }
+        if !cur.is_empty() {
+            labels.push(cur);
+        }
+        let show = || String::from_utf8_lossy(text).into_owned();
+        if absolute {
+            let refs: Vec<&[u8]> = labels.iter().map(Vec::as_slice).collect();
+            Name::from_labels(refs)
+                .map(|n| (n, false))
+                .map_err(|e| format!("{e} in '{}'", show()))
+        } else {
+            let origin = origin.ok_or_else(|| {
+                format!(
+                    "relative name '{}' but no origin is known (use $ORIGIN or --origin)",
+                    show()
+                )
+            })?;
+            Name::join(&labels, origin)
+                .map(|n| (n, true))
+                .map_err(|e| format!("{e} in '{}'", show()))
+        }
+    }
+
+    /// Route 53's form: `a-z 0-9 - _` as they are, `*` alone as the leftmost label, every
+    /// other octet `\ooo` (octal); a trailing dot.
+    pub fn to_r53(&self) -> String {
+        self.render(Escapes::Octal, None)
+    }
+
+    /// Presentation form with the given escapes; relative to `origin` when given and the
+    /// name is at or below it (`@` for the origin itself).
+    pub fn render(&self, esc: Escapes, origin: Option<&Name>) -> String {
+        let labels = self.labels();
+        let mut keep = labels.len();
+        let mut relative = false;
+        if let Some(o) = origin
+            && self.is_under(o)
+            && !o.is_root()
+        {
+            if self == o {
+                return "@".into();
+            }
+            keep = labels.len() - o.labels().len();
+            relative = true;
+        }
+        if labels.is_empty() {
+            return ".".into();
+        }
+        let mut s = String::with_capacity(self.0.len() + 4);
+        for (n, l) in labels[..keep].iter().enumerate() {
+            if n > 0 {
+                s.push('.');
+            }
+            if n == 0 && *l == b"*" {
+                s.push('*');
+                continue;
+            }
+            for &b in *l {
+                match b {
+                    b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => s.push(b as char),
+                    _ => push_escape(&mut s, b, esc),
+                }
+            }
+        }
+        if !relative {
+            s.push('.');
+        }
+        s
+    }
+}
+
+/// `\ooo` or `\DDD` for one byte.
+pub fn push_escape(s: &mut String, b: u8, esc: Escapes) {
+    let _ = match esc {
+        Escapes::Octal => write!(s, "\\{b:03o}"),
+        Escapes::Decimal => write!(s, "\\{b:03}"),
+    };
+}
+
+/// Decode one escape at the start of `t` (which begins with a backslash): the byte and the
+/// number of input bytes used.
+pub fn unescape(t: &[u8], esc: Escapes) -> Result<(u8, usize), String> {
+    let digits = t.get(1..4).filter(|d| d.iter().all(u8::is_ascii_digit));
+    match (digits, t.get(1)) {
+        (Some(d), _) => {
+            let v = match esc {
+                Escapes::Decimal => d.iter().fold(0u32, |a, &c| a * 10 + u32::from(c - b'0')),
+                Escapes::Octal => {
+                    if d.iter().any(|&c| c > b'7') {
+                        return Err(format!(
+                            "bad octal escape '\\{}'",
+                            String::from_utf8_lossy(d)
+                        ));
+                    }
+                    d.iter().fold(0u32, |a, &c| a * 8 + u32::from(c - b'0'))
+                }
+            };
+            if v > 255 {
+                return Err(format!(
+                    "escape '\\{}' is above 255",
+                    String::from_utf8_lossy(d)
+                ));
+            }
+            Ok((v as u8, 4))
+        }
+        (None, Some(c)) if c.is_ascii_digit() => Err(format!(
+            "escape '\\{}' needs three digits",
+            String::from_utf8_lossy(&t[1..t.len().min(4)])
+        )),
+        (None, Some(&c)) => Ok((c, 2)),
+        (None, None) => Err("backslash at the end of a name or string".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str, o: Option<&Name>) -> Result<Name, String> {
+        Name::parse(s.as_bytes(), o, Escapes::Decimal).map(|x| x.0)
+    }
+
+    #[test]
+    fn parse_and_render() {
+        let o = p("Example.COM.", None).unwrap();
+        assert_eq!(o.to_r53(), "example.com.");
+        assert_eq!(p("www", Some(&o)).unwrap().to_r53(), "www.example.com.");
+        assert_eq!(p("@", Some(&o)).unwrap(), o);
+        assert_eq!(p("*.a", Some(&o)).unwrap().to_r53(), "*.a.example.com.");
+        assert_eq!(p("a.*", Some(&o)).unwrap().to_r53(), "a.\\052.example.com.");
+        assert_eq!(p("#%&.x.", None).unwrap().to_r53(), "\\043\\045\\046.x.");
+        assert_eq!(p("a\\.b\\032c.", None).unwrap().to_r53(), "a\\056b\\040c.");
+        assert_eq!(
+            p("www.example.com.", None)
+                .unwrap()
+                .render(Escapes::Decimal, Some(&o)),
+            "www"
+        );
+        assert_eq!(o.render(Escapes::Decimal, Some(&o)), "@");
+        assert_eq!(Name::root().to_r53(), ".");
+        let octal = Name::parse(b"a\\052b.", None, Escapes::Octal).unwrap().0;
+        assert_eq!(octal.labels()[0], b"a*b");
+    }
+
+    #[test]
+    fn limits_and_errors() {
+        let l63 = "a".repeat(63);
+        assert!(p(&format!("{l63}."), None).is_ok());
+        assert!(
+            p(&format!("{l63}a."), None)
+                .unwrap_err()
+                .contains("label longer")
+        );
+        let long = format!("{l63}.{l63}.{l63}.{l63}.");
+        assert!(p(&long, None).unwrap_err().contains("255"));
+        assert!(p("a..b.", None).is_err());
+        assert!(p("www", None).unwrap_err().contains("no origin"));
+        assert!(p("a\\256.", None).is_err());
+        assert!(p("a\\25.", None).is_err());
+        assert!(p("a\\", None).is_err());
+        let o = p("example.com.", None).unwrap();
+        assert!(p("a.example.com.", None).unwrap().is_under(&o));
+        assert!(!p("aexample.com.", None).unwrap().is_under(&o));
+    }
+}
