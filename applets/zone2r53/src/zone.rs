@@ -1,0 +1,481 @@
+//! Records → RRsets the way Route 53 holds them, and the pre-flight checks of every rule the
+//! API enforces. In the default mode a problem is fatal (all are listed); `--lenient` drops
+//! what Route 53 cannot hold and reports each drop.
+
+use crate::name::{Escapes, Name};
+use crate::parser::{Data, Parsed, Problem, Record};
+use crate::rdata;
+use crate::rtype::{Class, RType};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Route 53's limits.
+pub const MAX_VALUES: usize = 400;
+pub const MAX_TXT_VALUE: usize = 4000;
+pub const RRSET_QUOTA: usize = 10_000;
+
+/// An alias target as Route 53 takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasTarget {
+    pub zone_id: String,
+    pub dns_name: String,
+    pub evaluate: bool,
+}
+
+/// One RRset: (name, type, set identifier) with a TTL and values (Route 53 text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RRset {
+    pub name: Name,
+    pub rtype: RType,
+    pub ttl: u32,
+    pub values: Vec<String>,
+    pub alias: Option<AliasTarget>,
+    /// Routing fields (`SetIdentifier`, `Weight`, `GeoLocation`, …), Route 53's names.
+    pub routing: Option<Map<String, Value>>,
+    pub file: usize,
+    pub line: u32,
+}
+
+impl RRset {
+    pub fn set_id(&self) -> Option<&str> {
+        self.routing.as_ref()?.get("SetIdentifier")?.as_str()
+    }
+    pub fn key(&self) -> (Name, u16, Option<String>) {
+        (
+            self.name.clone(),
+            self.rtype.code,
+            self.set_id().map(str::to_string),
+        )
+    }
+    /// Same content: TTL (not for aliases), value set, alias, routing.
+    pub fn same(&self, o: &RRset) -> bool {
+        let mut a = self.values.clone();
+        let mut b = o.values.clone();
+        a.sort();
+        b.sort();
+        a == b
+            && self.alias == o.alias
+            && self.routing == o.routing
+            && (self.alias.is_some() || self.ttl == o.ttl)
+    }
+    pub fn label(&self) -> String {
+        match self.set_id() {
+            Some(id) => format!("{} {} ({id})", self.name.to_r53(), self.rtype.name()),
+            None => format!("{} {}", self.name.to_r53(), self.rtype.name()),
+        }
+    }
+    /// The number of ResourceRecord elements and Value characters.
+    pub fn cost(&self) -> (usize, usize) {
+        if self.alias.is_some() {
+            return (1, 0);
+        }
+        (
+            self.values.len(),
+            self.values.iter().map(|v| v.chars().count()).sum(),
+        )
+    }
+}
+
+/// Conversion settings.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOpts {
+    pub lenient: bool,
+    pub with_soa: bool,
+    pub with_apex_ns: bool,
+    /// Replaces cli53's `$self` in alias targets.
+    pub zone_id: Option<String>,
+}
+
+/// The result: RRsets in canonical order, plus what was dropped and what is wrong.
+#[derive(Debug, Default)]
+pub struct Zone {
+    pub apex: Option<Name>,
+    pub rrsets: Vec<RRset>,
+    /// Fatal problems (default mode).
+    pub problems: Vec<Problem>,
+    /// Drops in lenient mode (`FILE:LINE: what and why`).
+    pub dropped: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl Zone {
+    fn issue(&mut self, lenient: bool, file: usize, line: u32, msg: String) {
+        let p = Problem {
+            file,
+            line,
+            col: 0,
+            msg,
+        };
+        if lenient {
+            self.dropped.push(p);
+        } else {
+            self.problems.push(p);
+        }
+    }
+    fn warn(&mut self, file: usize, line: u32, msg: String) {
+        self.warnings.push(Problem {
+            file,
+            line,
+            col: 0,
+            msg,
+        });
+    }
+}
+
+/// A name that looks like a fully qualified name missing its trailing dot: its text ends
+/// with the zone's name (`www.example.com` in `example.com.`).
+fn looks_fqdn(text: &str, apex: &Name) -> bool {
+    let a = apex.to_r53();
+    let a = a.trim_end_matches('.');
+    let t = text.to_ascii_lowercase();
+    !a.is_empty() && (t == a || t.ends_with(&format!(".{a}")))
+}
+
+fn placeholder(r: &Record) -> bool {
+    match &r.data {
+        Data::Wire(w) => {
+            let t = String::from_utf8_lossy(w).to_ascii_lowercase();
+            t.contains("replace") || w.iter().any(|b| b"&$^@".contains(b))
+        }
+        _ => false,
+    }
+}
+
+/// Build the zone from parsed records.
+pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
+    let mut z = Zone {
+        apex: apex.clone(),
+        ..Zone::default()
+    };
+    let lenient = o.lenient;
+    let mut index: HashMap<(Name, u16, Option<String>), usize> = HashMap::new();
+    let mut sets: Vec<RRset> = Vec::new();
+    for r in &p.records {
+        let (f, l) = (r.file, r.line);
+        let owner = r.owner.to_r53();
+        let tname = match &r.data {
+            Data::Unsupported(t) => t.clone(),
+            _ => r.rtype.name().into_owned(),
+        };
+        if let Class::Other(_) = r.class {
+            z.issue(
+                lenient,
+                f,
+                l,
+                format!(
+                    "{owner} {tname}: class {}: Route 53 holds only IN",
+                    r.class.show()
+                ),
+            );
+            continue;
+        }
+        let at_apex = apex.as_ref() == Some(&r.owner);
+        if let Some(a) = &apex
+            && !r.owner.is_under(a)
+        {
+            z.issue(
+                lenient,
+                f,
+                l,
+                format!("{owner} {tname}: outside the zone {}", a.to_r53()),
+            );
+            continue;
+        }
+        let wire = match &r.data {
+            Data::Unsupported(t) => {
+                let why = match t.as_str() {
+                    "ALIAS" => "PowerDNS's ALIAS is not a DNS type (a Route 53 alias record is its equivalent)".to_string(),
+                    "DNSKEY" | "RRSIG" | "NSEC" | "NSEC3" | "NSEC3PARAM" | "CDS" | "CDNSKEY" => {
+                        format!("type {t}: Route 53 does not hold it (it signs the zone itself)")
+                    }
+                    _ if RType::parse(t).is_some() => format!("type {t}: Route 53 does not hold it"),
+                    _ => format!("unknown type {t}"),
+                };
+                z.issue(lenient, f, l, format!("{owner}: {why}"));
+                continue;
+            }
+            Data::Wire(w) => Some(w),
+            Data::Alias(_) => None,
+        };
+        let t = tname.as_str();
+        if t == "SOA" {
+            if !at_apex {
+                z.issue(
+                    lenient,
+                    f,
+                    l,
+                    format!("{owner} SOA: an SOA is only at the zone apex"),
+                );
+                continue;
+            }
+            if !o.with_soa {
+                continue;
+            }
+        }
+        if t == "NS" && at_apex && !o.with_apex_ns {
+            continue;
+        }
+        if t == "NS" && placeholder(r) {
+            z.issue(
+                lenient,
+                f,
+                l,
+                format!("{owner} NS: a placeholder name server (provider export), not a real one"),
+            );
+            continue;
+        }
+        if let Some(a) = &apex
+            && let Some(bad) = r.relative_targets.iter().find(|x| looks_fqdn(x, a))
+        {
+            z.issue(
+                lenient,
+                f,
+                l,
+                format!("{owner} {t}: target '{bad}' has no trailing dot, so it means '{bad}.{}'; add the dot", a.to_r53()),
+            );
+            continue;
+        }
+        let mut ttl = r.ttl;
+        if ttl == 1 {
+            if lenient {
+                ttl = 300;
+                z.dropped.push(Problem {
+                    file: f,
+                    line: l,
+                    col: 0,
+                    msg: format!("{owner} {t}: TTL 1 (a provider's \"automatic\") set to 300"),
+                });
+            } else {
+                z.warn(
+                    f,
+                    l,
+                    format!("{owner} {t}: TTL 1 (Cloudflare's \"automatic\"?); --lenient sets 300"),
+                );
+            }
+        }
+        let (value, alias) = match (wire, &r.data) {
+            (Some(w), _) => match rdata::render(&r.rtype, w, Escapes::Octal) {
+                Ok(v) => (Some(v), None),
+                Err(e) => {
+                    z.issue(lenient, f, l, format!("{owner} {t}: {e}"));
+                    continue;
+                }
+            },
+            (None, Data::Alias(a)) => {
+                let zone_id = if a.zone_id == "$self" {
+                    match &o.zone_id {
+                        Some(id) => id.clone(),
+                        None => {
+                            z.issue(
+                                lenient,
+                                f,
+                                l,
+                                format!("{owner} {t}: alias to $self needs --zone-id"),
+                            );
+                            continue;
+                        }
+                    }
+                } else {
+                    a.zone_id.clone()
+                };
+                (
+                    None,
+                    Some(AliasTarget {
+                        zone_id,
+                        dns_name: a.target.to_r53(),
+                        evaluate: a.evaluate,
+                    }),
+                )
+            }
+            _ => continue,
+        };
+        let key = (
+            r.owner.clone(),
+            r.rtype.code,
+            r.routing
+                .as_ref()
+                .and_then(|m| m.get("SetIdentifier"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        );
+        match index.get(&key) {
+            Some(&i) => {
+                let s = &mut sets[i];
+                if s.alias.is_some() || alias.is_some() {
+                    let label = s.label();
+                    z.issue(
+                        lenient,
+                        f,
+                        l,
+                        format!("{label}: an alias record and other records of the same type"),
+                    );
+                    continue;
+                }
+                if s.ttl != ttl {
+                    let (first, label) = (s.ttl, s.label());
+                    z.warn(f, l, format!("{label}: TTL {ttl} differs from the RRset's first TTL {first}; using {first}"));
+                }
+                let s = &mut sets[i];
+                if let Some(v) = value
+                    && !s.values.contains(&v)
+                {
+                    s.values.push(v);
+                }
+            }
+            None => {
+                index.insert(key, sets.len());
+                sets.push(RRset {
+                    name: r.owner.clone(),
+                    rtype: r.rtype,
+                    ttl,
+                    values: value.into_iter().collect(),
+                    alias,
+                    routing: r.routing.clone(),
+                    file: f,
+                    line: l,
+                });
+            }
+        }
+    }
+    validate(&mut z, sets, apex.as_ref(), lenient);
+    z
+}
+
+fn validate(z: &mut Zone, sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) {
+    let mut by_name: HashMap<&Name, Vec<u16>> = HashMap::new();
+    for s in &sets {
+        by_name.entry(&s.name).or_default().push(s.rtype.code);
+    }
+    let mut keep = Vec::with_capacity(sets.len());
+    let mut issues = Vec::new();
+    for s in &sets {
+        let label = s.label();
+        let t = s.rtype.name();
+        let types = by_name.get(&s.name).map(Vec::as_slice).unwrap_or(&[]);
+        let mut bad: Option<String> = None;
+        if t == "CNAME" {
+            if apex == Some(&s.name) {
+                bad = Some(format!("{label}: a CNAME cannot be at the zone apex"));
+            } else if s.values.len() > 1 {
+                bad = Some(format!(
+                    "{label}: a CNAME has one value, not {}",
+                    s.values.len()
+                ));
+            } else if types.iter().any(|&c| c != s.rtype.code) {
+                bad = Some(format!(
+                    "{label}: a CNAME cannot share its name with other records"
+                ));
+            }
+        }
+        if t == "DS" && (apex == Some(&s.name) || !types.contains(&2)) {
+            bad = Some(format!(
+                "{label}: DS only at a delegation (a name below the apex with NS records)"
+            ));
+        }
+        if s.values.len() > MAX_VALUES {
+            bad = Some(format!(
+                "{label}: {} values (Route 53 holds at most {MAX_VALUES})",
+                s.values.len()
+            ));
+        }
+        if (t == "TXT" || t == "SPF")
+            && let Some(v) = s.values.iter().find(|v| v.chars().count() > MAX_TXT_VALUE)
+        {
+            bad = Some(format!(
+                "{label}: a value of {} characters (Route 53 takes at most {MAX_TXT_VALUE})",
+                v.chars().count()
+            ));
+        }
+        match bad {
+            Some(m) => issues.push((s.file, s.line, m)),
+            None => keep.push(s.clone()),
+        }
+    }
+    for (f, l, m) in issues {
+        z.issue(lenient, f, l, m);
+    }
+    keep.sort_by(|a, b| canonical(a).cmp(&canonical(b)));
+    if keep.len() > RRSET_QUOTA {
+        z.warn(
+            0,
+            0,
+            format!(
+                "{} RRsets: above Route 53's default quota of {RRSET_QUOTA} per hosted zone",
+                keep.len()
+            ),
+        );
+    }
+    z.rrsets = keep;
+}
+
+/// DNS canonical order (labels compared from the right), then type, then set identifier.
+pub fn canonical(s: &RRset) -> (Vec<&[u8]>, u16, Option<&str>) {
+    let mut l = s.name.labels();
+    l.reverse();
+    (l, s.rtype.code, s.set_id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parser::{Options, Parser};
+
+    fn zone(s: &str, o: BuildOpts) -> (Parsed, Zone) {
+        let origin = Name::parse(b"example.com.", None, Escapes::Decimal)
+            .unwrap()
+            .0;
+        let p = Parser::new(Options {
+            origin: Some(origin.clone()),
+            ..Options::default()
+        })
+        .parse("t", s.as_bytes(), None);
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        let z = build(&p, Some(origin), &o);
+        (p, z)
+    }
+
+    #[test]
+    fn rrsets_grouped_and_folded() {
+        let (_, z) = zone(
+            "$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nWWW A 1.2.3.4\nwww 60 A 1.2.3.5\nwww A 1.2.3.4\nb TXT \"x\"\n",
+            BuildOpts::default(),
+        );
+        assert!(z.problems.is_empty(), "{:?}", z.problems);
+        assert_eq!(z.rrsets.len(), 2);
+        let w = &z.rrsets[1];
+        assert_eq!((w.name.to_r53().as_str(), w.ttl), ("www.example.com.", 300));
+        assert_eq!(w.values, ["1.2.3.4", "1.2.3.5"]);
+        assert_eq!(z.warnings.len(), 1);
+    }
+
+    #[test]
+    fn checks() {
+        let src = "$TTL 300\n@ CNAME x.\nc CNAME x.\nc A 1.2.3.4\nd DS 1 2 3 AB\nsub NS ns.x.\nsub DS 1 2 3 AB\nl LOC 1 2 3 N 4 5 6 E 1m\nm MX 10 mail.example.com\n";
+        let (_, z) = zone(src, BuildOpts::default());
+        let msgs: Vec<&str> = z.problems.iter().map(|p| p.msg.as_str()).collect();
+        assert_eq!(msgs.len(), 5, "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.contains("apex")));
+        assert!(msgs.iter().any(|m| m.contains("share its name")));
+        assert!(msgs.iter().any(|m| m.contains("d.example.com. DS")));
+        assert!(msgs.iter().any(|m| m.contains("LOC")));
+        assert!(msgs.iter().any(|m| m.contains("trailing dot")));
+        let (_, z) = zone(
+            src,
+            BuildOpts {
+                lenient: true,
+                ..BuildOpts::default()
+            },
+        );
+        assert!(z.problems.is_empty());
+        assert_eq!(z.dropped.len(), 5);
+        let kept: Vec<String> = z.rrsets.iter().map(RRset::label).collect();
+        assert_eq!(
+            kept,
+            [
+                "c.example.com. A",
+                "sub.example.com. NS",
+                "sub.example.com. DS"
+            ]
+        );
+    }
+}
