@@ -313,7 +313,8 @@ fn load(s: &Source) -> Result<Loaded> {
             .or_else(|| p.first_origin.clone());
         (p, apex)
     };
-    let zone = zone::build(&parsed, apex, &s.build);
+    let mut zone = zone::build(&parsed, apex, &s.build);
+    zone.dropped.sort_by_key(|x| (x.file, x.line));
     say(s.quiet, &parsed, "warning", &parsed.warnings);
     say(s.quiet, &parsed, "warning", &zone.warnings);
     say(false, &parsed, "dropped", &zone.dropped);

@@ -499,7 +499,12 @@ impl Parser {
         let full = if path.is_absolute() {
             path.to_path_buf()
         } else {
-            self.opts.include_dir.as_deref().unwrap_or(dir).join(path)
+            let base = self.opts.include_dir.as_deref().unwrap_or(dir);
+            if base == Path::new(".") {
+                path.to_path_buf()
+            } else {
+                base.join(path)
+            }
         };
         let shown = full.display().to_string();
         let f = opsbox_common::input::open_file(&shown)

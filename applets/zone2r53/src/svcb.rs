@@ -36,15 +36,17 @@ fn key_name(c: u16) -> String {
         .unwrap_or_else(|| format!("key{c}"))
 }
 
-/// Split a value on unescaped commas (escapes kept for the decoder).
-fn comma_list(v: &[u8]) -> Vec<Vec<u8>> {
+/// A value list (RFC 9460 appendix A.1): the character-string is decoded first, then split
+/// on commas, where `\,` is a literal comma and `\\` a backslash.
+fn value_list(v: &[u8], esc: Escapes) -> Result<Vec<Vec<u8>>, String> {
+    let d = string_bytes(v, esc)?;
     let mut out = vec![Vec::new()];
     let mut i = 0;
-    while i < v.len() {
-        match v[i] {
-            b'\\' if i + 1 < v.len() => {
+    while i < d.len() {
+        match d[i] {
+            b'\\' if i + 1 < d.len() => {
                 if let Some(last) = out.last_mut() {
-                    last.extend_from_slice(&v[i..i + 2]);
+                    last.push(d[i + 1]);
                 }
                 i += 2;
                 continue;
@@ -58,7 +60,7 @@ fn comma_list(v: &[u8]) -> Vec<Vec<u8>> {
         }
         i += 1;
     }
-    out
+    Ok(out)
 }
 
 fn addr<T: std::str::FromStr>(s: &[u8], what: &str) -> Result<T, String> {
@@ -92,7 +94,7 @@ pub fn params_to_wire(
         match code {
             0 => {
                 let mut keys = Vec::new();
-                for k in comma_list(&need(v)?) {
+                for k in value_list(&need(v)?, esc)? {
                     keys.push(key_code(&k)?);
                 }
                 keys.sort_unstable();
@@ -102,8 +104,7 @@ pub fn params_to_wire(
                 }
             }
             1 => {
-                for id in comma_list(&need(v)?) {
-                    let b = string_bytes(&id, esc)?;
+                for b in value_list(&need(v)?, esc)? {
                     if b.is_empty() || b.len() > 255 {
                         return Err("alpn identifiers are 1 to 255 octets".into());
                     }
@@ -117,22 +118,23 @@ pub fn params_to_wire(
                 }
             }
             3 => {
-                let p: u16 = addr::<u16>(&need(v)?, "port").map_err(|_| "bad port".to_string())?;
+                let p: u16 = addr::<u16>(&string_bytes(&need(v)?, esc)?, "port")
+                    .map_err(|_| "bad port".to_string())?;
                 w.extend_from_slice(&p.to_be_bytes());
             }
             4 => {
-                for a in comma_list(&need(v)?) {
+                for a in value_list(&need(v)?, esc)? {
                     w.extend_from_slice(&addr::<Ipv4Addr>(&a, "IPv4")?.octets());
                 }
             }
             6 => {
-                for a in comma_list(&need(v)?) {
+                for a in value_list(&need(v)?, esc)? {
                     w.extend_from_slice(&addr::<Ipv6Addr>(&a, "IPv6")?.octets());
                 }
             }
             5 | 8 => {
                 if code == 5 || v.is_some() {
-                    w = base64_decode(&need(v)?)?;
+                    w = base64_decode(&string_bytes(&need(v)?, esc)?)?;
                 }
             }
             _ => {
@@ -196,10 +198,8 @@ pub fn params_to_text(mut b: &[u8], esc: Escapes, s: &mut String) -> Result<(), 
                     for &c in id {
                         match c {
                             b',' => s.push_str("\\\\,"),
-                            b'"' | b'\\' => {
-                                s.push('\\');
-                                s.push(c as char);
-                            }
+                            b'\\' => s.push_str("\\\\\\\\"),
+                            b'"' => s.push_str("\\\""),
                             0x21..=0x7e => s.push(c as char),
                             _ => push_escape(s, c, esc),
                         }
@@ -331,6 +331,19 @@ mod tests {
         );
         assert_eq!(rt(&[("key65000", Some("x"))]).unwrap(), " key65000=\"x\"");
         assert_eq!(rt(&[("ech", Some("AAEC"))]).unwrap(), " ech=AAEC");
+        // two-level escapes: a comma inside an alpn id
+        assert_eq!(
+            rt(&[("alpn", Some("foo\\\\,bar,h2"))]).unwrap(),
+            " alpn=\"foo\\\\,bar,h2\""
+        );
+        assert_eq!(
+            rt(&[("alpn", Some("foo\\092,bar,h2"))]).unwrap(),
+            " alpn=\"foo\\\\,bar,h2\""
+        );
+        assert_eq!(
+            rt(&[("alpn", Some("a\\\\\\\\b"))]).unwrap(),
+            " alpn=\"a\\\\\\\\b\""
+        );
         assert!(rt(&[("bogus", Some("1"))]).is_err());
         assert!(rt(&[("port", Some("1")), ("port", Some("2"))]).is_err());
         assert!(rt(&[("alpn", None)]).is_err());
