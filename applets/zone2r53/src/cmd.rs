@@ -378,7 +378,18 @@ fn write_batches(
     }
 }
 
+/// argh takes a lone `-` for an unknown option: it travels as this and is mapped back.
+const DASH: &str = "\u{1}-";
+
+fn dash(s: &str) -> &str {
+    if s == DASH { "-" } else { s }
+}
+
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| if a == "-" { DASH.to_string() } else { a })
+        .collect();
     match cli::subcommand(&args, &["diff", "export", "check"]) {
         (Some("check"), rest) => check(cli::parse(&[NAME, "check"], rest)?),
         (Some("diff"), rest) => diff_cmd(cli::parse(&[NAME, "diff"], rest)?),
@@ -390,7 +401,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
 fn convert(o: ConvertOpts) -> Result<ExitCode> {
     let action = Action::parse(&o.action).map_err(|e| Error::usage(format!("--action: {e}")))?;
     let src = Source {
-        file: &o.zonefile,
+        file: dash(&o.zonefile),
         origin: o.origin.as_deref(),
         from: o.from.as_deref(),
         no_include: o.no_include,
@@ -406,7 +417,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
     };
     let l = load(&src)?;
     if !l.problems().is_empty() {
-        return fail_listing(&o.zonefile, &l);
+        return fail_listing(dash(&o.zonefile), &l);
     }
     let units: Vec<Unit> = l
         .zone
@@ -426,7 +437,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
             let _ = writeln!(
                 std::io::stderr(),
                 "{NAME}: {}: no records to send",
-                input::display_name(&o.zonefile)
+                input::display_name(dash(&o.zonefile))
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -439,7 +450,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
     .map_err(Error::data)?;
     write_batches(
         &batches,
-        o.output.as_deref(),
+        o.output.as_deref().map(dash),
         o.out_dir.as_deref(),
         action.as_str(),
     )?;
@@ -448,7 +459,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
 
 fn check(o: CheckOpts) -> Result<ExitCode> {
     let src = Source {
-        file: &o.zonefile,
+        file: dash(&o.zonefile),
         origin: o.origin.as_deref(),
         from: o.from.as_deref(),
         no_include: o.no_include,
@@ -479,7 +490,7 @@ fn check(o: CheckOpts) -> Result<ExitCode> {
             let _ = writeln!(
                 std::io::stderr(),
                 "{NAME}: {}: OK, {} RRsets",
-                input::display_name(&o.zonefile),
+                input::display_name(dash(&o.zonefile)),
                 l.zone.rrsets.len()
             );
         }
@@ -494,11 +505,11 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
     if o.max_delete_pct.is_some() && mode != Mode::Sync {
         return Err(Error::usage("--max-delete-pct goes with --mode sync"));
     }
-    let doc = input::read_all(&o.current)?;
+    let doc = input::read_all(dash(&o.current))?;
     let current = r53json::parse(&doc)
-        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(&o.current))))?;
+        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(dash(&o.current)))))?;
     let src = Source {
-        file: &o.zonefile,
+        file: dash(&o.zonefile),
         origin: o.origin.as_deref(),
         from: o.from.as_deref(),
         no_include: o.no_include,
@@ -514,7 +525,7 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
     };
     let l = load(&src)?;
     if !l.problems().is_empty() {
-        return fail_listing(&o.zonefile, &l);
+        return fail_listing(dash(&o.zonefile), &l);
     }
     let apex = l
         .zone
@@ -546,7 +557,7 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if o.plan {
-        let mut out = Output::create(o.output.as_deref())?;
+        let mut out = Output::create(o.output.as_deref().map(dash))?;
         out.write_all(diff::plan(&d.units).as_bytes())?;
         out.commit()?;
     } else {
@@ -556,14 +567,19 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
             o.max_chars.unwrap_or(batch::MAX_CHARS),
         )
         .map_err(Error::data)?;
-        write_batches(&batches, o.output.as_deref(), o.out_dir.as_deref(), "diff")?;
+        write_batches(
+            &batches,
+            o.output.as_deref().map(dash),
+            o.out_dir.as_deref(),
+            "diff",
+        )?;
     }
     Ok(ExitCode::from(exit::ANSWER_1))
 }
 
 fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
-    let doc = input::read_all(&o.rrsets)?;
-    let shown = input::display_name(&o.rrsets);
+    let doc = input::read_all(dash(&o.rrsets))?;
+    let shown = input::display_name(dash(&o.rrsets));
     let sets = r53json::parse(&doc).map_err(|e| Error::data(format!("{shown}: {e}")))?;
     let origin = match origin_arg(o.origin.as_deref())? {
         Some(n) => n,
@@ -572,9 +588,11 @@ fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
     };
     let text = export::export(&sets, &origin, o.zone_id.as_deref())
         .map_err(|e| Error::data(format!("{shown}: {e}")))?;
-    let mut out = Output::create(o.output.as_deref())?;
-    out.write_all(text.as_bytes())
-        .ctx_code(exit::CANTCREAT, o.output.as_deref().unwrap_or("<stdout>"))?;
+    let mut out = Output::create(o.output.as_deref().map(dash))?;
+    out.write_all(text.as_bytes()).ctx_code(
+        exit::CANTCREAT,
+        o.output.as_deref().map(dash).unwrap_or("<stdout>"),
+    )?;
     out.commit()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -95,7 +95,7 @@ impl<'t> Toks<'t> {
 }
 
 pub fn hex_decode(s: &[u8]) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", s.len()));
     }
     let val = |c: u8| -> Result<u8, String> {

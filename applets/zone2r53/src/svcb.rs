@@ -175,10 +175,7 @@ pub fn params_to_text(mut b: &[u8], esc: Escapes, s: &mut String) -> Result<(), 
         let _ = write!(s, " {}", key_name(code));
         let bad = || format!("bad {} value", key_name(code));
         match code {
-            0 => {
-                if v.len() % 2 != 0 {
-                    return Err(bad());
-                }
+            0 if v.len().is_multiple_of(2) => {
                 let ks: Vec<String> = v
                     .chunks(2)
                     .map(|c| key_name(u16::from_be_bytes([c[0], c[1]])))
@@ -212,14 +209,14 @@ pub fn params_to_text(mut b: &[u8], esc: Escapes, s: &mut String) -> Result<(), 
             3 if v.len() == 2 => {
                 let _ = write!(s, "={}", u16::from_be_bytes([v[0], v[1]]));
             }
-            4 if !v.is_empty() && v.len() % 4 == 0 => {
+            4 if !v.is_empty() && v.len().is_multiple_of(4) => {
                 let a: Vec<String> = v
                     .chunks(4)
                     .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]).to_string())
                     .collect();
                 let _ = write!(s, "={}", a.join(","));
             }
-            6 if !v.is_empty() && v.len() % 16 == 0 => {
+            6 if !v.is_empty() && v.len().is_multiple_of(16) => {
                 let a: Vec<String> = v
                     .chunks(16)
                     .map(|c| {
@@ -276,7 +273,7 @@ pub fn base64_decode(t: &[u8]) -> Result<Vec<u8>, String> {
         .strip_suffix(b"==")
         .or_else(|| t.strip_suffix(b"="))
         .unwrap_or(&t);
-    if t.len() % 4 != 0 {
+    if !t.len().is_multiple_of(4) {
         return Err("base64 length is not a multiple of 4".into());
     }
     let mut out = Vec::with_capacity(body.len() * 3 / 4);

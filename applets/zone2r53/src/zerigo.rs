@@ -95,36 +95,23 @@ fn hosts(doc: &[u8]) -> Result<Vec<Host>, (u32, String)> {
                     root_seen = true;
                 }
             }
-            Event::Text(t) => {
-                if field.is_some() {
-                    value.push_str(&t.xml10_content());
-                }
-            }
-            Event::CData(t) => {
-                if field.is_some() {
-                    value.push_str(&t.xml10_content());
-                }
-            }
-            Event::GeneralRef(g) => {
-                if field.is_some() {
-                    let c = match g.resolve_char_ref() {
-                        Ok(Some(c)) => c,
-                        _ => match &*g.into_inner() {
-                            "amp" => '&',
-                            "lt" => '<',
-                            "gt" => '>',
-                            "quot" => '"',
-                            "apos" => '\'',
-                            other => {
-                                return Err((
-                                    line_of(doc, pos),
-                                    format!("unknown entity &{other};"),
-                                ));
-                            }
-                        },
-                    };
-                    value.push(c);
-                }
+            Event::Text(t) if field.is_some() => value.push_str(&t.xml10_content()),
+            Event::CData(t) if field.is_some() => value.push_str(&t.xml10_content()),
+            Event::GeneralRef(g) if field.is_some() => {
+                let c = match g.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    _ => match &*g.into_inner() {
+                        "amp" => '&',
+                        "lt" => '<',
+                        "gt" => '>',
+                        "quot" => '"',
+                        "apos" => '\'',
+                        other => {
+                            return Err((line_of(doc, pos), format!("unknown entity &{other};")));
+                        }
+                    },
+                };
+                value.push(c);
             }
             Event::End(_) => {
                 match depth {
