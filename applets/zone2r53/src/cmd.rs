@@ -537,7 +537,8 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
         with_apex_ns: o.with_apex_ns,
         with_routing: o.with_routing,
     };
-    let d = diff::diff(&l.zone.rrsets, &current, apex.as_ref(), mode, &dopts);
+    let d = diff::diff(&l.zone.rrsets, &current, apex.as_ref(), mode, &dopts)
+        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(dash(&o.current)))))?;
     if let Some(max) = o.max_delete_pct
         && d.current_records > 0
         && d.deleted_records * 100 > max as usize * d.current_records
@@ -586,8 +587,11 @@ fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
         None => export::guess_origin(&sets)
             .ok_or_else(|| Error::data(format!("{shown}: no record sets")))?,
     };
-    let text = export::export(&sets, &origin, o.zone_id.as_deref())
+    let (text, warnings) = export::export(&sets, &origin, o.zone_id.as_deref())
         .map_err(|e| Error::data(format!("{shown}: {e}")))?;
+    for w in warnings {
+        let _ = writeln!(std::io::stderr(), "{NAME}: warning: {shown}: {w}");
+    }
     let mut out = Output::create(o.output.as_deref().map(dash))?;
     out.write_all(text.as_bytes()).ctx_code(
         exit::CANTCREAT,

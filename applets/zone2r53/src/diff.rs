@@ -59,19 +59,22 @@ pub struct Diff {
     pub current_records: usize,
 }
 
+/// Fails when a record set it must compare has a value that does not parse.
 pub fn diff(
     desired: &[RRset],
     current: &[Current],
     apex: Option<&Name>,
     mode: Mode,
     o: &DiffOpts,
-) -> Diff {
-    let cur: Vec<&RRset> = current
+) -> Result<Diff, String> {
+    let used: Vec<&Current> = current
         .iter()
-        .filter(|c| !c.traffic_policy)
-        .map(|c| &c.rrset)
-        .filter(|s| considered(s, apex, o))
+        .filter(|c| !c.traffic_policy && considered(&c.rrset, apex, o))
         .collect();
+    if let Some(bad) = used.iter().find_map(|c| c.bad.as_ref()) {
+        return Err(bad.clone());
+    }
+    let cur: Vec<&RRset> = used.iter().map(|c| &c.rrset).collect();
     let mut by_key: HashMap<_, &RRset> = cur.iter().map(|s| (s.key(), *s)).collect();
     let mut units = Vec::new();
     let mut deleted = 0;
@@ -113,11 +116,11 @@ pub fn diff(
             units.push(Unit::one(Action::Delete, g.clone()));
         }
     }
-    Diff {
+    Ok(Diff {
         units,
         deleted_records: deleted,
         current_records,
-    }
+    })
 }
 
 /// The readable plan: `+` create, `-` delete, `~` change (old → new).

@@ -68,14 +68,29 @@ fn routing_comment(s: &RRset) -> String {
     c
 }
 
-/// The zone file text. `zone_id`: an alias into this zone is written as `$self`.
-pub fn export(sets: &[Current], origin: &Name, zone_id: Option<&str>) -> Result<String, String> {
+/// The zone file text and warnings. `zone_id`: an alias into this zone is written as
+/// `$self`. A record set whose value does not parse is written as a comment and warned about.
+pub fn export(
+    sets: &[Current],
+    origin: &Name,
+    zone_id: Option<&str>,
+) -> Result<(String, Vec<String>), String> {
+    let mut warnings = Vec::new();
     let mut list: Vec<&Current> = sets.iter().filter(|c| !c.traffic_policy).collect();
     list.sort_by(|a, b| canonical(&a.rrset).cmp(&canonical(&b.rrset)));
     let mut out = String::new();
     let _ = writeln!(out, "$ORIGIN {}", origin.render(Escapes::Decimal, None));
     for c in list {
         let s = &c.rrset;
+        if let Some(bad) = &c.bad {
+            warnings.push(format!("not exported: {bad}"));
+            let _ = writeln!(
+                out,
+                "; not exported (its value does not parse): {}",
+                s.label()
+            );
+            continue;
+        }
         let owner = s.name.render(Escapes::Decimal, Some(origin));
         let t = s.rtype.name();
         if let Some(a) = &s.alias {
@@ -105,5 +120,5 @@ pub fn export(sets: &[Current], origin: &Name, zone_id: Option<&str>) -> Result<
             c.rrset.label()
         );
     }
-    Ok(out)
+    Ok((out, warnings))
 }

@@ -26,6 +26,8 @@ pub const ROUTING_KEYS: &[&str] = &[
 pub struct Current {
     pub rrset: RRset,
     pub traffic_policy: bool,
+    /// A value that did not parse: an error only if the record set is used.
+    pub bad: Option<String>,
 }
 
 /// A Route 53 name (octal escapes, maybe no trailing dot).
@@ -85,15 +87,17 @@ fn one(r: &Value) -> Result<Current, String> {
         None => 0,
     };
     let mut values = Vec::new();
+    let mut bad = None;
     if let Some(rr) = o.get("ResourceRecords") {
         for x in rr.as_array().ok_or("ResourceRecords is not an array")? {
             let v = x
                 .get("Value")
                 .and_then(Value::as_str)
                 .ok_or("a ResourceRecord without Value")?;
-            let nv = value(&rtype, v).map_err(|e| format!("{n} {t} value '{v}': {e}"))?;
-            if !values.contains(&nv) {
-                values.push(nv);
+            match value(&rtype, v) {
+                Ok(nv) if !values.contains(&nv) => values.push(nv),
+                Ok(_) => {}
+                Err(e) => bad = Some(format!("{n} {t} value '{v}': {e}")),
             }
         }
     }
@@ -140,6 +144,7 @@ fn one(r: &Value) -> Result<Current, String> {
             line: 0,
         },
         traffic_policy: o.contains_key("TrafficPolicyInstanceId"),
+        bad,
     })
 }
 
