@@ -128,6 +128,44 @@ fn rrsets(zone: &Path, zone_id: &str) -> Vec<String> {
     v
 }
 
+struct Session<'a> {
+    m: &'a Moto,
+    id: String,
+    dir: &'a Path,
+    step: usize,
+}
+
+impl Session<'_> {
+    /// `diff --mode MODE --current LIST ZONE` into a fresh directory, push every batch,
+    /// list what Route 53 then holds; returns that listing.
+    fn apply(&mut self, mode: &str, current: &Path, zone: &Path) -> PathBuf {
+        self.step += 1;
+        let out_dir = self.dir.join(format!("step{}", self.step));
+        let args = ["diff", "--mode", mode, "--zone-id", &self.id, "--out-dir"];
+        let out = z(&args, &[&out_dir, Path::new("--current"), current, zone]);
+        assert_eq!(code(&out), 1, "{mode}: {}", stderr(&out));
+        assert!(push_all(self.m, &self.id, &out_dir) >= 1);
+        let list = self.dir.join(format!("list{}.json", self.step));
+        self.m.list(&self.id, &list);
+        list
+    }
+    /// What `diff --plan --mode sync` says from LIST to ZONE (exit code, plan).
+    fn plan(&self, current: &Path, zone: &Path) -> (i32, String) {
+        let args = [
+            "diff",
+            "--plan",
+            "--mode",
+            "sync",
+            "--with-routing",
+            "--zone-id",
+            &self.id,
+            "--current",
+        ];
+        let out = z(&args, &[current, zone]);
+        (code(&out), stdout(&out))
+    }
+}
+
 #[test]
 fn moto_round_trip() {
     if !have_tool("moto_server") || !have_tool("aws") {
@@ -148,8 +186,14 @@ fn moto_round_trip() {
         .to_string();
     let tmp = tempfile::tempdir().unwrap();
     let zone = root().join("examples/zone2r53/example.com.zone");
+    let mut s = Session {
+        m: &m,
+        id: id.clone(),
+        dir: tmp.path(),
+        step: 0,
+    };
 
-    // 1. convert and push (small --max-records forces several batches, in order)
+    // 1. convert and push (a small --max-records makes several batches, pushed in order)
     let b1 = tmp.path().join("b1");
     let out = z(
         &["--zone-id", &id, "--max-records", "8", "--out-dir"],
@@ -157,28 +201,10 @@ fn moto_round_trip() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(push_all(&m, &id, &b1) > 1);
-    let list = tmp.path().join("list1.json");
+    let list = tmp.path().join("list0.json");
     m.list(&id, &list);
-    // what Route 53 holds now is exactly the zone file: no change in any mode
-    let out = z(
-        &[
-            "diff",
-            "--mode",
-            "sync",
-            "--with-routing",
-            "--zone-id",
-            &id,
-            "--current",
-        ],
-        &[&list, &zone],
-    );
-    assert_eq!(
-        code(&out),
-        0,
-        "after the push: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    // what Route 53 holds now is exactly the zone file: no change, even in sync mode
+    assert_eq!(s.plan(&list, &zone), (0, String::new()));
     let held: serde_json::Value = serde_json::from_slice(&std::fs::read(&list).unwrap()).unwrap();
     let n = held["ResourceRecordSets"].as_array().unwrap().len();
     assert_eq!(
@@ -187,7 +213,8 @@ fn moto_round_trip() {
         "our RRsets plus moto's own SOA and NS"
     );
 
-    // 2. edit: a TTL changes, a record is added, one removed; diff, push, compare
+    // 2. edit: a TTL changes and a value is added, a target changes, a record is added,
+    //    one removed
     let text = std::fs::read_to_string(&zone).unwrap();
     let edited =
         text.replace(
@@ -199,107 +226,33 @@ fn moto_round_trip() {
             "_sip._tcp\tIN\tSRV\t10 60 5060 sip",
             "_sip._tcp\tIN\tSRV\t10 60 5060 mail",
         ) + "new\t\tIN\tTXT\t\"added after the move\"\n";
-    assert_ne!(edited, text);
     let zone2 = tmp.path().join("edited.zone");
     std::fs::write(&zone2, &edited).unwrap();
-    let plan = z(
-        &[
-            "diff",
-            "--plan",
-            "--mode",
-            "sync",
-            "--zone-id",
-            &id,
-            "--current",
-        ],
-        &[&list, &zone2],
-    );
-    assert_eq!(code(&plan), 1);
     assert_eq!(
-        stdout(&plan),
-        "~ _sip._tcp.example.com. SRV 3600 10 60 5060 mail.example.com.\n~ new.example.com. TXT 3600 \"added after the move\"\n~ www.example.com. A 600 192.0.2.10 | 192.0.2.11\n- sip.example.com. A 3600 192.0.2.30\n"
+        s.plan(&list, &zone2),
+        (1, "~ _sip._tcp.example.com. SRV 3600 10 60 5060 mail.example.com.\n~ new.example.com. TXT 3600 \"added after the move\"\n~ www.example.com. A 600 192.0.2.10 | 192.0.2.11\n- sip.example.com. A 3600 192.0.2.30\n".to_string())
     );
     // create mode first: each changed RRset is a DELETE (the exact old values) and a CREATE
     // in one batch, which the API applies atomically; then sync deletes what is left over
-    let b2 = tmp.path().join("b2");
-    let out = z(
-        &["diff", "--mode", "create", "--zone-id", &id, "--out-dir"],
-        &[&b2, Path::new("--current"), &list, &zone2],
-    );
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert_eq!(push_all(&m, &id, &b2), 1);
-    let list2 = tmp.path().join("list2.json");
-    m.list(&id, &list2);
-    let plan = z(
-        &[
-            "diff",
-            "--plan",
-            "--mode",
-            "sync",
-            "--zone-id",
-            &id,
-            "--current",
-        ],
-        &[&list2, &zone2],
-    );
-    assert_eq!(stdout(&plan), "- sip.example.com. A 3600 192.0.2.30\n");
-    let b3 = tmp.path().join("b3");
-    let out = z(
-        &["diff", "--mode", "sync", "--zone-id", &id, "--out-dir"],
-        &[&b3, Path::new("--current"), &list2, &zone2],
-    );
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    push_all(&m, &id, &b3);
-    let list3 = tmp.path().join("list3.json");
-    m.list(&id, &list3);
-    let out = z(
-        &[
-            "diff",
-            "--mode",
-            "sync",
-            "--with-routing",
-            "--zone-id",
-            &id,
-            "--current",
-        ],
-        &[&list3, &zone2],
-    );
+    let list = s.apply("create", &list, &zone2);
     assert_eq!(
-        code(&out),
-        0,
-        "after the edit: {}{}",
-        stdout(&out),
-        stderr(&out)
+        s.plan(&list, &zone2),
+        (1, "- sip.example.com. A 3600 192.0.2.30\n".to_string())
     );
+    let list = s.apply("sync", &list, &zone2);
+    assert_eq!(s.plan(&list, &zone2), (0, String::new()), "after the edit");
 
     // 3. back to the original with UPSERTs and DELETEs (sync)
-    let b4 = tmp.path().join("b4");
-    let out = z(
-        &["diff", "--mode", "sync", "--zone-id", &id, "--out-dir"],
-        &[&b4, Path::new("--current"), &list3, &zone],
+    let list = s.apply("sync", &list, &zone);
+    assert_eq!(
+        s.plan(&list, &zone),
+        (0, String::new()),
+        "back to the original"
     );
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
-    push_all(&m, &id, &b4);
-    let list4 = tmp.path().join("list4.json");
-    m.list(&id, &list4);
-    let out = z(
-        &[
-            "diff",
-            "--plan",
-            "--mode",
-            "sync",
-            "--with-routing",
-            "--zone-id",
-            &id,
-            "--current",
-        ],
-        &[&list4, &zone],
-    );
-    assert_eq!(code(&out), 0, "{}", stdout(&out));
 
     // 4. export what Route 53 holds, convert the export: the same RRsets as the zone file
     let exported = tmp.path().join("exported.zone");
-    let out = z(&["export", "--zone-id", &id, "-o"], &[&exported, &list4]);
+    let out = z(&["export", "--zone-id", &id, "-o"], &[&exported, &list]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let mut want = rrsets(&zone, &id);
     let mut got = rrsets(&exported, &id);

@@ -170,9 +170,14 @@ mod tests {
         );
         assert_eq!(v[3].rrset.values, ["10 mail.example.com."]);
         assert!(parse(b"{}").is_err());
-        assert!(
+        let v =
             parse(br#"[{"Name":"a.","Type":"A","TTL":1,"ResourceRecords":[{"Value":"1.2.3"}]}]"#)
-                .is_err()
+                .unwrap();
+        assert!(
+            v[0].bad
+                .as_ref()
+                .unwrap()
+                .contains("'1.2.3' is not an IPv4 address")
         );
     }
 }
