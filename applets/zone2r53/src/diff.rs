@@ -91,7 +91,7 @@ pub fn diff(
             None => units.push(up(d)),
             Some(c) if c.same(d) => {}
             Some(c) => {
-                if mode == Mode::Create {
+                if mode == Mode::Create && d.rtype.name() != "SOA" {
                     units.push(Unit(vec![
                         Change {
                             action: Action::Delete,
@@ -111,6 +111,10 @@ pub fn diff(
     if mode == Mode::Sync {
         let mut gone: Vec<&RRset> = by_key.into_values().collect();
         gone.sort_by(|a, b| canonical(a).cmp(&canonical(b)));
+        // the API never lets a zone lose its SOA or its apex NS
+        gone.retain(|g| {
+            g.rtype.name() != "SOA" && !(g.rtype.name() == "NS" && apex == Some(&g.name))
+        });
         for g in gone {
             deleted += g.values.len().max(1);
             units.push(Unit::one(Action::Delete, g.clone()));
