@@ -502,12 +502,12 @@ fn diff_modes_plan_and_delete_guard() {
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "~ new.example.com. A 300 192.0.2.3\n~ www.example.com. A 300 192.0.2.1 | 192.0.2.2\n"
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n"
     );
     let out = diff_run(&["diff", "--plan", "--mode", "sync"], &cur, &zone);
     assert_eq!(
         stdout(&out),
-        "~ new.example.com. A 300 192.0.2.3\n~ www.example.com. A 300 192.0.2.1 | 192.0.2.2\n- old.example.com. A 300 192.0.2.9\n"
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n- old.example.com. A 300 192.0.2.9\n"
     );
     let out = diff_run(&["diff", "--plan", "--mode", "create"], &cur, &zone);
     assert_eq!(

@@ -230,7 +230,7 @@ fn moto_round_trip() {
     std::fs::write(&zone2, &edited).unwrap();
     assert_eq!(
         s.plan(&list, &zone2),
-        (1, "~ _sip._tcp.example.com. SRV 3600 10 60 5060 mail.example.com.\n~ new.example.com. TXT 3600 \"added after the move\"\n~ www.example.com. A 600 192.0.2.10 | 192.0.2.11\n- sip.example.com. A 3600 192.0.2.30\n".to_string())
+        (1, "~ _sip._tcp.example.com. SRV: 3600 10 60 5060 sip.example.com. -> 3600 10 60 5060 mail.example.com.\n+ new.example.com. TXT 3600 \"added after the move\"\n~ www.example.com. A: 300 192.0.2.10 -> 600 192.0.2.10 | 192.0.2.11\n- sip.example.com. A 3600 192.0.2.30\n".to_string())
     );
     // create mode first: each changed RRset is a DELETE (the exact old values) and a CREATE
     // in one batch, which the API applies atomically; then sync deletes what is left over

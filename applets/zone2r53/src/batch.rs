@@ -39,6 +39,8 @@ impl Action {
 pub struct Change {
     pub action: Action,
     pub rrset: RRset,
+    /// For a diff's UPSERT: what it replaces (shown by the plan, not sent).
+    pub old: Option<RRset>,
 }
 
 /// Changes that go into one request together (one change, or a DELETE with its CREATE).
@@ -47,7 +49,11 @@ pub struct Unit(pub Vec<Change>);
 
 impl Unit {
     pub fn one(action: Action, rrset: RRset) -> Unit {
-        Unit(vec![Change { action, rrset }])
+        Unit(vec![Change {
+            action,
+            rrset,
+            old: None,
+        }])
     }
     fn cost(&self) -> (usize, usize) {
         self.0.iter().fold((0, 0), |(r, c), ch| {
@@ -309,10 +315,12 @@ mod tests {
                 Change {
                     action: Action::Delete,
                     rrset: rr("r.x.", 1, 3),
+                    old: None,
                 },
                 Change {
                     action: Action::Create,
                     rrset: rr("r.x.", 2, 3),
+                    old: None,
                 },
             ]),
             Unit::one(Action::Delete, rr("d.x.", 1, 3)),

@@ -317,6 +317,7 @@ fn load(s: &Source) -> Result<Loaded> {
     zone.dropped.sort_by_key(|x| (x.file, x.line));
     say(s.quiet, &parsed, "warning", &parsed.warnings);
     say(s.quiet, &parsed, "warning", &zone.warnings);
+    say(false, &parsed, "fixed", &zone.fixed);
     say(false, &parsed, "dropped", &zone.dropped);
     Ok(Loaded { parsed, zone })
 }

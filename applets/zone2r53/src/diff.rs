@@ -96,14 +96,20 @@ pub fn diff(
                         Change {
                             action: Action::Delete,
                             rrset: c.clone(),
+                            old: None,
                         },
                         Change {
                             action: Action::Create,
                             rrset: d.clone(),
+                            old: None,
                         },
                     ]));
                 } else {
-                    units.push(Unit::one(Action::Upsert, d.clone()));
+                    units.push(Unit(vec![Change {
+                        action: Action::Upsert,
+                        rrset: d.clone(),
+                        old: Some(c.clone()),
+                    }]));
                 }
             }
         }
@@ -146,12 +152,13 @@ pub fn plan(units: &[Unit]) -> String {
                     show(&c.rrset)
                 ));
             }
+            [c] if c.old.is_some() => {
+                let old = c.old.as_ref().map(show).unwrap_or_default();
+                let line = format!("~ {}: {old} -> {}\n", c.rrset.label(), show(&c.rrset));
+                out.push_str(&line);
+            }
             [c] => {
-                let sign = match c.action {
-                    Action::Delete => '-',
-                    Action::Create => '+',
-                    Action::Upsert => '~',
-                };
+                let sign = if c.action == Action::Delete { '-' } else { '+' };
                 out.push_str(&format!("{sign} {} {}\n", c.rrset.label(), show(&c.rrset)));
             }
             _ => {}

@@ -95,6 +95,8 @@ pub struct Zone {
     pub problems: Vec<Problem>,
     /// Drops in lenient mode (`FILE:LINE: what and why`).
     pub dropped: Vec<Problem>,
+    /// What lenient mode changed instead of dropping (TTL 1).
+    pub fixed: Vec<Problem>,
     pub warnings: Vec<Problem>,
 }
 
@@ -141,6 +143,15 @@ fn placeholder(r: &Record) -> bool {
     }
 }
 
+/// A name shown in Route 53's form, rendered only when a message needs it.
+struct Show<'a>(&'a Name);
+
+impl std::fmt::Display for Show<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.to_r53())
+    }
+}
+
 /// Build the zone from parsed records.
 pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
     let mut z = Zone {
@@ -148,14 +159,15 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
         ..Zone::default()
     };
     let lenient = o.lenient;
-    let mut index: HashMap<(Name, u16, Option<String>), usize> = HashMap::new();
-    let mut sets: Vec<RRset> = Vec::new();
+    let mut index: HashMap<(Name, u16, Option<String>), usize> =
+        HashMap::with_capacity(p.records.len());
+    let mut sets: Vec<RRset> = Vec::with_capacity(p.records.len());
     for r in &p.records {
         let (f, l) = (r.file, r.line);
-        let owner = r.owner.to_r53();
-        let tname = match &r.data {
-            Data::Unsupported(t) => t.clone(),
-            _ => r.rtype.name().into_owned(),
+        let owner = Show(&r.owner);
+        let tname: std::borrow::Cow<str> = match &r.data {
+            Data::Unsupported(t) => std::borrow::Cow::Borrowed(t),
+            _ => r.rtype.name(),
         };
         if let Class::Other(_) = r.class {
             z.issue(
@@ -197,7 +209,7 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
             Data::Wire(w) => Some(w),
             Data::Alias(_) => None,
         };
-        let t = tname.as_str();
+        let t: &str = &tname;
         if t == "SOA" {
             if !at_apex {
                 z.issue(
@@ -239,7 +251,7 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
         if ttl == 1 {
             if lenient {
                 ttl = 300;
-                z.dropped.push(Problem {
+                z.fixed.push(Problem {
                     file: f,
                     line: l,
                     col: 0,
@@ -341,69 +353,68 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
     z
 }
 
+/// What Route 53 refuses about one RRset, given the types at its name.
+fn refusal(s: &RRset, types: &[u16], apex: Option<&Name>) -> Option<String> {
+    let t = s.rtype.name();
+    let why = if t == "CNAME" && apex == Some(&s.name) {
+        "a CNAME cannot be at the zone apex".to_string()
+    } else if t == "CNAME" && s.values.len() > 1 {
+        format!("a CNAME has one value, not {}", s.values.len())
+    } else if t == "CNAME" && types.iter().any(|&c| c != s.rtype.code) {
+        "a CNAME cannot share its name with other records".to_string()
+    } else if t == "DS" && (apex == Some(&s.name) || !types.contains(&2)) {
+        "DS only at a delegation (a name below the apex with NS records)".to_string()
+    } else if s.values.len() > MAX_VALUES {
+        format!(
+            "{} values (Route 53 holds at most {MAX_VALUES})",
+            s.values.len()
+        )
+    } else if let Some(n) = (t == "TXT" || t == "SPF")
+        .then(|| s.values.iter().map(|v| v.chars().count()).max())
+        .flatten()
+        .filter(|n| *n > MAX_TXT_VALUE)
+    {
+        format!("a value of {n} characters (Route 53 takes at most {MAX_TXT_VALUE})")
+    } else {
+        return None;
+    };
+    Some(format!("{}: {why}", s.label()))
+}
+
 fn validate(z: &mut Zone, sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) {
-    let mut by_name: HashMap<&Name, Vec<u16>> = HashMap::new();
+    let mut by_name: HashMap<&Name, Vec<u16>> = HashMap::with_capacity(sets.len());
     for s in &sets {
         by_name.entry(&s.name).or_default().push(s.rtype.code);
     }
+    let verdicts: Vec<Option<String>> = sets
+        .iter()
+        .map(|s| {
+            refusal(
+                s,
+                by_name.get(&s.name).map(Vec::as_slice).unwrap_or(&[]),
+                apex,
+            )
+        })
+        .collect();
+    drop(by_name);
     let mut keep = Vec::with_capacity(sets.len());
-    let mut issues = Vec::new();
-    for s in &sets {
-        let label = s.label();
-        let t = s.rtype.name();
-        let types = by_name.get(&s.name).map(Vec::as_slice).unwrap_or(&[]);
-        let mut bad: Option<String> = None;
-        if t == "CNAME" {
-            if apex == Some(&s.name) {
-                bad = Some(format!("{label}: a CNAME cannot be at the zone apex"));
-            } else if s.values.len() > 1 {
-                bad = Some(format!(
-                    "{label}: a CNAME has one value, not {}",
-                    s.values.len()
-                ));
-            } else if types.iter().any(|&c| c != s.rtype.code) {
-                bad = Some(format!(
-                    "{label}: a CNAME cannot share its name with other records"
-                ));
-            }
-        }
-        if t == "DS" && (apex == Some(&s.name) || !types.contains(&2)) {
-            bad = Some(format!(
-                "{label}: DS only at a delegation (a name below the apex with NS records)"
-            ));
-        }
-        if s.values.len() > MAX_VALUES {
-            bad = Some(format!(
-                "{label}: {} values (Route 53 holds at most {MAX_VALUES})",
-                s.values.len()
-            ));
-        }
-        if (t == "TXT" || t == "SPF")
-            && let Some(v) = s.values.iter().find(|v| v.chars().count() > MAX_TXT_VALUE)
-        {
-            bad = Some(format!(
-                "{label}: a value of {} characters (Route 53 takes at most {MAX_TXT_VALUE})",
-                v.chars().count()
-            ));
-        }
-        match bad {
-            Some(m) => issues.push((s.file, s.line, m)),
-            None => keep.push(s.clone()),
+    for (s, v) in sets.into_iter().zip(verdicts) {
+        match v {
+            Some(m) => z.issue(lenient, s.file, s.line, m),
+            None => keep.push(s),
         }
     }
-    for (f, l, m) in issues {
-        z.issue(lenient, f, l, m);
-    }
-    keep.sort_by(|a, b| canonical(a).cmp(&canonical(b)));
+    keep.sort_by_cached_key(|s| {
+        let (l, t, id) = canonical(s);
+        let l: Vec<Vec<u8>> = l.into_iter().map(<[u8]>::to_vec).collect();
+        (l, t, id.map(str::to_string))
+    });
     if keep.len() > RRSET_QUOTA {
-        z.warn(
-            0,
-            0,
-            format!(
-                "{} RRsets: above Route 53's default quota of {RRSET_QUOTA} per hosted zone",
-                keep.len()
-            ),
+        let msg = format!(
+            "{} RRsets: above Route 53's default quota of {RRSET_QUOTA} per hosted zone",
+            keep.len()
         );
+        z.warn(0, 0, msg);
     }
     z.rrsets = keep;
 }
