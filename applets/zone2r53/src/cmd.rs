@@ -278,7 +278,7 @@ fn load(s: &Source) -> Result<Loaded> {
             )));
         }
     };
-    let (parsed, apex) = if xml {
+    let (mut parsed, apex) = if xml {
         let mut doc = Vec::new();
         std::io::Read::take(&mut reader, MAX_XML + 1)
             .read_to_end(&mut doc)
@@ -313,7 +313,7 @@ fn load(s: &Source) -> Result<Loaded> {
             .or_else(|| p.first_origin.clone());
         (p, apex)
     };
-    let mut zone = zone::build(&parsed, apex, &s.build);
+    let mut zone = zone::build(std::mem::take(&mut parsed.records), apex, &s.build);
     zone.dropped.sort_by_key(|x| (x.file, x.line));
     say(s.quiet, &parsed, "warning", &parsed.warnings);
     say(s.quiet, &parsed, "warning", &zone.warnings);

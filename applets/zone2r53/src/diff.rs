@@ -3,7 +3,7 @@
 use crate::batch::{Action, Change, Unit};
 use crate::name::Name;
 use crate::r53json::Current;
-use crate::zone::{RRset, canonical};
+use crate::zone::{RRset, cmp_canonical};
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +116,7 @@ pub fn diff(
     }
     if mode == Mode::Sync {
         let mut gone: Vec<&RRset> = by_key.into_values().collect();
-        gone.sort_by(|a, b| canonical(a).cmp(&canonical(b)));
+        gone.sort_by(|a, b| cmp_canonical(a, b));
         // the API never lets a zone lose its SOA or its apex NS
         gone.retain(|g| {
             g.rtype.name() != "SOA" && !(g.rtype.name() == "NS" && apex == Some(&g.name))

@@ -6,7 +6,7 @@ use crate::lexer::Lexer;
 use crate::name::{Escapes, Name};
 use crate::r53json::Current;
 use crate::rdata::{self, Ctx};
-use crate::zone::{RRset, canonical};
+use crate::zone::{RRset, cmp_canonical};
 use serde_json::Value;
 use std::fmt::Write;
 
@@ -77,7 +77,7 @@ pub fn export(
 ) -> Result<(String, Vec<String>), String> {
     let mut warnings = Vec::new();
     let mut list: Vec<&Current> = sets.iter().filter(|c| !c.traffic_policy).collect();
-    list.sort_by(|a, b| canonical(&a.rrset).cmp(&canonical(&b.rrset)));
+    list.sort_by(|a, b| cmp_canonical(&a.rrset, &b.rrset));
     let mut out = String::new();
     let _ = writeln!(out, "$ORIGIN {}", origin.render(Escapes::Decimal, None));
     for c in list {

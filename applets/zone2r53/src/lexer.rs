@@ -77,6 +77,9 @@ pub struct Lexer<R: BufRead> {
     buf: Vec<u8>,
     first: bool,
     done: bool,
+    /// Buffers of recycled tokens and entries (fewer allocations on big zones).
+    spare_text: Vec<Vec<u8>>,
+    spare_tokens: Vec<Token>,
 }
 
 impl<R: BufRead> Lexer<R> {
@@ -87,6 +90,31 @@ impl<R: BufRead> Lexer<R> {
             buf: Vec::with_capacity(256),
             first: true,
             done: false,
+            spare_text: Vec::new(),
+            spare_tokens: Vec::new(),
+        }
+    }
+
+    /// Give an entry back when done with it: its buffers serve the next entries.
+    pub fn recycle(&mut self, mut e: Entry) {
+        for t in e.tokens.drain(..) {
+            if self.spare_text.len() < 64 {
+                self.spare_text.push(t.text);
+            }
+        }
+        if self.spare_tokens.capacity() < e.tokens.capacity() {
+            self.spare_tokens = e.tokens;
+        }
+    }
+
+    fn text(&mut self, b: &[u8]) -> Vec<u8> {
+        match self.spare_text.pop() {
+            Some(mut v) => {
+                v.clear();
+                v.extend_from_slice(b);
+                v
+            }
+            None => b.to_vec(),
         }
     }
 
@@ -146,7 +174,10 @@ impl<R: BufRead> Lexer<R> {
     /// The next logical entry, or None at end of input. Blank and comment-only lines are
     /// skipped.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, LexError> {
-        let mut entry = Entry::default();
+        let mut entry = Entry {
+            tokens: std::mem::take(&mut self.spare_tokens),
+            ..Entry::default()
+        };
         let mut depth_open: Option<(u32, u32)> = None;
         let mut size = 0usize;
         let mut lines_in_parens = 0u32;
@@ -198,7 +229,19 @@ impl<R: BufRead> Lexer<R> {
         depth_open: &mut Option<(u32, u32)>,
     ) -> Result<(), LexError> {
         let line = self.line_no;
-        let b = &self.buf;
+        let b = std::mem::take(&mut self.buf);
+        let r = self.lex_bytes(&b, line, entry, depth_open);
+        self.buf = b;
+        r
+    }
+
+    fn lex_bytes(
+        &mut self,
+        b: &[u8],
+        line: u32,
+        entry: &mut Entry,
+        depth_open: &mut Option<(u32, u32)>,
+    ) -> Result<(), LexError> {
         let mut i = 0usize;
         while i < b.len() {
             let c = b[i];
@@ -251,8 +294,9 @@ impl<R: BufRead> Lexer<R> {
                     if j - start > MAX_TOKEN {
                         return err(line, col, format!("string longer than {MAX_TOKEN} bytes"));
                     }
+                    let text = self.text(&b[start..j]);
                     entry.tokens.push(Token {
-                        text: b[start..j].to_vec(),
+                        text,
                         quoted: true,
                         line,
                         col,
@@ -277,8 +321,9 @@ impl<R: BufRead> Lexer<R> {
                     if j - start > MAX_TOKEN {
                         return err(line, col, format!("token longer than {MAX_TOKEN} bytes"));
                     }
+                    let text = self.text(&b[start..j]);
                     entry.tokens.push(Token {
-                        text: b[start..j].to_vec(),
+                        text,
                         quoted: false,
                         line,
                         col,

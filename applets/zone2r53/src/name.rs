@@ -15,8 +15,18 @@ pub enum Escapes {
 
 /// An absolute domain name in wire form (length-prefixed labels, ending with the root's 0),
 /// lower-cased.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Name(Vec<u8>);
+
+impl Clone for Name {
+    fn clone(&self) -> Name {
+        Name(self.0.clone())
+    }
+    /// Reuses the buffer (the parser's "previous owner" is overwritten per record).
+    fn clone_from(&mut self, source: &Name) {
+        self.0.clone_from(&source.0);
+    }
+}
 
 pub const MAX_NAME: usize = 255;
 pub const MAX_LABEL: usize = 63;
@@ -103,13 +113,6 @@ impl Name {
             i == cut
         }
     }
-    /// Concatenate a relative label list with an origin.
-    fn join(rel: &[Vec<u8>], origin: &Name) -> Result<Name, String> {
-        let mut labels: Vec<&[u8]> = rel.iter().map(Vec::as_slice).collect();
-        labels.extend(origin.labels());
-        Name::from_labels(labels)
-    }
-
     /// Parse presentation text. `@` is the origin; a name without a trailing dot is relative
     /// to `origin` (an error when there is none). Returns the name and whether it was relative.
     pub fn parse(text: &[u8], origin: Option<&Name>, esc: Escapes) -> Result<(Name, bool), String> {
@@ -125,54 +128,58 @@ impl Name {
         if text.is_empty() {
             return Err("empty name".into());
         }
-        let mut labels: Vec<Vec<u8>> = Vec::new();
-        let mut cur = Vec::new();
+        // wire form directly: a length octet, then the label, lower-cased
+        let show = || String::from_utf8_lossy(text).into_owned();
+        let mut w: Vec<u8> = Vec::with_capacity(text.len() + 2 + origin.map_or(0, |o| o.0.len()));
+        let mut start = 0usize; // index of the current label's length octet
+        w.push(0);
         let mut absolute = false;
         let mut i = 0;
         while i < text.len() {
-            match text[i] {
+            let c = match text[i] {
                 b'\\' => {
                     let (byte, used) = unescape(&text[i..], esc)?;
-                    cur.push(byte);
                     i += used;
+                    byte
                 }
                 b'.' => {
-                    if cur.is_empty() {
-                        return Err(format!(
-                            "empty label in '{}'",
-                            String::from_utf8_lossy(text)
-                        ));
+                    if w.len() == start + 1 {
+                        return Err(format!("empty label in '{}'", show()));
                     }
-                    labels.push(std::mem::take(&mut cur));
+                    w[start] = (w.len() - start - 1) as u8;
                     i += 1;
                     if i == text.len() {
                         absolute = true;
+                    } else {
+                        start = w.len();
+                        w.push(0);
                     }
+                    continue;
                 }
                 c => {
-                    cur.push(c);
                     i += 1;
+                    c
                 }
-            }
-            if cur.len() > MAX_LABEL {
+            };
+            w.push(c.to_ascii_lowercase());
+            if w.len() - start - 1 > MAX_LABEL {
                 return Err(format!(
                     "label longer than {MAX_LABEL} octets in '{}'",
-                    String::from_utf8_lossy(text)
+                    show()
                 ));
             }
-            if labels.len() > 128 {
-                return Err("name longer than 255 octets".into());
+            if w.len() > MAX_NAME {
+                return Err(format!(
+                    "name longer than {MAX_NAME} octets in '{}'",
+                    show()
+                ));
             }
         }
-        if !cur.is_empty() {
-            labels.push(cur);
+        if !absolute {
+            w[start] = (w.len() - start - 1) as u8;
         }
-        let show = || String::from_utf8_lossy(text).into_owned();
         if absolute {
-            let refs: Vec<&[u8]> = labels.iter().map(Vec::as_slice).collect();
-            Name::from_labels(refs)
-                .map(|n| (n, false))
-                .map_err(|e| format!("{e} in '{}'", show()))
+            w.push(0);
         } else {
             let origin = origin.ok_or_else(|| {
                 format!(
@@ -180,10 +187,44 @@ impl Name {
                     show()
                 )
             })?;
-            Name::join(&labels, origin)
-                .map(|n| (n, true))
-                .map_err(|e| format!("{e} in '{}'", show()))
+            w.extend_from_slice(&origin.0);
         }
+        if w.len() > MAX_NAME {
+            return Err(format!(
+                "name of {} octets (the limit is {MAX_NAME}) in '{}'",
+                w.len(),
+                show()
+            ));
+        }
+        Ok((Name(w), !absolute))
+    }
+
+    /// Compare in DNS canonical order (RFC 4034 §6.1): labels from the right, each as
+    /// lower-cased octets. No allocation.
+    pub fn cmp_canonical(&self, other: &Name) -> std::cmp::Ordering {
+        fn starts(w: &[u8], out: &mut [u8; 128]) -> usize {
+            let (mut i, mut n) = (0usize, 0usize);
+            while i < w.len() && w[i] != 0 && n < 128 {
+                out[n] = i as u8;
+                n += 1;
+                i += 1 + w[i] as usize;
+            }
+            n
+        }
+        let (mut sa, mut sb) = ([0u8; 128], [0u8; 128]);
+        let (na, nb) = (starts(&self.0, &mut sa), starts(&other.0, &mut sb));
+        fn label(w: &[u8], at: u8) -> &[u8] {
+            let at = at as usize;
+            let len = w[at] as usize;
+            &w[at + 1..(at + 1 + len).min(w.len())]
+        }
+        for k in 1..=na.min(nb) {
+            let o = label(&self.0, sa[na - k]).cmp(label(&other.0, sb[nb - k]));
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        na.cmp(&nb)
     }
 
     /// Route 53's form: `a-z 0-9 - _` as they are, `*` alone as the leftmost label, every
@@ -326,5 +367,31 @@ mod tests {
         let o = p("example.com.", None).unwrap();
         assert!(p("a.example.com.", None).unwrap().is_under(&o));
         assert!(!p("aexample.com.", None).unwrap().is_under(&o));
+        let mut v: Vec<Name> = [
+            "b.a.",
+            "a.",
+            "*.a.",
+            "z.a.",
+            "a.b.",
+            "\\001.z.a.",
+            "yljkjljk.a.",
+        ]
+        .iter()
+        .map(|s| p(s, None).unwrap())
+        .collect();
+        v.sort_by(Name::cmp_canonical);
+        let shown: Vec<String> = v.iter().map(Name::to_r53).collect();
+        assert_eq!(
+            shown,
+            [
+                "a.",
+                "*.a.",
+                "b.a.",
+                "yljkjljk.a.",
+                "z.a.",
+                "\\001.z.a.",
+                "a.b."
+            ]
+        );
     }
 }

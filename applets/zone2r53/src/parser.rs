@@ -39,11 +39,11 @@ pub struct Alias {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Data {
-    /// A type Route 53 holds, in wire form.
-    Wire(Vec<u8>),
+    /// A type Route 53 holds: the value in Route 53's text form.
+    Value(String),
     /// A type Route 53 does not hold (kept only to report it).
     Unsupported(String),
-    Alias(Alias),
+    Alias(Box<Alias>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub struct Record {
     pub rtype: RType,
     pub data: Data,
     /// Route 53 routing fields (`SetIdentifier`, `Weight`, …) from cli53's comment syntax.
-    pub routing: Option<Map<String, Value>>,
+    pub routing: Option<Box<Map<String, Value>>>,
     /// Relative target names in the data (for the "missing trailing dot" check).
     pub relative_targets: Vec<String>,
 }
@@ -107,6 +107,7 @@ struct State {
 }
 
 pub struct Parser {
+    scratch: Vec<u8>,
     opts: Options,
     out: Parsed,
     stack: Vec<PathBuf>,
@@ -119,6 +120,7 @@ impl Parser {
     pub fn new(opts: Options) -> Parser {
         let origin = opts.origin.clone();
         Parser {
+            scratch: Vec::with_capacity(512),
             opts,
             out: Parsed::default(),
             stack: Vec::new(),
@@ -187,6 +189,7 @@ impl Parser {
                     if let Err((col, msg)) = self.entry(file, &e, dir) {
                         self.problem(file, e.line, col, msg);
                     }
+                    lx.recycle(e);
                 }
                 Err(e) => {
                     self.problem(file, e.line, e.col, e.msg);
@@ -262,6 +265,7 @@ impl Parser {
         let data_toks = &toks[i + 1..];
         let dcol = data_toks.first().map_or(tt.col, |t| t.col);
         let tname = tt.show();
+        let mut soa_min: Option<u32> = None;
         let (rtype, data, rel) = if class == Class::Aws {
             if !tt.is("ALIAS") {
                 return Err((
@@ -270,7 +274,7 @@ impl Parser {
                 ));
             }
             let (rtype, alias) = self.alias(data_toks).map_err(|m| (dcol, m))?;
-            (rtype, Data::Alias(alias), Vec::new())
+            (rtype, Data::Alias(Box::new(alias)), Vec::new())
         } else {
             match RType::parse(&tname).filter(|_| !tt.quoted) {
                 None => (
@@ -281,11 +285,22 @@ impl Parser {
                 Some(rt) if rt.route53() => {
                     let mut ctx = Ctx::new(self.st.origin.as_ref(), Escapes::Decimal);
                     ctx.split_long = self.opts.split_long_txt;
-                    let w = rdata::from_text(&rt, data_toks, &mut ctx)
-                        .map_err(|m| (dcol, format!("{}: {m}", rt.name())))?;
-                    if rdata::too_long(&w) {
-                        return Err((dcol, "record data longer than 65535 octets".into()));
+                    let mut w = std::mem::take(&mut self.scratch);
+                    let r = rdata::from_text_into(&rt, data_toks, &mut ctx, &mut w)
+                        .and_then(|_| {
+                            if rdata::too_long(&w) {
+                                Err("record data longer than 65535 octets".into())
+                            } else {
+                                rdata::render(&rt, &w, Escapes::Octal)
+                            }
+                        })
+                        .map_err(|m| (dcol, format!("{}: {m}", rt.name())));
+                    if rt.name() == "SOA" && w.len() >= 4 {
+                        let m = &w[w.len() - 4..];
+                        soa_min = Some(u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
                     }
+                    self.scratch = w;
+                    let value = r?;
                     let (split, rel) = (ctx.split, ctx.relative_targets);
                     for n in split {
                         self.warn(
@@ -294,7 +309,7 @@ impl Parser {
                             format!("TXT string of {n} octets split into strings of 255"),
                         );
                     }
-                    (rt, Data::Wire(w), rel)
+                    (rt, Data::Value(value), rel)
                 }
                 Some(rt) => {
                     if data_toks
@@ -308,12 +323,14 @@ impl Parser {
                 }
             }
         };
-        let ttl = self.resolve_ttl(file, line, ttl, &rtype, &data)?;
+        let ttl = self.resolve_ttl(file, line, ttl, soa_min)?;
         if rtype.name() == "SOA" && self.out.soa_owner.is_none() {
             self.out.soa_owner = Some(owner.clone());
         }
         let routing = match comment {
-            Some(c) if c.starts_with("AWS ") => Some(routing(&c[4..]).map_err(|m| (0, m))?),
+            Some(c) if c.starts_with("AWS ") => {
+                Some(Box::new(routing(&c[4..]).map_err(|m| (0, m))?))
+            }
             _ => None,
         };
         self.out.records.push(Record {
@@ -335,8 +352,7 @@ impl Parser {
         file: usize,
         line: u32,
         ttl: Option<u64>,
-        rtype: &RType,
-        data: &Data,
+        soa_min: Option<u32>,
     ) -> Res<u32> {
         let v = match ttl {
             Some(v) => {
@@ -354,10 +370,8 @@ impl Parser {
                         }
                         l
                     }
-                    (None, None) => match data {
-                        Data::Wire(w) if rtype.name() == "SOA" && w.len() >= 4 => {
-                            let m = &w[w.len() - 4..];
-                            let min = u32::from_be_bytes([m[0], m[1], m[2], m[3]]);
+                    (None, None) => match soa_min {
+                        Some(min) => {
                             let min = self.clamp(file, line, u64::from(min));
                             self.warn(
                                 file,

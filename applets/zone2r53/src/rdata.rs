@@ -220,11 +220,24 @@ fn one_string(tk: &mut Toks, what: &str, ctx: &Ctx, out: &mut Vec<u8>) -> Result
 
 /// Presentation tokens of a Route 53 type → wire.
 pub fn from_text(t: &RType, toks: &[Token], ctx: &mut Ctx) -> Result<Vec<u8>, String> {
+    let mut w = Vec::with_capacity(32);
+    from_text_into(t, toks, ctx, &mut w)?;
+    Ok(w)
+}
+
+/// As [`from_text`], into a caller's buffer (cleared first).
+pub fn from_text_into(
+    t: &RType,
+    toks: &[Token],
+    ctx: &mut Ctx,
+    w: &mut Vec<u8>,
+) -> Result<(), String> {
+    w.clear();
     if toks.first().is_some_and(|x| !x.quoted && x.text == b"\\#") {
-        return generic(toks);
+        w.extend_from_slice(&generic(toks)?);
+        return Ok(());
     }
     let mut tk = Toks { t: toks, i: 0 };
-    let mut w = Vec::with_capacity(32);
     match &*t.name() {
         "A" => {
             let a = tk.next("address")?;
@@ -253,7 +266,7 @@ pub fn from_text(t: &RType, toks: &[Token], ctx: &mut Ctx) -> Result<Vec<u8>, St
             }
             w.extend_from_slice(tk.name("target", ctx)?.wire());
         }
-        "TXT" | "SPF" => strings(&mut tk, ctx, &mut w)?,
+        "TXT" | "SPF" => strings(&mut tk, ctx, w)?,
         "CAA" => {
             w.push(tk.num::<u8>("flags", 255)?);
             let tag = tk.next("tag")?;
@@ -292,7 +305,7 @@ pub fn from_text(t: &RType, toks: &[Token], ctx: &mut Ctx) -> Result<Vec<u8>, St
             w.extend_from_slice(&tk.num::<u16>("order", 65535)?.to_be_bytes());
             w.extend_from_slice(&tk.num::<u16>("preference", 65535)?.to_be_bytes());
             for what in ["flags", "services", "regexp"] {
-                one_string(&mut tk, what, ctx, &mut w)?;
+                one_string(&mut tk, what, ctx, w)?;
             }
             w.extend_from_slice(tk.name("replacement", ctx)?.wire());
         }
@@ -330,12 +343,11 @@ pub fn from_text(t: &RType, toks: &[Token], ctx: &mut Ctx) -> Result<Vec<u8>, St
                 };
                 rest.push((key, val));
             }
-            crate::svcb::params_to_wire(&rest, ctx.esc, &mut w)?;
+            crate::svcb::params_to_wire(&rest, ctx.esc, w)?;
         }
         other => return Err(format!("type {other} has no text form here")),
     }
-    tk.end()?;
-    Ok(w)
+    tk.end()
 }
 
 /// RFC 3597 `\# LEN HEX…` → wire, checking the length.

@@ -2,9 +2,8 @@
 //! API enforces. In the default mode a problem is fatal (all are listed); `--lenient` drops
 //! what Route 53 cannot hold and reports each drop.
 
-use crate::name::{Escapes, Name};
-use crate::parser::{Data, Parsed, Problem, Record};
-use crate::rdata;
+use crate::name::Name;
+use crate::parser::{Data, Problem, Record};
 use crate::rtype::{Class, RType};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
@@ -133,12 +132,11 @@ fn looks_fqdn(text: &str, apex: &Name) -> bool {
     !a.is_empty() && (t == a || t.ends_with(&format!(".{a}")))
 }
 
+/// A provider export's placeholder name server (`REPLACE&ME$WITH^YOUR@NAMESERVER.`):
+/// "replace", or special characters (octal-escaped) in the target.
 fn placeholder(r: &Record) -> bool {
     match &r.data {
-        Data::Wire(w) => {
-            let t = String::from_utf8_lossy(w).to_ascii_lowercase();
-            t.contains("replace") || w.iter().any(|b| b"&$^@".contains(b))
-        }
+        Data::Value(v) => v.contains("replace") || v.contains('\\'),
         _ => false,
     }
 }
@@ -152,21 +150,23 @@ impl std::fmt::Display for Show<'_> {
     }
 }
 
-/// Build the zone from parsed records.
-pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
+/// Build the zone from parsed records (consumed, so their memory goes as the RRsets grow).
+pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
     let mut z = Zone {
         apex: apex.clone(),
         ..Zone::default()
     };
     let lenient = o.lenient;
     let mut index: HashMap<(Name, u16, Option<String>), usize> =
-        HashMap::with_capacity(p.records.len());
-    let mut sets: Vec<RRset> = Vec::with_capacity(p.records.len());
-    for r in &p.records {
+        HashMap::with_capacity(records.len());
+    let mut sets: Vec<RRset> = Vec::with_capacity(records.len());
+    // value sets of large RRsets, for folding duplicates without a quadratic scan
+    let mut big: HashMap<usize, std::collections::HashSet<String>> = HashMap::new();
+    for mut r in records {
         let (f, l) = (r.file, r.line);
         let owner = Show(&r.owner);
-        let tname: std::borrow::Cow<str> = match &r.data {
-            Data::Unsupported(t) => std::borrow::Cow::Borrowed(t),
+        let tname: std::borrow::Cow<'static, str> = match &r.data {
+            Data::Unsupported(t) => std::borrow::Cow::Owned(t.clone()),
             _ => r.rtype.name(),
         };
         if let Class::Other(_) = r.class {
@@ -193,8 +193,8 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
             );
             continue;
         }
-        let wire = match &r.data {
-            Data::Unsupported(t) => {
+        if let Data::Unsupported(t) = &r.data {
+            {
                 let why = match t.as_str() {
                     "ALIAS" => "PowerDNS's ALIAS is not a DNS type (a Route 53 alias record is its equivalent)".to_string(),
                     "DNSKEY" | "RRSIG" | "NSEC" | "NSEC3" | "NSEC3PARAM" | "CDS" | "CDNSKEY" => {
@@ -206,9 +206,7 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
                 z.issue(lenient, f, l, format!("{owner}: {why}"));
                 continue;
             }
-            Data::Wire(w) => Some(w),
-            Data::Alias(_) => None,
-        };
+        }
         let t: &str = &tname;
         if t == "SOA" {
             if !at_apex {
@@ -227,7 +225,7 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
         if t == "NS" && at_apex && !o.with_apex_ns {
             continue;
         }
-        if t == "NS" && placeholder(r) {
+        if t == "NS" && placeholder(&r) {
             z.issue(
                 lenient,
                 f,
@@ -265,15 +263,10 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
                 );
             }
         }
-        let (value, alias) = match (wire, &r.data) {
-            (Some(w), _) => match rdata::render(&r.rtype, w, Escapes::Octal) {
-                Ok(v) => (Some(v), None),
-                Err(e) => {
-                    z.issue(lenient, f, l, format!("{owner} {t}: {e}"));
-                    continue;
-                }
-            },
-            (None, Data::Alias(a)) => {
+        let data = std::mem::replace(&mut r.data, Data::Unsupported(String::new()));
+        let (value, alias) = match data {
+            Data::Value(v) => (Some(v), None),
+            Data::Alias(a) => {
                 let zone_id = if a.zone_id == "$self" {
                     match &o.zone_id {
                         Some(id) => id.clone(),
@@ -302,7 +295,7 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
             _ => continue,
         };
         let key = (
-            r.owner.clone(),
+            r.owner,
             r.rtype.code,
             r.routing
                 .as_ref()
@@ -328,27 +321,39 @@ pub fn build(p: &Parsed, apex: Option<Name>, o: &BuildOpts) -> Zone {
                     z.warn(f, l, format!("{label}: TTL {ttl} differs from the RRset's first TTL {first}; using {first}"));
                 }
                 let s = &mut sets[i];
-                if let Some(v) = value
-                    && !s.values.contains(&v)
-                {
-                    s.values.push(v);
+                if let Some(v) = value {
+                    if s.values.len() < 32 {
+                        if !s.values.contains(&v) {
+                            s.values.push(v);
+                        }
+                    } else {
+                        let seen = big
+                            .entry(i)
+                            .or_insert_with(|| s.values.iter().cloned().collect());
+                        if seen.insert(v.clone()) {
+                            s.values.push(v);
+                        }
+                    }
                 }
             }
             None => {
+                let name = key.0.clone();
                 index.insert(key, sets.len());
                 sets.push(RRset {
-                    name: r.owner.clone(),
+                    name,
                     rtype: r.rtype,
                     ttl,
                     values: value.into_iter().collect(),
                     alias,
-                    routing: r.routing.clone(),
+                    routing: r.routing.map(|b| *b),
                     file: f,
                     line: l,
                 });
             }
         }
     }
+    drop(index);
+    drop(big);
     validate(&mut z, sets, apex.as_ref(), lenient);
     z
 }
@@ -381,22 +386,22 @@ fn refusal(s: &RRset, types: &[u16], apex: Option<&Name>) -> Option<String> {
     Some(format!("{}: {why}", s.label()))
 }
 
-fn validate(z: &mut Zone, sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) {
-    let mut by_name: HashMap<&Name, Vec<u16>> = HashMap::with_capacity(sets.len());
-    for s in &sets {
-        by_name.entry(&s.name).or_default().push(s.rtype.code);
+fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) {
+    sets.sort_by(cmp_canonical);
+    // the RRsets of one name are adjacent now: judge each with the types at its name
+    let mut verdicts: Vec<Option<String>> = Vec::with_capacity(sets.len());
+    let mut types: Vec<u16> = Vec::new();
+    let mut i = 0;
+    while i < sets.len() {
+        let mut j = i + 1;
+        while j < sets.len() && sets[j].name == sets[i].name {
+            j += 1;
+        }
+        types.clear();
+        types.extend(sets[i..j].iter().map(|s| s.rtype.code));
+        verdicts.extend(sets[i..j].iter().map(|s| refusal(s, &types, apex)));
+        i = j;
     }
-    let verdicts: Vec<Option<String>> = sets
-        .iter()
-        .map(|s| {
-            refusal(
-                s,
-                by_name.get(&s.name).map(Vec::as_slice).unwrap_or(&[]),
-                apex,
-            )
-        })
-        .collect();
-    drop(by_name);
     let mut keep = Vec::with_capacity(sets.len());
     for (s, v) in sets.into_iter().zip(verdicts) {
         match v {
@@ -404,11 +409,6 @@ fn validate(z: &mut Zone, sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) 
             None => keep.push(s),
         }
     }
-    keep.sort_by_cached_key(|s| {
-        let (l, t, id) = canonical(s);
-        let l: Vec<Vec<u8>> = l.into_iter().map(<[u8]>::to_vec).collect();
-        (l, t, id.map(str::to_string))
-    });
     if keep.len() > RRSET_QUOTA {
         let msg = format!(
             "{} RRsets: above Route 53's default quota of {RRSET_QUOTA} per hosted zone",
@@ -420,16 +420,18 @@ fn validate(z: &mut Zone, sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) 
 }
 
 /// DNS canonical order (labels compared from the right), then type, then set identifier.
-pub fn canonical(s: &RRset) -> (Vec<&[u8]>, u16, Option<&str>) {
-    let mut l = s.name.labels();
-    l.reverse();
-    (l, s.rtype.code, s.set_id())
+pub fn cmp_canonical(a: &RRset, b: &RRset) -> std::cmp::Ordering {
+    a.name
+        .cmp_canonical(&b.name)
+        .then(a.rtype.code.cmp(&b.rtype.code))
+        .then_with(|| a.set_id().cmp(&b.set_id()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parser::{Options, Parser};
+    use crate::name::Escapes;
+    use crate::parser::{Options, Parsed, Parser};
 
     fn zone(s: &str, o: BuildOpts) -> (Parsed, Zone) {
         let origin = Name::parse(b"example.com.", None, Escapes::Decimal)
@@ -441,7 +443,7 @@ mod tests {
         })
         .parse("t", s.as_bytes(), None);
         assert!(p.problems.is_empty(), "{:?}", p.problems);
-        let z = build(&p, Some(origin), &o);
+        let z = build(p.records.clone(), Some(origin), &o);
         (p, z)
     }
 
