@@ -296,17 +296,17 @@ mod tests {
     #[test]
     fn ordering() {
         let mut alias = rr("al.x.", 0, 2);
-        alias.alias = Some(AliasTarget {
+        alias.alias = Some(Box::new(AliasTarget {
             zone_id: "Z".into(),
             dns_name: "al2.x.".into(),
             evaluate: false,
-        });
+        }));
         let mut alias2 = rr("al2.x.", 0, 2);
-        alias2.alias = Some(AliasTarget {
+        alias2.alias = Some(Box::new(AliasTarget {
             zone_id: "Z".into(),
             dns_name: "t.x.".into(),
             evaluate: false,
-        });
+        }));
         let units = vec![
             Unit::one(Action::Create, alias),
             Unit::one(Action::Create, alias2),

@@ -278,7 +278,7 @@ fn load(s: &Source) -> Result<Loaded> {
             )));
         }
     };
-    let (mut parsed, apex) = if xml {
+    let (parsed, mut zone) = if xml {
         let mut doc = Vec::new();
         std::io::Read::take(&mut reader, MAX_XML + 1)
             .read_to_end(&mut doc)
@@ -288,7 +288,9 @@ fn load(s: &Source) -> Result<Loaded> {
                 "{shown}: XML document larger than {MAX_XML} bytes"
             )));
         }
-        zerigo::parse(&shown, &doc, origin, s.default_ttl.unwrap_or(3600))
+        let (mut p, apex) = zerigo::parse(&shown, &doc, origin, s.default_ttl.unwrap_or(3600));
+        let z = zone::build(std::mem::take(&mut p.records), apex, &s.build);
+        (p, z)
     } else {
         let dir = if s.file == "-" {
             None
@@ -307,13 +309,13 @@ fn load(s: &Source) -> Result<Loaded> {
             include_dir: s.include_dir.map(PathBuf::from),
             split_long_txt: s.build.lenient,
         };
-        let p = Parser::new(opts).parse(&shown, reader, dir);
-        let apex = origin
-            .or_else(|| p.soa_owner.clone())
-            .or_else(|| p.first_origin.clone());
-        (p, apex)
+        // records go into the RRsets as they are read (--origin, else the first SOA's
+        // owner, else the first $ORIGIN, is the apex)
+        let mut b = zone::Builder::new(origin, &s.build);
+        let p = Parser::new(opts).parse_into(&shown, reader, dir, &mut b);
+        let z = b.finish(p.first_origin.clone());
+        (p, z)
     };
-    let mut zone = zone::build(std::mem::take(&mut parsed.records), apex, &s.build);
     zone.dropped.sort_by_key(|x| (x.file, x.line));
     say(s.quiet, &parsed, "warning", &parsed.warnings);
     say(s.quiet, &parsed, "warning", &zone.warnings);

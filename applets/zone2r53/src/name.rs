@@ -101,6 +101,20 @@ impl Name {
         }
         Ok((Name::from_labels(labels)?, i))
     }
+    /// The rightmost label (the TLD), empty for the root.
+    pub fn last_label(&self) -> &[u8] {
+        let (mut i, mut last) = (0usize, &self.0[..0]);
+        while let Some(&n) = self.0.get(i) {
+            if n == 0 {
+                break;
+            }
+            let end = (i + 1 + n as usize).min(self.0.len());
+            last = &self.0[i + 1..end];
+            i = end;
+        }
+        last
+    }
+
     /// `self` is `other` or below it.
     pub fn is_under(&self, other: &Name) -> bool {
         self.0.len() >= other.0.len() && self.0.ends_with(&other.0) && {
@@ -197,6 +211,30 @@ impl Name {
             ));
         }
         Ok((Name(w), !absolute))
+    }
+
+    /// Append a key whose byte order is DNS canonical order: labels from the right, each
+    /// octet encoded order-preservingly (0 → 1 1, 1 → 1 2, others as they are), each label
+    /// ended by a 0.
+    pub fn canonical_key(&self, out: &mut Vec<u8>) {
+        let mut starts = [0u8; 128];
+        let (mut i, mut n) = (0usize, 0usize);
+        while i < self.0.len() && self.0[i] != 0 && n < 128 {
+            starts[n] = i as u8;
+            n += 1;
+            i += 1 + self.0[i] as usize;
+        }
+        for k in (0..n).rev() {
+            let at = starts[k] as usize;
+            let len = self.0[at] as usize;
+            for &b in &self.0[at + 1..(at + 1 + len).min(self.0.len())] {
+                match b {
+                    0 | 1 => out.extend_from_slice(&[1, b + 1]),
+                    _ => out.push(b),
+                }
+            }
+            out.push(0);
+        }
     }
 
     /// Compare in DNS canonical order (RFC 4034 §6.1): labels from the right, each as
@@ -381,6 +419,22 @@ mod tests {
         .collect();
         v.sort_by(Name::cmp_canonical);
         let shown: Vec<String> = v.iter().map(Name::to_r53).collect();
+        let mut by_key = v.clone();
+        by_key.sort_by_cached_key(|n| {
+            let mut k = Vec::new();
+            n.canonical_key(&mut k);
+            k
+        });
+        assert_eq!(by_key, v, "the key orders as cmp_canonical does");
+        let (a, b) = (p("a\\000.x.", None).unwrap(), p("a\\001.x.", None).unwrap());
+        let (c, d) = (p("a\\002.x.", None).unwrap(), p("a.x.", None).unwrap());
+        for (x, y) in [(&a, &b), (&b, &c), (&d, &a)] {
+            let (mut kx, mut ky) = (Vec::new(), Vec::new());
+            x.canonical_key(&mut kx);
+            y.canonical_key(&mut ky);
+            assert_eq!(kx.cmp(&ky), x.cmp_canonical(y));
+            assert_eq!(kx.cmp(&ky), std::cmp::Ordering::Less);
+        }
         assert_eq!(
             shown,
             [

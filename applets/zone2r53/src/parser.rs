@@ -61,6 +61,17 @@ pub struct Record {
     pub relative_targets: Vec<String>,
 }
 
+/// Where parsed records go.
+pub trait Sink {
+    fn record(&mut self, r: Record);
+}
+
+impl Sink for Vec<Record> {
+    fn record(&mut self, r: Record) {
+        self.push(r);
+    }
+}
+
 /// Parser settings.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -135,8 +146,23 @@ impl Parser {
         }
     }
 
-    /// Parse a top-level input named `name` (`<stdin>` for standard input).
-    pub fn parse(mut self, name: &str, input: impl BufRead, dir: Option<PathBuf>) -> Parsed {
+    /// Parse a top-level input named `name` (`<stdin>` for standard input); the records
+    /// are in the result.
+    pub fn parse(self, name: &str, input: impl BufRead, dir: Option<PathBuf>) -> Parsed {
+        let mut records = Vec::new();
+        let mut p = self.parse_into(name, input, dir, &mut records);
+        p.records = records;
+        p
+    }
+
+    /// Parse, handing each record to `sink` as it is read.
+    pub fn parse_into(
+        mut self,
+        name: &str,
+        input: impl BufRead,
+        dir: Option<PathBuf>,
+        sink: &mut dyn Sink,
+    ) -> Parsed {
         let idx = self.add_file(name);
         if let Some(d) = &dir
             && let Ok(c) =
@@ -145,7 +171,7 @@ impl Parser {
             self.stack.push(c);
         }
         let base = dir.unwrap_or_else(|| PathBuf::from("."));
-        self.parse_stream(idx, input, &base);
+        self.parse_stream(idx, input, &base, sink);
         self.out
     }
 
@@ -176,7 +202,7 @@ impl Parser {
         }
     }
 
-    fn parse_stream(&mut self, file: usize, input: impl BufRead, dir: &Path) {
+    fn parse_stream(&mut self, file: usize, input: impl BufRead, dir: &Path, sink: &mut dyn Sink) {
         let mut lx = Lexer::new(input);
         loop {
             if self.out.problems.len() >= MAX_PROBLEMS {
@@ -186,10 +212,13 @@ impl Parser {
             match lx.next_entry() {
                 Ok(None) => return,
                 Ok(Some(e)) => {
-                    if let Err((col, msg)) = self.entry(file, &e, dir) {
+                    if let Err((col, msg)) = self.entry(file, &e, dir, sink) {
                         self.problem(file, e.line, col, msg);
                     }
                     lx.recycle(e);
+                    for r in self.out.records.drain(..) {
+                        sink.record(r);
+                    }
                 }
                 Err(e) => {
                     self.problem(file, e.line, e.col, e.msg);
@@ -200,10 +229,10 @@ impl Parser {
         }
     }
 
-    fn entry(&mut self, file: usize, e: &Entry, dir: &Path) -> Res<()> {
+    fn entry(&mut self, file: usize, e: &Entry, dir: &Path, sink: &mut dyn Sink) -> Res<()> {
         let first = &e.tokens[0];
         if !e.blank_owner && !first.quoted && first.text.first() == Some(&b'$') {
-            return self.directive(file, e, dir);
+            return self.directive(file, e, dir, sink);
         }
         let (owner, rest) = if e.blank_owner {
             let o = self
@@ -264,22 +293,24 @@ impl Parser {
         let class = class.unwrap_or(Class::In);
         let data_toks = &toks[i + 1..];
         let dcol = data_toks.first().map_or(tt.col, |t| t.col);
-        let tname = tt.show();
         let mut soa_min: Option<u32> = None;
         let (rtype, data, rel) = if class == Class::Aws {
             if !tt.is("ALIAS") {
                 return Err((
                     tt.col,
-                    format!("class AWS is cli53's alias syntax: expected ALIAS, not '{tname}'"),
+                    format!(
+                        "class AWS is cli53's alias syntax: expected ALIAS, not '{}'",
+                        tt.show()
+                    ),
                 ));
             }
             let (rtype, alias) = self.alias(data_toks).map_err(|m| (dcol, m))?;
             (rtype, Data::Alias(Box::new(alias)), Vec::new())
         } else {
-            match RType::parse(&tname).filter(|_| !tt.quoted) {
+            match RType::parse_bytes(&tt.text).filter(|_| !tt.quoted) {
                 None => (
                     RType::from_code(0),
-                    Data::Unsupported(tname.to_ascii_uppercase()),
+                    Data::Unsupported(tt.show().to_ascii_uppercase()),
                     Vec::new(),
                 ),
                 Some(rt) if rt.route53() => {
@@ -436,7 +467,7 @@ impl Parser {
         ))
     }
 
-    fn directive(&mut self, file: usize, e: &Entry, dir: &Path) -> Res<()> {
+    fn directive(&mut self, file: usize, e: &Entry, dir: &Path, sink: &mut dyn Sink) -> Res<()> {
         let t = &e.tokens;
         let word = t[0].show().to_ascii_uppercase();
         let arg = |i: usize, what: &str| -> Res<&Token> {
@@ -487,7 +518,7 @@ impl Parser {
                         "$INCLUDE takes a file name and an optional origin".into(),
                     ));
                 }
-                self.include(file, e.line, a.col, dir, &path, origin)?;
+                self.include(a.col, dir, &path, origin, sink)?;
             }
             "$GENERATE" => self.generate(file, e)?,
             _ => return Err((t[0].col, format!("unknown directive {word}"))),
@@ -497,12 +528,11 @@ impl Parser {
 
     fn include(
         &mut self,
-        _file: usize,
-        _line: u32,
         col: u32,
         dir: &Path,
         path: &Path,
         origin: Option<Name>,
+        sink: &mut dyn Sink,
     ) -> Res<()> {
         if self.stack.len() >= MAX_INCLUDE_DEPTH {
             return Err((
@@ -537,7 +567,7 @@ impl Parser {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
-        self.parse_stream(idx, std::io::BufReader::new(f), &sub);
+        self.parse_stream(idx, std::io::BufReader::new(f), &sub, sink);
         self.st.origin = saved;
         self.stack.pop();
         Ok(())

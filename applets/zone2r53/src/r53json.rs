@@ -107,7 +107,7 @@ fn one(r: &Value) -> Result<Current, String> {
                 .get("DNSName")
                 .and_then(Value::as_str)
                 .ok_or("AliasTarget without DNSName")?;
-            Some(AliasTarget {
+            Some(Box::new(AliasTarget {
                 zone_id: a
                     .get("HostedZoneId")
                     .and_then(Value::as_str)
@@ -118,7 +118,7 @@ fn one(r: &Value) -> Result<Current, String> {
                     .get("EvaluateTargetHealth")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
-            })
+            }))
         }
         None => None,
     };

@@ -76,7 +76,13 @@ impl<'t> Toks<'t> {
     fn name(&mut self, what: &str, ctx: &mut Ctx) -> Result<Name, String> {
         let t = self.next(what)?;
         let (n, rel) = Name::parse(&t.text, ctx.origin, ctx.esc)?;
-        if rel && t.text != b"@" {
+        // kept only when it could be a fully qualified name missing its dot: it has a dot
+        // and ends with the origin's last label (`www.example.com` under `example.com.`)
+        if rel
+            && let Some(o) = ctx.origin
+            && let Some(dot) = t.text.iter().rposition(|&c| c == b'.')
+            && t.text[dot + 1..].eq_ignore_ascii_case(o.last_label())
+        {
             ctx.relative_targets.push(t.show());
         }
         Ok(n)

@@ -110,6 +110,17 @@ impl RType {
             None => std::borrow::Cow::Owned(format!("TYPE{}", self.code)),
         }
     }
+    /// As [`RType::parse`], from bytes.
+    pub fn parse_bytes(s: &[u8]) -> Option<RType> {
+        if let Some((_, c)) = TYPES
+            .iter()
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(s))
+        {
+            return Some(RType { code: *c });
+        }
+        std::str::from_utf8(s).ok().and_then(RType::parse)
+    }
+
     /// A mnemonic or `TYPEnnn`, case-insensitive.
     pub fn parse(s: &str) -> Option<RType> {
         if let Some((_, c)) = TYPES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
@@ -137,8 +148,14 @@ pub enum Class {
 
 impl Class {
     pub fn parse(s: &[u8]) -> Option<Class> {
-        let up = s.to_ascii_uppercase();
-        match up.as_slice() {
+        if s.len() > 10 {
+            return None;
+        }
+        let mut buf = [0u8; 10];
+        let up = &mut buf[..s.len()];
+        up.copy_from_slice(s);
+        up.make_ascii_uppercase();
+        match &*up {
             b"IN" => Some(Class::In),
             b"AWS" => Some(Class::Aws),
             b"CS" => Some(Class::Other(2)),

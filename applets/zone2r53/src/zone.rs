@@ -28,10 +28,10 @@ pub struct RRset {
     pub rtype: RType,
     pub ttl: u32,
     pub values: Vec<String>,
-    pub alias: Option<AliasTarget>,
+    pub alias: Option<Box<AliasTarget>>,
     /// Routing fields (`SetIdentifier`, `Weight`, `GeoLocation`, …), Route 53's names.
     pub routing: Option<Map<String, Value>>,
-    pub file: usize,
+    pub file: u32,
     pub line: u32,
 }
 
@@ -126,7 +126,7 @@ impl Zone {
 /// A name that looks like a fully qualified name missing its trailing dot: its text ends
 /// with the zone's name (`www.example.com` in `example.com.`).
 fn looks_fqdn(text: &str, apex: &Name) -> bool {
-    let a = apex.to_r53();
+    let a = apex.render(crate::name::Escapes::Decimal, None);
     let a = a.trim_end_matches('.');
     let t = text.to_ascii_lowercase();
     !a.is_empty() && (t == a || t.ends_with(&format!(".{a}")))
@@ -150,19 +150,83 @@ impl std::fmt::Display for Show<'_> {
     }
 }
 
-/// Build the zone from parsed records (consumed, so their memory goes as the RRsets grow).
-pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
-    let mut z = Zone {
-        apex: apex.clone(),
-        ..Zone::default()
-    };
-    let lenient = o.lenient;
-    let mut index: HashMap<(Name, u16, Option<String>), usize> =
-        HashMap::with_capacity(records.len());
-    let mut sets: Vec<RRset> = Vec::with_capacity(records.len());
-    // value sets of large RRsets, for folding duplicates without a quadratic scan
-    let mut big: HashMap<usize, std::collections::HashSet<String>> = HashMap::new();
-    for mut r in records {
+/// Builds RRsets record by record, while the parser reads (records are not kept).
+/// Until the apex is known (`--origin`, else the first SOA's owner, else the first
+/// `$ORIGIN` at the end) records wait.
+pub struct Builder {
+    z: Zone,
+    o: BuildOpts,
+    apex: Option<Name>,
+    pending: Vec<Record>,
+    /// (name, type, set id) → RRset, by a 64-bit hash; the rare different keys with the
+    /// same hash go to `overflow`.
+    index: HashMap<u64, u32>,
+    overflow: HashMap<(Name, u16, Option<String>), usize>,
+    sets: Vec<RRset>,
+    /// value sets of large RRsets, for folding duplicates without a quadratic scan
+    big: HashMap<usize, std::collections::HashSet<String>>,
+}
+
+impl crate::parser::Sink for Builder {
+    fn record(&mut self, r: Record) {
+        self.add(r);
+    }
+}
+
+impl Builder {
+    pub fn new(apex: Option<Name>, o: &BuildOpts) -> Builder {
+        Builder {
+            z: Zone::default(),
+            o: o.clone(),
+            apex,
+            pending: Vec::new(),
+            index: HashMap::new(),
+            overflow: HashMap::new(),
+            sets: Vec::new(),
+            big: HashMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, r: Record) {
+        if self.apex.is_none() {
+            if r.rtype.code == 6 && matches!(r.data, Data::Value(_)) {
+                self.apex = Some(r.owner.clone());
+                for p in std::mem::take(&mut self.pending) {
+                    self.add_one(p);
+                }
+            } else {
+                self.pending.push(r);
+                return;
+            }
+        }
+        self.add_one(r);
+    }
+
+    /// All records are in: `origin` (the first `$ORIGIN`) is the apex if none is known yet.
+    pub fn finish(mut self, origin: Option<Name>) -> Zone {
+        if self.apex.is_none() {
+            self.apex = origin;
+        }
+        for p in std::mem::take(&mut self.pending) {
+            self.add_one(p);
+        }
+        let Builder {
+            mut z,
+            o,
+            apex,
+            sets,
+            index,
+            overflow,
+            big,
+            ..
+        } = self;
+        drop((index, overflow, big));
+        z.apex = apex.clone();
+        validate(&mut z, sets, apex.as_ref(), o.lenient);
+        z
+    }
+
+    fn add_one(&mut self, mut r: Record) {
         let (f, l) = (r.file, r.line);
         let owner = Show(&r.owner);
         let tname: std::borrow::Cow<'static, str> = match &r.data {
@@ -170,8 +234,8 @@ pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
             _ => r.rtype.name(),
         };
         if let Class::Other(_) = r.class {
-            z.issue(
-                lenient,
+            self.z.issue(
+                self.o.lenient,
                 f,
                 l,
                 format!(
@@ -179,84 +243,85 @@ pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
                     r.class.show()
                 ),
             );
-            continue;
+            return;
         }
-        let at_apex = apex.as_ref() == Some(&r.owner);
-        if let Some(a) = &apex
+        let at_apex = self.apex.as_ref() == Some(&r.owner);
+        if let Some(a) = &self.apex
             && !r.owner.is_under(a)
         {
-            z.issue(
-                lenient,
+            self.z.issue(
+                self.o.lenient,
                 f,
                 l,
                 format!("{owner} {tname}: outside the zone {}", a.to_r53()),
             );
-            continue;
+            return;
         }
         if let Data::Unsupported(t) = &r.data {
             {
                 let why = match t.as_str() {
-                    "ALIAS" => "PowerDNS's ALIAS is not a DNS type (a Route 53 alias record is its equivalent)".to_string(),
-                    "DNSKEY" | "RRSIG" | "NSEC" | "NSEC3" | "NSEC3PARAM" | "CDS" | "CDNSKEY" => {
-                        format!("type {t}: Route 53 does not hold it (it signs the zone itself)")
-                    }
-                    _ if RType::parse(t).is_some() => format!("type {t}: Route 53 does not hold it"),
-                    _ => format!("unknown type {t}"),
-                };
-                z.issue(lenient, f, l, format!("{owner}: {why}"));
-                continue;
+                "ALIAS" => "PowerDNS's ALIAS is not a DNS type (a Route 53 alias record is its equivalent)".to_string(),
+                "DNSKEY" | "RRSIG" | "NSEC" | "NSEC3" | "NSEC3PARAM" | "CDS" | "CDNSKEY" => {
+                    format!("type {t}: Route 53 does not hold it (it signs the zone itself)")
+                }
+                _ if RType::parse(t).is_some() => format!("type {t}: Route 53 does not hold it"),
+                _ => format!("unknown type {t}"),
+            };
+                self.z
+                    .issue(self.o.lenient, f, l, format!("{owner}: {why}"));
+                return;
             }
         }
         let t: &str = &tname;
         if t == "SOA" {
             if !at_apex {
-                z.issue(
-                    lenient,
+                self.z.issue(
+                    self.o.lenient,
                     f,
                     l,
                     format!("{owner} SOA: an SOA is only at the zone apex"),
                 );
-                continue;
+                return;
             }
-            if !o.with_soa {
-                continue;
+            if !self.o.with_soa {
+                return;
             }
         }
-        if t == "NS" && at_apex && !o.with_apex_ns {
-            continue;
+        if t == "NS" && at_apex && !self.o.with_apex_ns {
+            return;
         }
         if t == "NS" && placeholder(&r) {
-            z.issue(
-                lenient,
+            self.z.issue(
+                self.o.lenient,
                 f,
                 l,
                 format!("{owner} NS: a placeholder name server (provider export), not a real one"),
             );
-            continue;
+            return;
         }
-        if let Some(a) = &apex
+        if let Some(a) = &self.apex
             && let Some(bad) = r.relative_targets.iter().find(|x| looks_fqdn(x, a))
         {
-            z.issue(
-                lenient,
-                f,
-                l,
-                format!("{owner} {t}: target '{bad}' has no trailing dot, so it means '{bad}.{}'; add the dot", a.to_r53()),
-            );
-            continue;
+            self.z.issue(
+            self.o.lenient,
+            f,
+            l,
+            format!("{owner} {t}: target '{bad}' has no trailing dot, so it means '{bad}.{}'; add the dot", a.to_r53()),
+        );
+            return;
         }
         let mut ttl = r.ttl;
         if ttl == 1 {
-            if lenient {
+            if self.o.lenient {
                 ttl = 300;
-                z.fixed.push(Problem {
+                self.z.fixed.push(Problem {
                     file: f,
                     line: l,
                     col: 0,
                     msg: format!("{owner} {t}: TTL 1 (a provider's \"automatic\") set to 300"),
                 });
             } else {
-                z.warn(
+                self.z.warn(
                     f,
                     l,
                     format!("{owner} {t}: TTL 1 (Cloudflare's \"automatic\"?); --lenient sets 300"),
@@ -268,16 +333,16 @@ pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
             Data::Value(v) => (Some(v), None),
             Data::Alias(a) => {
                 let zone_id = if a.zone_id == "$self" {
-                    match &o.zone_id {
+                    match &self.o.zone_id {
                         Some(id) => id.clone(),
                         None => {
-                            z.issue(
-                                lenient,
+                            self.z.issue(
+                                self.o.lenient,
                                 f,
                                 l,
                                 format!("{owner} {t}: alias to $self needs --zone-id"),
                             );
-                            continue;
+                            return;
                         }
                     }
                 } else {
@@ -285,49 +350,67 @@ pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
                 };
                 (
                     None,
-                    Some(AliasTarget {
+                    Some(Box::new(AliasTarget {
                         zone_id,
                         dns_name: a.target.to_r53(),
                         evaluate: a.evaluate,
-                    }),
+                    })),
                 )
             }
-            _ => continue,
+            _ => return,
         };
-        let key = (
-            r.owner,
-            r.rtype.code,
-            r.routing
-                .as_ref()
-                .and_then(|m| m.get("SetIdentifier"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        );
-        match index.get(&key) {
+        let set_id = r
+            .routing
+            .as_ref()
+            .and_then(|m| m.get("SetIdentifier"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let code = r.rtype.code;
+        let h = {
+            use std::hash::{Hash, Hasher};
+            let mut hs = std::collections::hash_map::DefaultHasher::new();
+            (&r.owner, code, &set_id).hash(&mut hs);
+            hs.finish()
+        };
+        let found = match self.index.get(&h) {
             Some(&i) => {
-                let s = &mut sets[i];
+                let s = &self.sets[i as usize];
+                if s.name == r.owner && s.rtype.code == code && s.set_id() == set_id.as_deref() {
+                    Some(i as usize)
+                } else {
+                    self.overflow
+                        .get(&(r.owner.clone(), code, set_id.clone()))
+                        .copied()
+                }
+            }
+            None => None,
+        };
+        match found {
+            Some(i) => {
+                let s = &mut self.sets[i];
                 if s.alias.is_some() || alias.is_some() {
                     let label = s.label();
-                    z.issue(
-                        lenient,
+                    self.z.issue(
+                        self.o.lenient,
                         f,
                         l,
                         format!("{label}: an alias record and other records of the same type"),
                     );
-                    continue;
+                    return;
                 }
                 if s.ttl != ttl {
                     let (first, label) = (s.ttl, s.label());
-                    z.warn(f, l, format!("{label}: TTL {ttl} differs from the RRset's first TTL {first}; using {first}"));
+                    self.z.warn(f, l, format!("{label}: TTL {ttl} differs from the RRset's first TTL {first}; using {first}"));
                 }
-                let s = &mut sets[i];
+                let s = &mut self.sets[i];
                 if let Some(v) = value {
                     if s.values.len() < 32 {
                         if !s.values.contains(&v) {
                             s.values.push(v);
                         }
                     } else {
-                        let seen = big
+                        let seen = self
+                            .big
                             .entry(i)
                             .or_insert_with(|| s.values.iter().cloned().collect());
                         if seen.insert(v.clone()) {
@@ -337,25 +420,39 @@ pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
                 }
             }
             None => {
-                let name = key.0.clone();
-                index.insert(key, sets.len());
-                sets.push(RRset {
-                    name,
+                let at = self.sets.len();
+                if self.index.contains_key(&h) {
+                    self.overflow.insert((r.owner.clone(), code, set_id), at);
+                } else {
+                    self.index.insert(h, at as u32);
+                }
+                self.sets.push(RRset {
+                    name: r.owner,
                     rtype: r.rtype,
                     ttl,
                     values: value.into_iter().collect(),
                     alias,
                     routing: r.routing.map(|b| *b),
-                    file: f,
+                    file: f as u32,
                     line: l,
                 });
             }
         }
     }
-    drop(index);
-    drop(big);
-    validate(&mut z, sets, apex.as_ref(), lenient);
-    z
+}
+
+/// Build the zone from parsed records, the apex given.
+pub fn build(records: Vec<Record>, apex: Option<Name>, o: &BuildOpts) -> Zone {
+    let fixed = apex.is_some();
+    let mut b = Builder::new(apex, o);
+    for r in records {
+        if fixed {
+            b.add_one(r);
+        } else {
+            b.pending.push(r);
+        }
+    }
+    b.finish(None)
 }
 
 /// What Route 53 refuses about one RRset, given the types at its name.
@@ -387,7 +484,7 @@ fn refusal(s: &RRset, types: &[u16], apex: Option<&Name>) -> Option<String> {
 }
 
 fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) {
-    sets.sort_by(cmp_canonical);
+    sort_canonical(&mut sets);
     // the RRsets of one name are adjacent now: judge each with the types at its name
     let mut verdicts: Vec<Option<String>> = Vec::with_capacity(sets.len());
     let mut types: Vec<u16> = Vec::new();
@@ -402,13 +499,17 @@ fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bo
         verdicts.extend(sets[i..j].iter().map(|s| refusal(s, &types, apex)));
         i = j;
     }
-    let mut keep = Vec::with_capacity(sets.len());
-    for (s, v) in sets.into_iter().zip(verdicts) {
-        match v {
-            Some(m) => z.issue(lenient, s.file, s.line, m),
-            None => keep.push(s),
+    for (s, v) in sets.iter().zip(&verdicts) {
+        if let Some(m) = v {
+            z.issue(lenient, s.file as usize, s.line, m.clone());
         }
     }
+    let mut k = 0;
+    sets.retain(|_| {
+        k += 1;
+        verdicts[k - 1].is_none()
+    });
+    let keep = sets;
     if keep.len() > RRSET_QUOTA {
         let msg = format!(
             "{} RRsets: above Route 53's default quota of {RRSET_QUOTA} per hosted zone",
@@ -417,6 +518,42 @@ fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bo
         z.warn(0, 0, msg);
     }
     z.rrsets = keep;
+}
+
+/// Sort RRsets in canonical order: keys computed once into one buffer, indices sorted,
+/// then the RRsets permuted in place (no second vector of RRsets).
+fn sort_canonical(sets: &mut [RRset]) {
+    let mut arena: Vec<u8> = Vec::with_capacity(sets.len() * 24);
+    let mut at: Vec<u32> = Vec::with_capacity(sets.len() + 1);
+    for s in sets.iter() {
+        at.push(arena.len() as u32);
+        s.name.canonical_key(&mut arena);
+    }
+    at.push(arena.len() as u32);
+    let key = |i: u32| &arena[at[i as usize] as usize..at[i as usize + 1] as usize];
+    let mut order: Vec<u32> = (0..sets.len() as u32).collect();
+    // (name, type, set id) are unique: an unstable sort is deterministic
+    order.sort_unstable_by(|&a, &b| {
+        let (x, y) = (&sets[a as usize], &sets[b as usize]);
+        key(a)
+            .cmp(key(b))
+            .then(x.rtype.code.cmp(&y.rtype.code))
+            .then_with(|| x.set_id().cmp(&y.set_id()))
+    });
+    drop((arena, at));
+    // sets[i] = old sets[order[i]], following each cycle of the permutation
+    for start in 0..order.len() {
+        let mut cur = start;
+        loop {
+            let next = order[cur] as usize;
+            order[cur] = cur as u32;
+            if next == start || next == cur {
+                break;
+            }
+            sets.swap(cur, next);
+            cur = next;
+        }
+    }
 }
 
 /// DNS canonical order (labels compared from the right), then type, then set identifier.
