@@ -421,10 +421,13 @@ impl Builder {
             }
             None => {
                 let at = self.sets.len();
-                if self.index.contains_key(&h) {
-                    self.overflow.insert((r.owner.clone(), code, set_id), at);
-                } else {
-                    self.index.insert(h, at as u32);
+                match self.index.entry(h) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        self.overflow.insert((r.owner.clone(), code, set_id), at);
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(at as u32);
+                    }
                 }
                 self.sets.push(RRset {
                     name: r.owner,
