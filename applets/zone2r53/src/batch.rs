@@ -343,3 +343,68 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::name::{Escapes, Name};
+    use crate::rtype::RType;
+    use proptest::prelude::*;
+
+    fn set(i: usize, n: usize, len: usize) -> RRset {
+        RRset {
+            name: Name::parse(format!("n{i}.x.").as_bytes(), None, Escapes::Decimal)
+                .unwrap()
+                .0,
+            rtype: RType::parse("TXT").unwrap(),
+            ttl: 60,
+            values: (0..n).map(|k| format!("\"{k:0len$}\"")).collect(),
+            alias: None,
+            routing: None,
+            file: 0,
+            line: 0,
+        }
+    }
+
+    proptest! {
+        /// Whatever the RRsets and actions, no batch exceeds 1,000 records or 32,000
+        /// characters (UPSERT counted twice), every RRset is sent once and whole, and
+        /// DELETEs lead each batch.
+        #[test]
+        fn batches_respect_the_limits(
+            shapes in prop::collection::vec((1usize..=400, 1usize..=80, 0u8..3), 1..60),
+            max_records in 1usize..=1000,
+            max_chars in 1usize..=32000,
+        ) {
+            let units: Vec<Unit> = shapes
+                .iter()
+                .enumerate()
+                .map(|(i, &(n, len, a))| {
+                    let act = [Action::Create, Action::Upsert, Action::Delete][a as usize];
+                    Unit::one(act, set(i, n, len))
+                })
+                .collect();
+            let want = units.len();
+            match pack(units, max_records, max_chars) {
+                Ok(batches) => {
+                    let mut seen = 0;
+                    for b in &batches {
+                        let (mut r, mut c) = (0, 0);
+                        for ch in b {
+                            let k = if ch.action == Action::Upsert { 2 } else { 1 };
+                            r += k * ch.rrset.values.len();
+                            c += k * ch.rrset.values.iter().map(|v| v.chars().count()).sum::<usize>();
+                        }
+                        prop_assert!(r <= max_records.min(MAX_RECORDS), "{r} records");
+                        prop_assert!(c <= max_chars.min(MAX_CHARS), "{c} characters");
+                        let first_other = b.iter().position(|c| c.action != Action::Delete).unwrap_or(b.len());
+                        prop_assert!(b[first_other..].iter().all(|c| c.action != Action::Delete));
+                        seen += b.len();
+                    }
+                    prop_assert_eq!(seen, want);
+                }
+                Err(e) => prop_assert!(e.contains("do not fit in one request"), "{}", e),
+            }
+        }
+    }
+}

@@ -632,3 +632,46 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use crate::name::Escapes;
+    use crate::parser::{Options, Parser};
+    use crate::rdata::string_bytes;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever TXT strings and value counts a zone has, what zone2r53 keeps (lenient
+        /// or not) has strings of at most 255 octets, values of at most 4,000 characters and
+        /// at most 400 values per RRset.
+        #[test]
+        fn kept_rrsets_respect_route53(
+            recs in prop::collection::vec((0usize..2, prop::collection::vec(0usize..700, 1..8)), 1..900),
+            lenient in any::<bool>(),
+        ) {
+            let mut src = String::from("$ORIGIN p.test.\n$TTL 60\n");
+            for (k, (name, lens)) in recs.iter().enumerate() {
+                src.push_str(&format!("n{name} TXT"));
+                for (j, l) in lens.iter().enumerate() {
+                    let body: String = format!("{k}-{j}-").chars().chain(std::iter::repeat('x')).take(*l).collect();
+                    src.push_str(&format!(" \"{body}\""));
+                }
+                src.push('\n');
+            }
+            let origin = Name::parse(b"p.test.", None, Escapes::Decimal).unwrap().0;
+            let p = Parser::new(Options { split_long_txt: lenient, ..Options::default() }).parse("p", src.as_bytes(), None);
+            let z = build(p.records, Some(origin), &BuildOpts { lenient, ..BuildOpts::default() });
+            for s in &z.rrsets {
+                prop_assert!(s.values.len() <= MAX_VALUES);
+                for v in &s.values {
+                    prop_assert!(v.chars().count() <= MAX_TXT_VALUE);
+                    let mut lx = crate::lexer::Lexer::new(v.as_bytes());
+                    for t in lx.next_entry().unwrap().unwrap().tokens {
+                        prop_assert!(string_bytes(&t.text, Escapes::Octal).unwrap().len() <= 255);
+                    }
+                }
+            }
+        }
+    }
+}
