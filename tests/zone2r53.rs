@@ -431,6 +431,20 @@ fn batches_split_under_the_limits() {
             "{p}: {recs} records, {chars} chars"
         );
     }
+    // a later, shorter run into the same directory leaves no stale batch behind
+    std::fs::write(dir.join("batch-0007.json"), "stale").unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let out = run(z()
+        .args(["--max-records", "1000", "--out-dir"])
+        .arg(&dir)
+        .arg(&f));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["batch-0001.json", "batch-0002.json", "notes.txt"]);
     // UPSERT counts twice: 400 values × 30 chars × 2 = 24,000 → one RRset a batch
     let out = run(z()
         .args(["--action", "UPSERT", "--max-records", "900", "--out-dir"])

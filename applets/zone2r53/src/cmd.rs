@@ -369,6 +369,7 @@ fn write_batches(
         }
         Some(dir) => {
             std::fs::create_dir_all(dir).ctx_code(exit::CANTCREAT, dir)?;
+            remove_stale_batches(Path::new(dir), total)?;
             let mut names = output::stdout();
             for (i, b) in batches.iter().enumerate() {
                 let p = Path::new(dir).join(format!("batch-{:04}.json", i + 1));
@@ -386,6 +387,29 @@ const DASH: &str = "\u{1}-";
 
 fn dash(s: &str) -> &str {
     if s == DASH { "-" } else { s }
+}
+
+/// Remove `batch-NNNN.json` files numbered above `keep` left by an earlier, longer run, so
+/// that `for f in DIR/batch-*.json` never pushes a stale batch.
+fn remove_stale_batches(dir: &Path, keep: usize) -> Result<()> {
+    let shown = dir.display().to_string();
+    for e in std::fs::read_dir(dir).ctx_code(exit::CANTCREAT, &shown)? {
+        let e = e.ctx_code(exit::CANTCREAT, &shown)?;
+        let name = e.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("batch-"))
+            .and_then(|n| n.strip_suffix(".json"))
+            .filter(|n| n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if n > keep {
+            std::fs::remove_file(e.path()).ctx_code(exit::CANTCREAT, e.path().display())?;
+        }
+    }
+    Ok(())
 }
 
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
