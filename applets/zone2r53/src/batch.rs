@@ -40,7 +40,7 @@ pub struct Change {
     pub action: Action,
     pub rrset: RRset,
     /// For a diff's UPSERT: what it replaces (shown by the plan, not sent).
-    pub old: Option<RRset>,
+    pub old: Option<Box<RRset>>,
 }
 
 /// Changes that go into one request together (one change, or a DELETE with its CREATE).
@@ -76,7 +76,7 @@ impl Unit {
 /// Order units (deletes, replacements, plain changes, aliases with their targets first) and
 /// pack them greedily into batches under the limits.
 pub fn pack(
-    mut units: Vec<Unit>,
+    units: Vec<Unit>,
     max_records: usize,
     max_chars: usize,
 ) -> Result<Vec<Vec<Change>>, String> {
@@ -113,9 +113,9 @@ pub fn pack(
         .collect();
     let mut order: Vec<usize> = (0..units.len()).collect();
     order.sort_by_key(|&i| (units[i].rank(), depths[i]));
-    let mut taken: Vec<Option<Unit>> = units.drain(..).map(Some).collect();
+    let mut taken: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
     let mut batches: Vec<Vec<Change>> = Vec::new();
-    let mut cur: Vec<Change> = Vec::new();
+    let mut cur: Vec<Change> = Vec::with_capacity(max_records.min(taken.len() + 1));
     let (mut recs, mut chars) = (0usize, 0usize);
     for i in order {
         let Some(u) = taken[i].take() else { continue };
@@ -132,7 +132,8 @@ pub fn pack(
             ));
         }
         if recs + r > max_records || chars + c > max_chars {
-            batches.push(std::mem::take(&mut cur));
+            let next = Vec::with_capacity(cur.len());
+            batches.push(std::mem::replace(&mut cur, next));
             recs = 0;
             chars = 0;
         }
@@ -165,18 +166,36 @@ struct AliasJson<'a> {
     evaluate: bool,
 }
 
+/// A name as a JSON string in Route 53's form, written without an intermediate String.
+struct NameJson<'a>(&'a crate::name::Name);
+
+impl Serialize for NameJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&crate::name::R53(self.0))
+    }
+}
+
+/// `[{"Value": …}, …]` over the values, without a vector of wrappers.
+struct ValuesJson<'a>(&'a [String]);
+
+impl Serialize for ValuesJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|v| ValueJson { value: v }))
+    }
+}
+
 #[derive(Serialize)]
 struct RRsetJson<'a> {
     #[serde(rename = "Name")]
-    name: String,
+    name: NameJson<'a>,
     #[serde(rename = "Type")]
-    rtype: String,
+    rtype: std::borrow::Cow<'static, str>,
     #[serde(flatten)]
     routing: &'a Map<String, Value>,
     #[serde(rename = "TTL", skip_serializing_if = "Option::is_none")]
     ttl: Option<u32>,
     #[serde(rename = "ResourceRecords", skip_serializing_if = "Option::is_none")]
-    records: Option<Vec<ValueJson<'a>>>,
+    records: Option<ValuesJson<'a>>,
     #[serde(rename = "AliasTarget", skip_serializing_if = "Option::is_none")]
     alias: Option<AliasJson<'a>>,
 }
@@ -206,14 +225,14 @@ pub fn rrset_value(s: &RRset) -> Value {
 
 fn rrset_json(s: &RRset) -> RRsetJson<'_> {
     RRsetJson {
-        name: s.name.to_r53(),
-        rtype: s.rtype.name().into_owned(),
+        name: NameJson(&s.name),
+        rtype: s.rtype.name(),
         routing: s.routing.as_ref().unwrap_or(&EMPTY),
         ttl: if s.alias.is_some() { None } else { Some(s.ttl) },
         records: if s.alias.is_some() {
             None
         } else {
-            Some(s.values.iter().map(|v| ValueJson { value: v }).collect())
+            Some(ValuesJson(&s.values))
         },
         alias: s.alias.as_ref().map(|a| AliasJson {
             zone: &a.zone_id,
@@ -225,6 +244,19 @@ fn rrset_json(s: &RRset) -> RRsetJson<'_> {
 
 /// One batch as the `--change-batch` JSON (pretty, with a trailing newline).
 pub fn to_json(batch: &[Change], n: usize, total: usize, what: &str) -> Vec<u8> {
+    let mut v = Vec::new();
+    let _ = write_json(&mut v, batch, n, total, what);
+    v
+}
+
+/// As [`to_json`], straight into a writer (no whole-batch buffer).
+pub fn write_json(
+    w: &mut dyn std::io::Write,
+    batch: &[Change],
+    n: usize,
+    total: usize,
+    what: &str,
+) -> std::io::Result<()> {
     let b = BatchJson {
         comment: format!("zone2r53 {what}: batch {n} of {total}"),
         changes: batch
@@ -235,9 +267,8 @@ pub fn to_json(batch: &[Change], n: usize, total: usize, what: &str) -> Vec<u8> 
             })
             .collect(),
     };
-    let mut v = serde_json::to_vec_pretty(&b).unwrap_or_default();
-    v.push(b'\n');
-    v
+    serde_json::to_writer_pretty(&mut *w, &b).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")
 }
 
 #[cfg(test)]

@@ -362,7 +362,7 @@ fn write_batches(
         None => {
             let mut o = Output::create(out)?;
             if let Some(b) = batches.first() {
-                o.write_all(&batch::to_json(b, 1, 1, what))
+                batch::write_json(&mut o, b, 1, 1, what)
                     .ctx_code(exit::CANTCREAT, out.unwrap_or("<stdout>"))?;
             }
             o.commit()
@@ -371,9 +371,12 @@ fn write_batches(
             std::fs::create_dir_all(dir).ctx_code(exit::CANTCREAT, dir)?;
             remove_stale_batches(Path::new(dir), total)?;
             let mut names = output::stdout();
+            let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
             for (i, b) in batches.iter().enumerate() {
                 let p = Path::new(dir).join(format!("batch-{:04}.json", i + 1));
-                output::write_atomic(&p, &batch::to_json(b, i + 1, total, what))?;
+                buf.clear();
+                let _ = batch::write_json(&mut buf, b, i + 1, total, what);
+                output::write_atomic(&p, &buf)?;
                 writeln!(names, "{}", p.display())?;
             }
             names.flush()?;
@@ -442,21 +445,19 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
         },
         quiet: o.quiet,
     };
-    let l = load(&src)?;
+    let mut l = load(&src)?;
     if !l.problems().is_empty() {
         return fail_listing(dash(&o.zonefile), &l);
     }
-    let units: Vec<Unit> = l
-        .zone
-        .rrsets
-        .iter()
+    let units: Vec<Unit> = std::mem::take(&mut l.zone.rrsets)
+        .into_iter()
         .map(|s| {
             let a = if s.rtype.name() == "SOA" && action == Action::Create {
                 Action::Upsert
             } else {
                 action
             };
-            Unit::one(a, s.clone())
+            Unit::one(a, s)
         })
         .collect();
     if units.is_empty() {

@@ -108,7 +108,7 @@ pub fn diff(
                     units.push(Unit(vec![Change {
                         action: Action::Upsert,
                         rrset: d.clone(),
-                        old: Some(c.clone()),
+                        old: Some(Box::new(c.clone())),
                     }]));
                 }
             }
@@ -153,7 +153,7 @@ pub fn plan(units: &[Unit]) -> String {
                 ));
             }
             [c] if c.old.is_some() => {
-                let old = c.old.as_ref().map(show).unwrap_or_default();
+                let old = c.old.as_deref().map(show).unwrap_or_default();
                 let line = format!("~ {}: {old} -> {}\n", c.rrset.label(), show(&c.rrset));
                 out.push_str(&line);
             }

@@ -274,42 +274,69 @@ impl Name {
     /// Presentation form with the given escapes; relative to `origin` when given and the
     /// name is at or below it (`@` for the origin itself).
     pub fn render(&self, esc: Escapes, origin: Option<&Name>) -> String {
-        let labels = self.labels();
-        let mut keep = labels.len();
+        let mut s = String::with_capacity(self.0.len() + 4);
+        let _ = self.write(esc, origin, &mut s);
+        s
+    }
+
+    /// As [`Name::render`], into any `fmt::Write` (no allocation).
+    pub fn write(
+        &self,
+        esc: Escapes,
+        origin: Option<&Name>,
+        out: &mut impl Write,
+    ) -> std::fmt::Result {
+        let mut end = self.0.len().saturating_sub(1);
         let mut relative = false;
         if let Some(o) = origin
-            && self.is_under(o)
             && !o.is_root()
+            && self.is_under(o)
         {
             if self == o {
-                return "@".into();
+                return out.write_str("@");
             }
-            keep = labels.len() - o.labels().len();
+            end = self.0.len() - o.0.len();
             relative = true;
         }
-        if labels.is_empty() {
-            return ".".into();
+        if end == 0 {
+            return out.write_str(".");
         }
-        let mut s = String::with_capacity(self.0.len() + 4);
-        for (n, l) in labels[..keep].iter().enumerate() {
-            if n > 0 {
-                s.push('.');
+        let (mut i, mut first) = (0usize, true);
+        while i < end {
+            let n = self.0[i] as usize;
+            let l = &self.0[i + 1..(i + 1 + n).min(self.0.len())];
+            if !first {
+                out.write_char('.')?;
             }
-            if n == 0 && *l == b"*" {
-                s.push('*');
-                continue;
-            }
-            for &b in *l {
-                match b {
-                    b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => s.push(b as char),
-                    _ => push_escape(&mut s, b, esc),
+            if first && l == b"*" {
+                out.write_char('*')?;
+            } else {
+                for &b in l {
+                    match b {
+                        b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => out.write_char(b as char)?,
+                        _ => match esc {
+                            Escapes::Octal => write!(out, "\\{b:03o}")?,
+                            Escapes::Decimal => write!(out, "\\{b:03}")?,
+                        },
+                    }
                 }
             }
+            first = false;
+            i += 1 + n;
         }
         if !relative {
-            s.push('.');
+            out.write_char('.')?;
         }
-        s
+        Ok(())
+    }
+}
+
+/// A name shown in Route 53's form (for messages and JSON, without a String).
+pub struct R53<'a>(pub &'a Name);
+
+impl std::fmt::Display for R53<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.write(Escapes::Octal, None, f)
     }
 }
 

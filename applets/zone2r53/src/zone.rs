@@ -146,7 +146,7 @@ struct Show<'a>(&'a Name);
 
 impl std::fmt::Display for Show<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.to_r53())
+        crate::name::R53(self.0).fmt(f)
     }
 }
 
