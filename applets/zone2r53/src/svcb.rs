@@ -15,6 +15,7 @@ const KEYS: &[(&str, u16)] = &[
     ("ipv6hint", 6),
     ("dohpath", 7),
     ("ohttp", 8),
+    ("tls-supported-groups", 9),
 ];
 
 fn key_code(k: &[u8]) -> Result<u16, String> {
@@ -132,6 +133,17 @@ pub fn params_to_wire(
                     w.extend_from_slice(&addr::<Ipv6Addr>(&a, "IPv6")?.octets());
                 }
             }
+            9 => {
+                for g in value_list(&need(v)?, esc)? {
+                    let n: u16 = addr::<u16>(&g, "group").map_err(|_| {
+                        format!(
+                            "tls-supported-groups: '{}' is not a number",
+                            String::from_utf8_lossy(&g)
+                        )
+                    })?;
+                    w.extend_from_slice(&n.to_be_bytes());
+                }
+            }
             5 | 8 => {
                 if code == 5 || v.is_some() {
                     w = base64_decode(&string_bytes(&need(v)?, esc)?)?;
@@ -227,12 +239,19 @@ pub fn params_to_text(mut b: &[u8], esc: Escapes, s: &mut String) -> Result<(), 
                     .collect();
                 let _ = write!(s, "={}", a.join(","));
             }
+            9 if !v.is_empty() && v.len().is_multiple_of(2) => {
+                let g: Vec<String> = v
+                    .chunks(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]).to_string())
+                    .collect();
+                let _ = write!(s, "={}", g.join(","));
+            }
             5 | 8 => {
                 if !v.is_empty() || code == 5 {
                     let _ = write!(s, "={}", base64_encode(v));
                 }
             }
-            0..=6 => return Err(bad()),
+            0..=6 | 9 => return Err(bad()),
             _ => {
                 if !v.is_empty() {
                     s.push('=');
@@ -328,6 +347,11 @@ mod tests {
         );
         assert_eq!(rt(&[("key65000", Some("x"))]).unwrap(), " key65000=\"x\"");
         assert_eq!(rt(&[("ech", Some("AAEC"))]).unwrap(), " ech=AAEC");
+        assert_eq!(
+            rt(&[("tls-supported-groups", Some("29,23"))]).unwrap(),
+            " tls-supported-groups=29,23"
+        );
+        assert!(rt(&[("tls-supported-groups", Some("x"))]).is_err());
         // two-level escapes: a comma inside an alpn id
         assert_eq!(
             rt(&[("alpn", Some("foo\\\\,bar,h2"))]).unwrap(),
