@@ -118,6 +118,8 @@ struct State {
 }
 
 pub struct Parser {
+    /// Nothing read yet from the current included file (for the blank-owner warning).
+    fresh_include: bool,
     scratch: Vec<u8>,
     opts: Options,
     out: Parsed,
@@ -131,6 +133,7 @@ impl Parser {
     pub fn new(opts: Options) -> Parser {
         let origin = opts.origin.clone();
         Parser {
+            fresh_include: false,
             scratch: Vec::with_capacity(512),
             opts,
             out: Parsed::default(),
@@ -234,12 +237,20 @@ impl Parser {
         if !e.blank_owner && !first.quoted && first.text.first() == Some(&b'$') {
             return self.directive(file, e, dir, sink);
         }
+        let fresh = std::mem::replace(&mut self.fresh_include, false);
         let (owner, rest) = if e.blank_owner {
             let o = self
                 .st
                 .last_owner
                 .clone()
                 .ok_or((first.col, "blank owner but no previous owner".to_string()))?;
+            if fresh {
+                let msg = format!(
+                    "a blank owner at the start of an included file continues {} from the including file",
+                    o.to_r53()
+                );
+                self.warn(file, e.line, msg);
+            }
             (o, &e.tokens[..])
         } else {
             let (n, _) = Name::parse(&first.text, self.st.origin.as_ref(), Escapes::Decimal)
@@ -357,6 +368,18 @@ impl Parser {
         let ttl = self.resolve_ttl(file, line, ttl, soa_min)?;
         if rtype.name() == "SOA" && self.out.soa_owner.is_none() {
             self.out.soa_owner = Some(owner.clone());
+        }
+        // `TXT v=DMARC1; p=none`: the unquoted ';' started a comment and the rest is lost
+        if matches!(rtype.code, 16 | 99)
+            && let Some(c) = comment
+            && !c.starts_with("AWS ")
+            && data_toks.iter().any(|t| !t.quoted)
+        {
+            self.warn(
+                file,
+                line,
+                format!("{}: unquoted text ends at ';' (the rest, \"{c}\", is a comment); quote the string to keep it", rtype.name()),
+            );
         }
         let routing = match comment {
             Some(c) if c.starts_with("AWS ") => {
@@ -567,7 +590,9 @@ impl Parser {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
+        self.fresh_include = true;
         self.parse_stream(idx, std::io::BufReader::new(f), &sub, sink);
+        self.fresh_include = false;
         self.st.origin = saved;
         self.stack.pop();
         Ok(())
@@ -868,6 +893,17 @@ mod tests {
         assert_eq!(nibbles(0x12, 7, false), "2.1.0.0");
         let p = parse("$GENERATE 0-99999999 $ A 1.2.3.4\n", Some("u."));
         assert!(p.problems[0].msg.contains("more than"));
+    }
+
+    #[test]
+    fn unquoted_semicolon_warns() {
+        let p = parse(
+            "$TTL 1\n_dmarc TXT v=DMARC1; p=none\nok TXT \"a;b\" ; fine\n",
+            Some("x."),
+        );
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].msg.contains("\"p=none\""), "{:?}", p.warnings);
+        assert_eq!(p.warnings[0].line, 2);
     }
 
     #[test]
