@@ -921,3 +921,38 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use crate::zone::{BuildOpts, build};
+    use proptest::prelude::*;
+
+    const SEED: &str = "$ORIGIN ex.\n$TTL 1h\n@ SOA ns h ( 1 2 3 4 5 )\n\tNS ns\nw A 192.0.2.1 ; AWS routing=\"WEIGHTED\" weight=1 identifier=\"a\"\nt TXT \"a\\\"b\" c\\032d\nm MX 10 m\ns SRV 0 0 0 .\nh HTTPS 1 . alpn=\"h2,h3\" port=443\nd DS 1 2 3 ABCD\n$GENERATE 1-3 g$ A 10.0.0.${1,2,d}\nx TYPE1 \\# 4 0A000001\nal 0 AWS ALIAS A w $self false\n";
+
+    proptest! {
+        /// Arbitrary bytes, and a valid zone with bytes replaced, inserted or cut: the
+        /// parser and the RRset builder return (problems or RRsets), they never panic.
+        #[test]
+        fn never_panics(junk in prop::collection::vec(any::<u8>(), 0..400),
+                        edits in prop::collection::vec((0usize..400, any::<u8>(), 0u8..3), 0..12)) {
+            let mut z = SEED.as_bytes().to_vec();
+            for (at, b, how) in edits {
+                let at = at % (z.len() + 1);
+                match how {
+                    0 if at < z.len() => z[at] = b,
+                    1 => z.insert(at, b),
+                    _ if at < z.len() => { z.remove(at); }
+                    _ => {}
+                }
+            }
+            for input in [junk, z] {
+                for lenient in [false, true] {
+                    let p = Parser::new(Options { split_long_txt: lenient, ..Options::default() })
+                        .parse("f", input.as_slice(), None);
+                    let _ = build(p.records, p.soa_owner.clone(), &BuildOpts { lenient, zone_id: Some("Z".into()), ..BuildOpts::default() });
+                }
+            }
+        }
+    }
+}

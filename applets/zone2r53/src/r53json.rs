@@ -181,3 +181,19 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any value text of any Route 53 type: a normal form or an error, never a panic.
+        #[test]
+        fn values_never_panic(t in 0usize..17, v in "[ -~]{0,80}", n in "[ -~]{0,40}") {
+            let ty = RType::parse(crate::rtype::ROUTE53[t]).unwrap();
+            let _ = value(&ty, &v);
+            let _ = name(&n);
+        }
+    }
+}
