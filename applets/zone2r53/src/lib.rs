@@ -1,23 +1,33 @@
-//! `zone2r53`: convert BIND zone files into Route 53 change batches.
+//! `zone2r53`: convert BIND zone files (and Zerigo XML) into Route 53 change batches that
+//! the API accepts, offline; diff against and export from Route 53's JSON.
+//!
+//! Modules: [`lexer`] (bytes → entries with positions), [`parser`] (directives, owners,
+//! TTLs), [`rdata`]/[`svcb`] (record data per type), [`zone`] (RRsets and Route 53's rules),
+//! [`batch`] (change batches under the limits), [`r53json`], [`diff`], [`export`], [`zerigo`].
 
-use argh::FromArgs;
-use opsbox_common::{Error, ExitCode, cli};
+pub mod batch;
+pub mod diff;
+pub mod export;
+pub mod lexer;
+pub mod name;
+pub mod parser;
+pub mod r53json;
+pub mod rdata;
+pub mod rtype;
+pub mod svcb;
+pub mod zerigo;
+pub mod zone;
+
+mod cmd;
+
+use opsbox_common::{Error, ExitCode};
 
 /// The applet's name, as dispatched and as it prefixes messages.
 pub const NAME: &str = "zone2r53";
 /// One line for `opsbox --list` and `opsbox --help`.
 pub const ABOUT: &str = "convert BIND zone files into Route 53 change batches";
 
-#[derive(FromArgs, Debug)]
-#[argh(help_triggers("-h", "--help"))]
-/// convert BIND zone files into Route 53 change batches.
-struct Opts {}
-
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
-    let _opts: Opts = cli::parse(&[NAME], &args)?;
-    Err(Error::new(
-        opsbox_common::exit::SOFTWARE,
-        "not implemented yet",
-    ))
+    cmd::run(args)
 }

@@ -1,0 +1,630 @@
+//! The command line: options, loading a zone, writing batches, the subcommands.
+
+use crate::batch::{self, Action, Unit};
+use crate::diff::{self, DiffOpts, Mode};
+use crate::name::{Escapes, Name};
+use crate::parser::{Options, Parsed, Parser, Problem};
+use crate::zone::{self, BuildOpts, Zone};
+use crate::{NAME, export, r53json, zerigo};
+use argh::FromArgs;
+use opsbox_common::output::{self, Output};
+use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, exit, input};
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+
+const COMMANDS: &str = "Commands:\n  diff     the minimal batches from Route 53's current record sets to the zone file\n  export   Route 53's record sets (list-resource-record-sets JSON) as a zone file\n  check    validate only, like named-checkzone: exit 1 with the problem list";
+
+/// Largest Zerigo XML document read.
+const MAX_XML: u64 = 64 << 20;
+
+fn records(s: &str) -> std::result::Result<usize, String> {
+    cli::number_in(s, 1, batch::MAX_RECORDS)
+}
+fn chars(s: &str) -> std::result::Result<usize, String> {
+    cli::number_in(s, 1, batch::MAX_CHARS)
+}
+fn ttl(s: &str) -> std::result::Result<u32, String> {
+    cli::number_in(s, 0, 2_147_483_647)
+}
+fn pct(s: &str) -> std::result::Result<u32, String> {
+    cli::number_in(s, 0, 100)
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help"), note = "{COMMANDS}")]
+/// convert a BIND zone file (or Zerigo XML) into Route 53 change batches, offline.
+struct ConvertOpts {
+    /// the zone's name, for files without $ORIGIN before their first relative name
+    #[argh(option)]
+    origin: Option<String>,
+    /// input format: zone (default) or zerigo (detected when the input starts with '<')
+    #[argh(option)]
+    from: Option<String>,
+    /// CREATE (default), UPSERT or DELETE
+    #[argh(option, default = "String::from(\"CREATE\")")]
+    action: String,
+    /// resource records per batch (at most and default 1000)
+    #[argh(option, from_str_fn(records))]
+    max_records: Option<usize>,
+    /// value characters per batch (at most and default 32000)
+    #[argh(option, from_str_fn(chars))]
+    max_chars: Option<usize>,
+    /// write the batch here instead of standard output
+    #[argh(option, short = 'o')]
+    output: Option<String>,
+    /// write batch-0001.json... here (needed when there is more than one batch)
+    #[argh(option)]
+    out_dir: Option<String>,
+    /// drop (and report) what Route 53 cannot hold instead of failing
+    #[argh(switch)]
+    lenient: bool,
+    /// send the apex SOA too (as UPSERT)
+    #[argh(switch)]
+    with_soa: bool,
+    /// send the apex NS records too
+    #[argh(switch)]
+    with_apex_ns: bool,
+    /// the hosted zone's id, for cli53 aliases to $self
+    #[argh(option)]
+    zone_id: Option<String>,
+    /// refuse $INCLUDE
+    #[argh(switch)]
+    no_include: bool,
+    /// resolve relative $INCLUDE paths from this directory (default: the including file's)
+    #[argh(option)]
+    include_dir: Option<String>,
+    /// TTL for Zerigo hosts without one (default 3600)
+    #[argh(option, from_str_fn(ttl))]
+    default_ttl: Option<u32>,
+    /// no warnings on standard error
+    #[argh(switch, short = 'q')]
+    quiet: bool,
+    /// the zone file, or - for standard input
+    #[argh(positional)]
+    zonefile: String,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help"))]
+/// validate a zone file against Route 53's rules (exit 1 with the problem list).
+struct CheckOpts {
+    /// the zone's name, for files without $ORIGIN before their first relative name
+    #[argh(option)]
+    origin: Option<String>,
+    /// input format: zone (default) or zerigo
+    #[argh(option)]
+    from: Option<String>,
+    /// report what Route 53 cannot hold as drops, not problems
+    #[argh(switch)]
+    lenient: bool,
+    /// include the apex SOA
+    #[argh(switch)]
+    with_soa: bool,
+    /// include the apex NS records
+    #[argh(switch)]
+    with_apex_ns: bool,
+    /// the hosted zone's id, for cli53 aliases to $self
+    #[argh(option)]
+    zone_id: Option<String>,
+    /// refuse $INCLUDE
+    #[argh(switch)]
+    no_include: bool,
+    /// resolve relative $INCLUDE paths from this directory
+    #[argh(option)]
+    include_dir: Option<String>,
+    /// TTL for Zerigo hosts without one (default 3600)
+    #[argh(option, from_str_fn(ttl))]
+    default_ttl: Option<u32>,
+    /// print the RRsets, one JSON object a line
+    #[argh(switch)]
+    rrsets: bool,
+    /// no warnings on standard error
+    #[argh(switch, short = 'q')]
+    quiet: bool,
+    /// the zone file, or - for standard input
+    #[argh(positional)]
+    zonefile: String,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help"))]
+/// the minimal change batches from Route 53's record sets to the zone file (exit 1: changes).
+struct DiffCmd {
+    /// the JSON of aws route53 list-resource-record-sets (what Route 53 holds)
+    #[argh(option)]
+    current: String,
+    /// create (DELETE+CREATE for changed sets), upsert (default) or sync (also delete)
+    #[argh(option, default = "String::from(\"upsert\")")]
+    mode: String,
+    /// refuse a sync that deletes more than this percentage of the records
+    #[argh(option, from_str_fn(pct))]
+    max_delete_pct: Option<u32>,
+    /// print a readable +/-/~ plan instead of JSON
+    #[argh(switch)]
+    plan: bool,
+    /// also compare alias and routing-policy records
+    #[argh(switch)]
+    with_routing: bool,
+    /// the zone's name, for files without $ORIGIN before their first relative name
+    #[argh(option)]
+    origin: Option<String>,
+    /// input format: zone (default) or zerigo
+    #[argh(option)]
+    from: Option<String>,
+    /// resource records per batch (at most and default 1000)
+    #[argh(option, from_str_fn(records))]
+    max_records: Option<usize>,
+    /// value characters per batch (at most and default 32000)
+    #[argh(option, from_str_fn(chars))]
+    max_chars: Option<usize>,
+    /// write the batch here instead of standard output
+    #[argh(option, short = 'o')]
+    output: Option<String>,
+    /// write batch-0001.json... here (needed when there is more than one batch)
+    #[argh(option)]
+    out_dir: Option<String>,
+    /// drop (and report) what Route 53 cannot hold instead of failing
+    #[argh(switch)]
+    lenient: bool,
+    /// compare the apex SOA too (changed: UPSERT)
+    #[argh(switch)]
+    with_soa: bool,
+    /// compare the apex NS records too
+    #[argh(switch)]
+    with_apex_ns: bool,
+    /// the hosted zone's id, for cli53 aliases to $self
+    #[argh(option)]
+    zone_id: Option<String>,
+    /// refuse $INCLUDE
+    #[argh(switch)]
+    no_include: bool,
+    /// resolve relative $INCLUDE paths from this directory
+    #[argh(option)]
+    include_dir: Option<String>,
+    /// TTL for Zerigo hosts without one (default 3600)
+    #[argh(option, from_str_fn(ttl))]
+    default_ttl: Option<u32>,
+    /// no warnings on standard error
+    #[argh(switch, short = 'q')]
+    quiet: bool,
+    /// the zone file, or - for standard input
+    #[argh(positional)]
+    zonefile: String,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help"))]
+/// Route 53's record sets (list-resource-record-sets JSON) as a zone file.
+struct ExportOpts {
+    /// the zone's name (default: the SOA's owner, else the shortest name)
+    #[argh(option)]
+    origin: Option<String>,
+    /// this zone's id: aliases into it are written as $self
+    #[argh(option)]
+    zone_id: Option<String>,
+    /// write the zone file here instead of standard output
+    #[argh(option, short = 'o')]
+    output: Option<String>,
+    /// the JSON file, or - for standard input
+    #[argh(positional)]
+    rrsets: String,
+}
+
+/// What every command that reads a zone needs.
+struct Source<'a> {
+    file: &'a str,
+    origin: Option<&'a str>,
+    from: Option<&'a str>,
+    no_include: bool,
+    include_dir: Option<&'a str>,
+    default_ttl: Option<u32>,
+    build: BuildOpts,
+    quiet: bool,
+}
+
+struct Loaded {
+    parsed: Parsed,
+    zone: Zone,
+}
+
+impl Loaded {
+    fn problems(&self) -> Vec<String> {
+        let p = &self.parsed;
+        p.problems
+            .iter()
+            .chain(&self.zone.problems)
+            .map(|x| p.show(x))
+            .collect()
+    }
+}
+
+fn origin_arg(o: Option<&str>) -> Result<Option<Name>> {
+    o.map(|s| {
+        let s = if s.ends_with('.') {
+            s.to_string()
+        } else {
+            format!("{s}.")
+        };
+        Name::parse(s.as_bytes(), None, Escapes::Decimal)
+            .map(|x| x.0)
+            .map_err(|e| Error::usage(format!("--origin: {e}")))
+    })
+    .transpose()
+}
+
+fn say(quiet: bool, parsed: &Parsed, kind: &str, list: &[Problem]) {
+    if quiet && kind == "warning" {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    for p in list {
+        let _ = writeln!(err, "{NAME}: {kind}: {}", parsed.show(p));
+    }
+}
+
+fn load(s: &Source) -> Result<Loaded> {
+    let origin = origin_arg(s.origin)?;
+    let shown = input::display_name(s.file).to_string();
+    let mut reader = input::open(s.file)?;
+    let xml = match s.from {
+        Some("zerigo") => true,
+        Some("zone") | None => {
+            s.from.is_none()
+                && zerigo::looks_like(reader.fill_buf().ctx_code(exit::NOINPUT, &shown)?)
+        }
+        Some(other) => {
+            return Err(Error::usage(format!(
+                "--from: '{other}' is not zone or zerigo"
+            )));
+        }
+    };
+    let (parsed, mut zone) = if xml {
+        let mut doc = Vec::new();
+        std::io::Read::take(&mut reader, MAX_XML + 1)
+            .read_to_end(&mut doc)
+            .ctx_code(exit::NOINPUT, &shown)?;
+        if doc.len() as u64 > MAX_XML {
+            return Err(Error::data(format!(
+                "{shown}: XML document larger than {MAX_XML} bytes"
+            )));
+        }
+        let (mut p, apex) = zerigo::parse(&shown, &doc, origin, s.default_ttl.unwrap_or(3600));
+        let z = zone::build(std::mem::take(&mut p.records), apex, &s.build);
+        (p, z)
+    } else {
+        let dir = if s.file == "-" {
+            None
+        } else {
+            Path::new(s.file).parent().map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+        };
+        let opts = Options {
+            origin: origin.clone(),
+            no_include: s.no_include,
+            include_dir: s.include_dir.map(PathBuf::from),
+            split_long_txt: s.build.lenient,
+        };
+        // records go into the RRsets as they are read (--origin, else the first SOA's
+        // owner, else the first $ORIGIN, is the apex)
+        let mut b = zone::Builder::new(origin, &s.build);
+        let p = Parser::new(opts).parse_into(&shown, reader, dir, &mut b);
+        let z = b.finish(p.first_origin.clone());
+        (p, z)
+    };
+    zone.dropped.sort_by_key(|x| (x.file, x.line));
+    say(s.quiet, &parsed, "warning", &parsed.warnings);
+    say(s.quiet, &parsed, "warning", &zone.warnings);
+    say(false, &parsed, "fixed", &zone.fixed);
+    say(false, &parsed, "dropped", &zone.dropped);
+    Ok(Loaded { parsed, zone })
+}
+
+/// Fail with every problem listed (on stderr), nothing written.
+fn fail_listing(file: &str, l: &Loaded) -> Result<ExitCode> {
+    let probs = l.problems();
+    let mut err = std::io::stderr().lock();
+    for p in &probs {
+        let _ = writeln!(err, "{NAME}: {p}");
+    }
+    let more = if l.parsed.fatal {
+        " (parsing stopped)"
+    } else {
+        ""
+    };
+    Err(Error::data(format!(
+        "{}: {} problem{}{more}; nothing written (--lenient drops what Route 53 cannot hold)",
+        input::display_name(file),
+        probs.len(),
+        if probs.len() == 1 { "" } else { "s" }
+    )))
+}
+
+/// Write the batches: one to stdout or `-o`, several to `--out-dir` (their paths on stdout).
+fn write_batches(
+    batches: &[Vec<batch::Change>],
+    out: Option<&str>,
+    out_dir: Option<&str>,
+    what: &str,
+) -> Result<()> {
+    if out.is_some() && out_dir.is_some() {
+        return Err(Error::usage("give -o or --out-dir, not both"));
+    }
+    let total = batches.len();
+    match out_dir {
+        None if total > 1 => Err(Error::usage(format!(
+            "{total} batches are needed (Route 53 takes 1,000 records and 32,000 value characters a request): give --out-dir DIR"
+        ))),
+        None => {
+            let mut o = Output::create(out)?;
+            if let Some(b) = batches.first() {
+                batch::write_json(&mut o, b, 1, 1, what)
+                    .ctx_code(exit::CANTCREAT, out.unwrap_or("<stdout>"))?;
+            }
+            o.commit()
+        }
+        Some(dir) => {
+            std::fs::create_dir_all(dir).ctx_code(exit::CANTCREAT, dir)?;
+            remove_stale_batches(Path::new(dir), total)?;
+            let mut names = output::stdout();
+            let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+            for (i, b) in batches.iter().enumerate() {
+                let p = Path::new(dir).join(format!("batch-{:04}.json", i + 1));
+                buf.clear();
+                let _ = batch::write_json(&mut buf, b, i + 1, total, what);
+                output::write_atomic(&p, &buf)?;
+                writeln!(names, "{}", p.display())?;
+            }
+            names.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// argh takes a lone `-` for an unknown option: it travels as this and is mapped back.
+const DASH: &str = "\u{1}-";
+
+fn dash(s: &str) -> &str {
+    if s == DASH { "-" } else { s }
+}
+
+/// Remove `batch-NNNN.json` files numbered above `keep` left by an earlier, longer run, so
+/// that `for f in DIR/batch-*.json` never pushes a stale batch.
+fn remove_stale_batches(dir: &Path, keep: usize) -> Result<()> {
+    let shown = dir.display().to_string();
+    for e in std::fs::read_dir(dir).ctx_code(exit::CANTCREAT, &shown)? {
+        let e = e.ctx_code(exit::CANTCREAT, &shown)?;
+        let name = e.file_name();
+        let Some(n) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("batch-"))
+            .and_then(|n| n.strip_suffix(".json"))
+            .filter(|n| n.len() == 4 && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if n > keep {
+            std::fs::remove_file(e.path()).ctx_code(exit::CANTCREAT, e.path().display())?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: Vec<String>) -> Result<ExitCode> {
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| if a == "-" { DASH.to_string() } else { a })
+        .collect();
+    match cli::subcommand(&args, &["diff", "export", "check"]) {
+        (Some("check"), rest) => check(cli::parse(&[NAME, "check"], rest)?),
+        (Some("diff"), rest) => diff_cmd(cli::parse(&[NAME, "diff"], rest)?),
+        (Some("export"), rest) => export_cmd(cli::parse(&[NAME, "export"], rest)?),
+        (_, rest) => convert(cli::parse(&[NAME], rest)?),
+    }
+}
+
+fn convert(o: ConvertOpts) -> Result<ExitCode> {
+    let action = Action::parse(&o.action).map_err(|e| Error::usage(format!("--action: {e}")))?;
+    let src = Source {
+        file: dash(&o.zonefile),
+        origin: o.origin.as_deref(),
+        from: o.from.as_deref(),
+        no_include: o.no_include,
+        include_dir: o.include_dir.as_deref(),
+        default_ttl: o.default_ttl,
+        build: BuildOpts {
+            lenient: o.lenient,
+            with_soa: o.with_soa,
+            with_apex_ns: o.with_apex_ns,
+            zone_id: o.zone_id.clone(),
+        },
+        quiet: o.quiet,
+    };
+    let mut l = load(&src)?;
+    if !l.problems().is_empty() {
+        return fail_listing(dash(&o.zonefile), &l);
+    }
+    let units: Vec<Unit> = std::mem::take(&mut l.zone.rrsets)
+        .into_iter()
+        .map(|s| {
+            let a = if s.rtype.name() == "SOA" && action == Action::Create {
+                Action::Upsert
+            } else {
+                action
+            };
+            Unit::one(a, s)
+        })
+        .collect();
+    if units.is_empty() {
+        if !o.quiet {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{NAME}: {}: no records to send",
+                input::display_name(dash(&o.zonefile))
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let batches = batch::pack(
+        units,
+        o.max_records.unwrap_or(batch::MAX_RECORDS),
+        o.max_chars.unwrap_or(batch::MAX_CHARS),
+    )
+    .map_err(Error::data)?;
+    write_batches(
+        &batches,
+        o.output.as_deref().map(dash),
+        o.out_dir.as_deref(),
+        action.as_str(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check(o: CheckOpts) -> Result<ExitCode> {
+    let src = Source {
+        file: dash(&o.zonefile),
+        origin: o.origin.as_deref(),
+        from: o.from.as_deref(),
+        no_include: o.no_include,
+        include_dir: o.include_dir.as_deref(),
+        default_ttl: o.default_ttl,
+        build: BuildOpts {
+            lenient: o.lenient,
+            with_soa: o.with_soa,
+            with_apex_ns: o.with_apex_ns,
+            zone_id: o.zone_id.clone(),
+        },
+        quiet: o.quiet,
+    };
+    let l = load(&src)?;
+    let mut out = output::stdout();
+    let probs = l.problems();
+    for p in &probs {
+        writeln!(out, "{p}")?;
+    }
+    if o.rrsets && probs.is_empty() {
+        for s in &l.zone.rrsets {
+            writeln!(out, "{}", batch::rrset_value(s))?;
+        }
+    }
+    out.flush()?;
+    if probs.is_empty() {
+        if !o.quiet && !o.rrsets {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{NAME}: {}: OK, {} RRsets",
+                input::display_name(dash(&o.zonefile)),
+                l.zone.rrsets.len()
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::from(exit::ANSWER_1))
+    }
+}
+
+fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
+    let mode = Mode::parse(&o.mode).map_err(|e| Error::usage(format!("--mode: {e}")))?;
+    if o.max_delete_pct.is_some() && mode != Mode::Sync {
+        return Err(Error::usage("--max-delete-pct goes with --mode sync"));
+    }
+    let doc = input::read_all(dash(&o.current))?;
+    let current = r53json::parse(&doc)
+        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(dash(&o.current)))))?;
+    let src = Source {
+        file: dash(&o.zonefile),
+        origin: o.origin.as_deref(),
+        from: o.from.as_deref(),
+        no_include: o.no_include,
+        include_dir: o.include_dir.as_deref(),
+        default_ttl: o.default_ttl,
+        build: BuildOpts {
+            lenient: o.lenient,
+            with_soa: true,
+            with_apex_ns: true,
+            zone_id: o.zone_id.clone(),
+        },
+        quiet: o.quiet,
+    };
+    let l = load(&src)?;
+    if !l.problems().is_empty() {
+        return fail_listing(dash(&o.zonefile), &l);
+    }
+    let apex = l
+        .zone
+        .apex
+        .clone()
+        .or_else(|| export::guess_origin(&current));
+    let dopts = DiffOpts {
+        with_soa: o.with_soa,
+        with_apex_ns: o.with_apex_ns,
+        with_routing: o.with_routing,
+    };
+    let d = diff::diff(&l.zone.rrsets, &current, apex.as_ref(), mode, &dopts)
+        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(dash(&o.current)))))?;
+    if let Some(max) = o.max_delete_pct
+        && d.current_records > 0
+        && d.deleted_records * 100 > max as usize * d.current_records
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{NAME}: refusing: the sync would delete {} of {} records (more than {max}%)",
+            d.deleted_records,
+            d.current_records
+        );
+        return Ok(ExitCode::from(exit::ANSWER_2));
+    }
+    if d.units.is_empty() {
+        if !o.quiet {
+            let _ = writeln!(std::io::stderr(), "{NAME}: no changes");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if o.plan {
+        let mut out = Output::create(o.output.as_deref().map(dash))?;
+        out.write_all(diff::plan(&d.units).as_bytes())?;
+        out.commit()?;
+    } else {
+        let batches = batch::pack(
+            d.units,
+            o.max_records.unwrap_or(batch::MAX_RECORDS),
+            o.max_chars.unwrap_or(batch::MAX_CHARS),
+        )
+        .map_err(Error::data)?;
+        write_batches(
+            &batches,
+            o.output.as_deref().map(dash),
+            o.out_dir.as_deref(),
+            "diff",
+        )?;
+    }
+    Ok(ExitCode::from(exit::ANSWER_1))
+}
+
+fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
+    let doc = input::read_all(dash(&o.rrsets))?;
+    let shown = input::display_name(dash(&o.rrsets));
+    let sets = r53json::parse(&doc).map_err(|e| Error::data(format!("{shown}: {e}")))?;
+    let origin = match origin_arg(o.origin.as_deref())? {
+        Some(n) => n,
+        None => export::guess_origin(&sets)
+            .ok_or_else(|| Error::data(format!("{shown}: no record sets")))?,
+    };
+    let (text, warnings) = export::export(&sets, &origin, o.zone_id.as_deref())
+        .map_err(|e| Error::data(format!("{shown}: {e}")))?;
+    for w in warnings {
+        let _ = writeln!(std::io::stderr(), "{NAME}: warning: {shown}: {w}");
+    }
+    let mut out = Output::create(o.output.as_deref().map(dash))?;
+    out.write_all(text.as_bytes()).ctx_code(
+        exit::CANTCREAT,
+        o.output.as_deref().map(dash).unwrap_or("<stdout>"),
+    )?;
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,839 @@
+//! zone2r53: the command line, our edge-case fixtures, hostile input, the limits, and the
+//! reviewed goldens over the shared corpus.
+
+mod support;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::*;
+
+fn fixtures() -> PathBuf {
+    root().join("tests/fixtures/zone2r53")
+}
+
+fn z() -> Command {
+    applet("zone2r53")
+}
+
+/// Run with `input` on stdin.
+fn with_stdin(args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut c = z();
+    c.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn zone2r53");
+    let mut stdin = child.stdin.take().unwrap();
+    let data = input.to_vec();
+    let t = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = t.join();
+    out
+}
+
+/// A batch's changes as `FIELD NAME TYPE` words, FIELD taken from the change or the RRset.
+fn changes(batch: &[u8], with_action: bool) -> Vec<String> {
+    let b: serde_json::Value = serde_json::from_slice(batch).unwrap();
+    b["Changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let r = &c["ResourceRecordSet"];
+            let (n, t) = (r["Name"].as_str().unwrap(), r["Type"].as_str().unwrap());
+            if with_action {
+                format!("{} {n}", c["Action"].as_str().unwrap())
+            } else {
+                format!("{n} {t}")
+            }
+        })
+        .collect()
+}
+
+/// `check --rrsets` as `NAME TYPE TTL VALUE | VALUE` lines, sorted.
+fn rrset_lines(json_lines: &str) -> Vec<String> {
+    let mut v: Vec<String> = json_lines
+        .lines()
+        .map(|l| {
+            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+            let vals: Vec<&str> = r["ResourceRecords"]
+                .as_array()
+                .map(|a| a.iter().map(|x| x["Value"].as_str().unwrap()).collect())
+                .unwrap_or_default();
+            format!(
+                "{} {} {} {}",
+                r["Name"].as_str().unwrap(),
+                r["Type"].as_str().unwrap(),
+                r["TTL"],
+                vals.join(" | ")
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn edge_fixture_matches_hand_written_expectations() {
+    let out = run(z()
+        .args(["check", "--rrsets", "--with-soa", "--with-apex-ns"])
+        .arg(fixtures().join("edge.zone")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = rrset_lines(&stdout(&out));
+    let mut want: Vec<String> = std::fs::read_to_string(fixtures().join("edge.expected"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    // the differing TTL in www's RRset is a warning naming the line
+    assert!(
+        stderr(&out).contains("edge.zone:11: www.example.com. A: TTL 5400 differs"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn convert_writes_one_batch_apex_soa_ns_left_out() {
+    let out = run(z().arg(fixtures().join("edge.zone")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ch = b["Changes"].as_array().unwrap();
+    assert!(ch.iter().all(|c| c["Action"] == "CREATE"));
+    assert!(!ch.iter().any(|c| c["ResourceRecordSet"]["Type"] == "SOA"));
+    assert!(!ch.iter().any(|c| c["ResourceRecordSet"]["Type"] == "NS"
+        && c["ResourceRecordSet"]["Name"] == "example.com."));
+    assert!(
+        ch.iter()
+            .any(|c| c["ResourceRecordSet"]["Name"] == "sub.example.com."
+                && c["ResourceRecordSet"]["Type"] == "NS")
+    );
+    // --with-soa sends the SOA as UPSERT even with --action CREATE
+    let out = run(z()
+        .args(["--with-soa", "--with-apex-ns"])
+        .arg(fixtures().join("edge.zone")));
+    let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let soa: Vec<&serde_json::Value> = b["Changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ResourceRecordSet"]["Type"] == "SOA")
+        .collect();
+    assert_eq!(soa.len(), 1);
+    assert_eq!(soa[0]["Action"], "UPSERT");
+}
+
+#[test]
+fn lexical_rows_crlf_bom_no_final_newline_parentheses() {
+    let src = b"\xEF\xBB\xBF$ORIGIN example.org.\r\n$TTL 300\r\n@ SOA ns h (\r\n 1 2 3 4 5 )\r\nwww A 192.0.2.1 ; c\r\ntxt TXT \"a;b\" \"c\\\\d\"\r\n@ MX 10 mail";
+    let out = with_stdin(&["check", "--rrsets", "-"], src);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        rrset_lines(&stdout(&out)),
+        [
+            "example.org. MX 300 10 mail.example.org.",
+            "txt.example.org. TXT 300 \"a;b\" \"c\\\\d\"",
+            "www.example.org. A 300 192.0.2.1",
+        ]
+    );
+}
+
+#[test]
+fn origin_needed_and_given() {
+    let out = with_stdin(&["-"], b"www 300 A 192.0.2.1\n");
+    assert_eq!(code(&out), 65);
+    assert!(
+        stderr(&out).contains(
+            "<stdin>:1:1: relative name 'www' but no origin is known (use $ORIGIN or --origin)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let out = with_stdin(&["--origin", "Example.NET", "-"], b"www 300 A 192.0.2.1\n");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("\"www.example.net.\""));
+}
+
+#[test]
+fn problems_are_all_listed_and_lenient_drops_each() {
+    let src = b"$ORIGIN example.com.\n$TTL 60\n@ CNAME other.example.\nc CNAME x.example.\nc A 192.0.2.1\nl LOC 1 2 3 N 4 5 6 E 1m\nh 60 CH A 192.0.2.2\nm MX 10 mail.example.com\ng CAA 0 issue x\n";
+    let out = with_stdin(&["-"], src);
+    assert_eq!(code(&out), 65);
+    let e = stderr(&out);
+    for want in [
+        "<stdin>:3: example.com. CNAME: a CNAME cannot be at the zone apex",
+        "<stdin>:4: c.example.com. CNAME: a CNAME cannot share its name with other records",
+        "<stdin>:6: l.example.com.: type LOC: Route 53 does not hold it",
+        "<stdin>:7: h.example.com. A: class CH: Route 53 holds only IN",
+        "<stdin>:8: m.example.com. MX: target 'mail.example.com' has no trailing dot",
+        "<stdin>: 5 problems; nothing written",
+    ] {
+        assert!(e.contains(want), "missing {want:?} in:\n{e}");
+    }
+    assert!(out.stdout.is_empty());
+    let out = with_stdin(&["--lenient", "-"], src);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let e = stderr(&out);
+    assert_eq!(e.matches("zone2r53: dropped: <stdin>:").count(), 5, "{e}");
+    let names = changes(&out.stdout, false);
+    assert_eq!(names, ["c.example.com. A", "g.example.com. CAA"]);
+}
+
+#[test]
+fn check_exit_codes() {
+    let out = run(z().args(["check"]).arg(fixtures().join("edge.zone")));
+    assert_eq!(code(&out), 0);
+    assert!(stderr(&out).contains("OK, 29 RRsets"), "{}", stderr(&out));
+    let out = with_stdin(
+        &["check", "--origin", "x", "-"],
+        b"$TTL 1\na A 1.2.3\nb TXT\n",
+    );
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stdout(&out),
+        "<stdin>:2:5: A: '1.2.3' is not an IPv4 address\n<stdin>:3:3: TXT: missing text\n"
+    );
+    let out = run(z().args(["check", "/nonexistent/zone"]));
+    assert_eq!(code(&out), 66);
+    let out = run(z().args(["--bogus"]));
+    assert_eq!(code(&out), 64);
+    let out = run(z().args(["--action", "MOVE", "x"]));
+    assert_eq!(code(&out), 64);
+}
+
+/// `check --rrsets ARGS -` on `input`: the RRset lines and stderr (exit 0 asserted).
+fn rrsets_of(args: &[&str], input: &[u8]) -> (Vec<String>, String) {
+    let mut all = vec!["check", "--rrsets"];
+    all.extend_from_slice(args);
+    all.push("-");
+    let out = with_stdin(&all, input);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    (rrset_lines(&stdout(&out)), stderr(&out))
+}
+
+#[test]
+fn ttl_rules() {
+    // units, case-insensitive; class and TTL either order; clamp above 2^31-1 with a warning
+    let (sets, err) = rrsets_of(
+        &["--origin", "t"],
+        b"a 1H30m IN A 192.0.2.1\nb IN 1w A 192.0.2.1\nc 4294967295 A 192.0.2.1\n",
+    );
+    let want = [
+        "a.t. A 5400 192.0.2.1",
+        "b.t. A 604800 192.0.2.1",
+        "c.t. A 2147483647 192.0.2.1",
+    ];
+    assert_eq!(sets, want);
+    assert!(
+        err.contains("<stdin>:3: TTL 4294967295 above 2147483647: clamped"),
+        "{err}"
+    );
+    // no TTL at all before the SOA: its minimum, with a warning; later records inherit it
+    let (sets, err) = rrsets_of(
+        &["--with-soa", "--origin", "t"],
+        b"@ SOA ns h 1 2 3 4 1h\nwww A 192.0.2.1\n",
+    );
+    assert_eq!(
+        sets,
+        [
+            "t. SOA 3600 ns.t. h.t. 1 2 3 4 3600",
+            "www.t. A 3600 192.0.2.1"
+        ]
+    );
+    assert!(err.contains("using the SOA minimum 3600"), "{err}");
+}
+
+#[test]
+fn escapes_decimal_in_octal_out() {
+    // \DDD in zone files is decimal (\046 is '.', inside a label), Route 53 wants octal
+    // (\056); * is literal only as the whole leftmost label
+    let (sets, _) = rrsets_of(
+        &["--origin", "e"],
+        b"$TTL 1\na\\046b.*.x TXT \"\\233\\034\\\\\" \"\\0071\"\n*.w A 192.0.2.9\n",
+    );
+    assert_eq!(
+        sets,
+        [
+            "*.w.e. A 1 192.0.2.9",
+            "a\\056b.\\052.x.e. TXT 1 \"\\351\\\"\\\\\" \"\\0071\""
+        ]
+    );
+}
+
+#[test]
+fn long_txt_string_refused_or_split() {
+    let long = "x".repeat(300);
+    let src = format!("$TTL 60\nt TXT \"{long}\"\n");
+    let out = with_stdin(&["--origin", "e", "-"], src.as_bytes());
+    assert_eq!(code(&out), 65);
+    assert!(
+        stderr(&out).contains("<stdin>:2:7: TXT: string of 300 octets"),
+        "{}",
+        stderr(&out)
+    );
+    let out = with_stdin(
+        &["check", "--rrsets", "--lenient", "--origin", "e", "-"],
+        src.as_bytes(),
+    );
+    assert_eq!(code(&out), 0);
+    let v = rrset_lines(&stdout(&out));
+    assert_eq!(
+        v[0],
+        format!("t.e. TXT 60 \"{}\" \"{}\"", &long[..255], &long[255..])
+    );
+}
+
+#[test]
+fn includes_relative_loops_and_refusal() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir(d.path().join("sub")).unwrap();
+    std::fs::write(
+        d.path().join("main.zone"),
+        "$ORIGIN example.com.\n$TTL 60\n$INCLUDE sub/a.inc\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("sub/a.inc"),
+        "a A 192.0.2.1\n$INCLUDE b.inc\n",
+    )
+    .unwrap();
+    std::fs::write(d.path().join("sub/b.inc"), "b A 192.0.2.2\n").unwrap();
+    let out = run(z()
+        .args(["check", "--rrsets"])
+        .arg(d.path().join("main.zone")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(rrset_lines(&stdout(&out)).len(), 2);
+    let out = run(z()
+        .args(["check", "--no-include"])
+        .arg(d.path().join("main.zone")));
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("main.zone:3:1: $INCLUDE refused (--no-include)"),
+        "{}",
+        stdout(&out)
+    );
+    // a loop: a includes b includes a
+    std::fs::write(d.path().join("sub/b.inc"), "$INCLUDE a.inc\n").unwrap();
+    let t = Instant::now();
+    let out = run(z().args(["check"]).arg(d.path().join("main.zone")));
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("$INCLUDE loop"), "{}", stdout(&out));
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn hostile_input_fails_fast() {
+    // a 1 GB line: refused after the line cap, long before the end
+    let mut c = z();
+    c.args(["check", "--origin", "x", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let t = Instant::now();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'a'; 1 << 20];
+        for _ in 0..1024 {
+            if stdin.write_all(&chunk).is_err() {
+                return false;
+            }
+        }
+        true
+    });
+    let out = child.wait_with_output().unwrap();
+    let wrote_all = writer.join().unwrap();
+    assert!(!wrote_all, "zone2r53 read the whole 1 GB line");
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("<stdin>:1: line longer than"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(t.elapsed() < Duration::from_secs(20));
+    // unbalanced parentheses; an endless $GENERATE
+    for (src, want) in [
+        (
+            &b"@ 1 SOA ns h ( 1 2 3 4 5\nwww A 192.0.2.1\n"[..],
+            "<stdin>:1:14: unbalanced parenthesis: '(' is never closed",
+        ),
+        (
+            b"$TTL 1\n$GENERATE 0-4294967295 h$ A 192.0.2.1\n",
+            "$GENERATE makes more than",
+        ),
+    ] {
+        let out = with_stdin(&["check", "--origin", "x", "-"], src);
+        assert_eq!(code(&out), 1);
+        assert!(stdout(&out).contains(want), "{}", stdout(&out));
+    }
+    // binary garbage never panics
+    let garbage: Vec<u8> = (0..20000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let out = with_stdin(&["check", "--origin", "x", "-"], &garbage);
+    assert!(matches!(code(&out), 0 | 1), "{}", stderr(&out));
+}
+
+#[test]
+fn batches_split_under_the_limits() {
+    // 3 RRsets of 400 TXT values of 30 characters: 1,200 records, 36,000 characters
+    let mut src = String::from("$ORIGIN big.test.\n$TTL 60\n");
+    for n in 0..3 {
+        for i in 0..400 {
+            src.push_str(&format!("t{n} TXT \"{i:028}\"\n"));
+        }
+    }
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("big.zone");
+    std::fs::write(&f, &src).unwrap();
+    let out = run(z().arg(&f));
+    assert_eq!(
+        code(&out),
+        64,
+        "several batches and no --out-dir is an error"
+    );
+    assert!(
+        stderr(&out).contains("2 batches are needed"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = d.path().join("out");
+    let out = run(z().arg("--out-dir").arg(&dir).arg(&f));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let listed: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+    assert_eq!(
+        listed.len(),
+        2,
+        "two RRsets (800 records, 24,000 characters) fit in the first"
+    );
+    for (i, p) in listed.iter().enumerate() {
+        assert!(p.ends_with(&format!("batch-{:04}.json", i + 1)));
+        let b: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+        let (mut recs, mut chars) = (0, 0);
+        for c in b["Changes"].as_array().unwrap() {
+            for v in c["ResourceRecordSet"]["ResourceRecords"]
+                .as_array()
+                .unwrap()
+            {
+                recs += 1;
+                chars += v["Value"].as_str().unwrap().len();
+            }
+        }
+        assert!(
+            recs <= 1000 && chars <= 32000,
+            "{p}: {recs} records, {chars} chars"
+        );
+    }
+    // a later, shorter run into the same directory leaves no stale batch behind
+    std::fs::write(dir.join("batch-0007.json"), "stale").unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    let out = run(z()
+        .args(["--max-records", "1000", "--out-dir"])
+        .arg(&dir)
+        .arg(&f));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["batch-0001.json", "batch-0002.json", "notes.txt"]);
+    // UPSERT counts twice: 400 values × 30 chars × 2 = 24,000 → one RRset a batch
+    let out = run(z()
+        .args(["--action", "UPSERT", "--max-records", "900", "--out-dir"])
+        .arg(d.path().join("up"))
+        .arg(&f));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 3);
+    // an RRset too big for one request is an error, not a split
+    let out = run(z()
+        .args(["--max-records", "300", "--out-dir"])
+        .arg(d.path().join("x"))
+        .arg(&f));
+    assert_eq!(code(&out), 65);
+    assert!(
+        stderr(&out).contains("do not fit in one request"),
+        "{}",
+        stderr(&out)
+    );
+    // more than 400 values in one RRset is refused before any batching
+    let mut src = String::from("$ORIGIN big.test.\n$TTL 60\n");
+    for i in 0..401 {
+        src.push_str(&format!("many A 10.0.{}.{}\n", i / 256, i % 256));
+    }
+    let out = with_stdin(&["check", "-"], src.as_bytes());
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("401 values (Route 53 holds at most 400)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+fn rrsets_json(sets: &[(&str, &str, u32, &[&str])]) -> String {
+    let v: Vec<serde_json::Value> = sets
+        .iter()
+        .map(|(n, t, ttl, vals)| serde_json::json!({"Name": n, "Type": t, "TTL": ttl, "ResourceRecords": vals.iter().map(|v| serde_json::json!({"Value": v})).collect::<Vec<_>>()}))
+        .collect();
+    serde_json::json!({ "ResourceRecordSets": v }).to_string()
+}
+
+fn diff_run(args: &[&str], cur: &Path, zone: &Path) -> std::process::Output {
+    run(z().args(args).arg("--current").arg(cur).arg(zone))
+}
+
+#[test]
+fn diff_modes_plan_and_delete_guard() {
+    let d = tempfile::tempdir().unwrap();
+    let cur = d.path().join("cur.json");
+    std::fs::write(
+        &cur,
+        rrsets_json(&[
+            (
+                "example.com.",
+                "SOA",
+                900,
+                &["ns.example.com. h.example.com. 1 2 3 4 5"],
+            ),
+            ("example.com.", "NS", 172800, &["ns-1.awsdns-1.com."]),
+            ("www.example.com", "A", 300, &["192.0.2.1"]),
+            ("txt.example.com.", "TXT", 300, &["\"a\"\"b\""]),
+            ("old.example.com.", "A", 300, &["192.0.2.9"]),
+            ("\\052.example.com.", "A", 300, &["192.0.2.7"]),
+        ]),
+    )
+    .unwrap();
+    let zone = d.path().join("z.zone");
+    std::fs::write(&zone, "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 2 2 3 4 5\n@ NS ns1.other.\nwww A 192.0.2.1\nwww A 192.0.2.2\ntxt TXT \"a\" \"b\"\n* A 192.0.2.7\nnew A 192.0.2.3\n").unwrap();
+    let out = diff_run(&["diff", "--plan"], &cur, &zone);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n"
+    );
+    let out = diff_run(&["diff", "--plan", "--mode", "sync"], &cur, &zone);
+    assert_eq!(
+        stdout(&out),
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n- old.example.com. A 300 192.0.2.9\n"
+    );
+    let out = diff_run(&["diff", "--plan", "--mode", "create"], &cur, &zone);
+    assert_eq!(
+        stdout(&out),
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n"
+    );
+    // the create-mode JSON: the DELETE and its CREATE in one batch, DELETE first
+    let out = diff_run(&["diff", "--mode", "create"], &cur, &zone);
+    let acts = changes(&out.stdout, true);
+    assert_eq!(
+        acts,
+        [
+            "DELETE www.example.com.",
+            "CREATE www.example.com.",
+            "CREATE new.example.com."
+        ],
+        "the replacement first (DELETE leads)"
+    );
+    // SOA and apex NS only when asked
+    let out = run(z()
+        .args([
+            "diff",
+            "--plan",
+            "--with-soa",
+            "--with-apex-ns",
+            "--current",
+        ])
+        .arg(&cur)
+        .arg(&zone));
+    assert!(
+        stdout(&out).contains("~ example.com. SOA"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("~ example.com. NS"),
+        "{}",
+        stdout(&out)
+    );
+    // sync deleting 1 of 4 records (25%) is refused under --max-delete-pct 20
+    let out = run(z()
+        .args([
+            "diff",
+            "--mode",
+            "sync",
+            "--max-delete-pct",
+            "20",
+            "--current",
+        ])
+        .arg(&cur)
+        .arg(&zone));
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("would delete 1 of 4 records"),
+        "{}",
+        stderr(&out)
+    );
+    // nothing to do: exit 0
+    let same = d.path().join("same.zone");
+    std::fs::write(&same, "$ORIGIN example.com.\n$TTL 300\nwww A 192.0.2.1\ntxt TXT \"a\" \"b\"\n* A 192.0.2.7\nold A 192.0.2.9\n").unwrap();
+    let out = diff_run(&["diff", "--mode", "sync"], &cur, &same);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
+
+#[test]
+fn export_then_convert_is_lossless() {
+    let d = tempfile::tempdir().unwrap();
+    let cur = d.path().join("cur.json");
+    let doc = serde_json::json!({"ResourceRecordSets": [
+        {"Name": "example.com.", "Type": "SOA", "TTL": 900, "ResourceRecords": [{"Value": "ns.example.com. h.example.com. 1 7200 900 1209600 86400"}]},
+        {"Name": "example.com.", "Type": "MX", "TTL": 300, "ResourceRecords": [{"Value": "10 mail.example.com."}]},
+        {"Name": "\\052.example.com.", "Type": "TXT", "TTL": 300, "ResourceRecords": [{"Value": "\"caf\\351\" \"tab\\011\""}]},
+        {"Name": "a\\100b.example.com.", "Type": "A", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]},
+        {"Name": "w.example.com.", "Type": "A", "SetIdentifier": "one", "Weight": 10, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.2"}]},
+        {"Name": "g.example.com.", "Type": "A", "SetIdentifier": "eu", "GeoLocation": {"ContinentCode": "EU"}, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.3"}]},
+        {"Name": "al.example.com.", "Type": "A", "AliasTarget": {"HostedZoneId": "Z123", "DNSName": "a\\100b.example.com.", "EvaluateTargetHealth": false}}
+    ]});
+    std::fs::write(&cur, doc.to_string()).unwrap();
+    let out = run(z().args(["export", "--zone-id", "Z123"]).arg(&cur));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("$ORIGIN example.com.\n"), "{text}");
+    assert!(
+        text.contains("* 300 IN TXT \"caf\\233\" \"tab\\009\"\n"),
+        "decimal escapes: {text}"
+    );
+    assert!(text.contains("a\\064b 60 IN A 192.0.2.1\n"), "{text}");
+    assert!(
+        text.contains("al 0 AWS ALIAS A a\\064b.example.com. $self false\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "w 60 IN A 192.0.2.2 ; AWS routing=\"WEIGHTED\" weight=10 identifier=\"one\"\n"
+        ),
+        "{text}"
+    );
+    let zf = d.path().join("exported.zone");
+    std::fs::write(&zf, &text).unwrap();
+    // converting the export back, then diffing against the original: nothing to change
+    let out = run(z()
+        .args([
+            "diff",
+            "--with-soa",
+            "--with-routing",
+            "--zone-id",
+            "Z123",
+            "--mode",
+            "sync",
+            "--current",
+        ])
+        .arg(&cur)
+        .arg(&zf));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn zerigo_input() {
+    let doc = br#"<?xml version="1.0" encoding="UTF-8"?>
+<hosts type="array">
+  <host><data>192.0.2.1</data><fqdn>www.example.com</fqdn><host-type>A</host-type><hostname>www</hostname><ttl type="integer" nil="true"/></host>
+  <host><data>mail.example.com</data><fqdn>example.com</fqdn><host-type>MX</host-type><hostname nil="true"/><priority type="integer">10</priority><ttl type="integer">600</ttl></host>
+  <host><data>v=spf1 mx -all</data><host-type>TXT</host-type><hostname nil="true"/><ttl>600</ttl></host>
+  <host><data>http://example.net/</data><host-type>URL</host-type><hostname>go</hostname></host>
+</hosts>"#;
+    let out = with_stdin(&["check", "--rrsets", "--default-ttl", "120", "-"], doc);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        rrset_lines(&stdout(&out)),
+        [
+            "example.com. MX 600 10 mail.example.com.",
+            "example.com. TXT 600 \"v=spf1 mx -all\"",
+            "www.example.com. A 120 192.0.2.1"
+        ]
+    );
+    assert!(
+        stderr(&out).contains(
+            "<stdin>:6: go.example.com. URL: a Zerigo web redirect, not DNS data: skipped"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The golden cases in tests/fixtures/zone2r53/golden/cases.txt, over ../shared.
+#[test]
+fn corpus_goldens() {
+    let Some(shared) = shared() else { return };
+    let corpus = shared.join("corpus/zones");
+    let golden = fixtures().join("golden");
+    let cases = std::fs::read_to_string(golden.join("cases.txt")).unwrap();
+    let mut failures = Vec::new();
+    for line in cases
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let mut parts = line.splitn(3, '|');
+        let (name, dir, args) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let outdir = tmp.path().join("out");
+        let args: Vec<String> = args
+            .split_whitespace()
+            .map(|a| {
+                if a == "OUTDIR" {
+                    outdir.display().to_string()
+                } else {
+                    a.to_string()
+                }
+            })
+            .collect();
+        let out = run(z().args(&args).current_dir(corpus.join(dir)));
+        let mut got = out.stdout.clone();
+        if outdir.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&outdir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            got = files
+                .iter()
+                .flat_map(|f| std::fs::read(f).unwrap())
+                .collect();
+        }
+        let err = format!("exit {}\n{}", code(&out), stderr(&out));
+        let want = std::fs::read(golden.join(format!("{name}.json"))).unwrap();
+        let want_err = std::fs::read_to_string(golden.join(format!("{name}.err"))).unwrap();
+        if got != want {
+            failures.push(format!("{name}: batch differs from {name}.json"));
+        }
+        if err != want_err {
+            failures.push(format!(
+                "{name}: stderr/exit differ:\n--- want\n{want_err}--- got\n{err}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The two large corpus zones, checked against the counts SOURCES.md gives.
+#[test]
+fn corpus_large_zones() {
+    let Some(shared) = shared() else { return };
+    let corpus = shared.join("corpus/zones");
+    let out = run(z()
+        .args([
+            "check",
+            "--rrsets",
+            "--lenient",
+            "--with-soa",
+            "--with-apex-ns",
+            "-q",
+        ])
+        .arg(corpus.join("root.zone")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut by_type = std::collections::BTreeMap::new();
+    let mut com_ns = 0;
+    for l in stdout(&out).lines() {
+        let r: serde_json::Value = serde_json::from_str(l).unwrap();
+        let n = r["ResourceRecords"].as_array().unwrap().len();
+        *by_type
+            .entry(r["Type"].as_str().unwrap().to_string())
+            .or_insert(0) += n;
+        if r["Name"] == "com." && r["Type"] == "NS" {
+            com_ns = n;
+        }
+    }
+    // SOURCES.md: NS 7,350, A 4,227, AAAA 3,696, DS 2,775 (NSEC and DNSKEY dropped), SOA once
+    assert_eq!(by_type.get("NS"), Some(&7350));
+    assert_eq!(by_type.get("A"), Some(&4227));
+    assert_eq!(by_type.get("AAAA"), Some(&3696));
+    assert_eq!(by_type.get("DS"), Some(&2775));
+    assert_eq!(by_type.get("SOA"), Some(&1));
+    assert_eq!(com_ns, 13);
+    let drops = stderr(&out).matches("dropped:").count();
+    assert_eq!(drops, 1545 + 3, "NSEC and DNSKEY reported one by one");
+    // the 20k PowerDNS zone under --lenient: batches that each respect the limits, every
+    // RRset once, the drops reported
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(z()
+        .args(["--lenient", "-q", "--out-dir"])
+        .arg(tmp.path())
+        .arg(corpus.join("pdns-regression-example.com.zone")));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let e = stderr(&out);
+    assert!(
+        e.contains(
+            ":86: *.mixed-wc.example.com. CNAME: a CNAME cannot share its name with other records"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains(":20197: google-alias.example.com.: PowerDNS's ALIAS is not a DNS type"),
+        "{e}"
+    );
+    let mut names = std::collections::BTreeSet::new();
+    let mut svcb = None;
+    for f in stdout(&out).lines() {
+        let b: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        let (mut recs, mut chars) = (0, 0);
+        for c in b["Changes"].as_array().unwrap() {
+            let r = &c["ResourceRecordSet"];
+            let vals = r["ResourceRecords"].as_array().unwrap();
+            recs += vals.len();
+            chars += vals
+                .iter()
+                .map(|v| v["Value"].as_str().unwrap().len())
+                .sum::<usize>();
+            let key = format!(
+                "{} {}",
+                r["Name"].as_str().unwrap(),
+                r["Type"].as_str().unwrap()
+            );
+            if key == "bar.svcb.example.com. SVCB" {
+                svcb = Some(
+                    vals.iter()
+                        .map(|v| v["Value"].as_str().unwrap().to_string())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            assert!(names.insert(key.clone()), "{key} sent twice");
+        }
+        assert!(
+            recs <= 1000 && chars <= 32000,
+            "{f}: {recs} records, {chars} characters"
+        );
+    }
+    assert!(names.len() > 20000, "{}", names.len());
+    assert_eq!(
+        svcb.unwrap(),
+        [
+            "1 . alpn=\"h2\"",
+            "3 . alpn=\"h3\" port=1500",
+            "4 . alpn=\"h3\" port=1501",
+            "5 . no-default-alpn port=8004 dohpath=\"/dns-query{?dns}\" ohttp tls-supported-groups=29,23",
+            "6 . key997=\"quoted\" key998=\"foo\" key999=\"bar\"",
+        ]
+    );
+}
+
+#[test]
+fn help_lists_subcommands() {
+    let out = run(z().arg("--help"));
+    assert_eq!(code(&out), 0);
+    let h = stdout(&out);
+    for s in ["Commands:", "  diff ", "  export ", "  check "] {
+        assert!(h.contains(s), "{h}");
+    }
+    for sub in ["diff", "export", "check"] {
+        assert_eq!(code(&run(z().args([sub, "--help"]))), 0);
+    }
+}
