@@ -75,7 +75,11 @@ impl Uno {
         let serial = loop {
             match listener.accept() {
                 Ok((s, _)) => break s,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => panic!("accept: {e}"),
             }
             if let Some(status) = child.try_wait().unwrap() {
@@ -237,10 +241,15 @@ impl Uno {
                 self.pending.extend_from_slice(&buf[..n]);
                 true
             }
+            // Interrupted: a socket with a receive timeout fails with EINTR when the
+            // process is stopped and continued (signal(7)), as a loaded machine's job
+            // control or a debugger may do; nothing was read.
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 false
