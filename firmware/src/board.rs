@@ -35,6 +35,9 @@ const UBRR_115200_U2X: u16 = 16;
 /// short commands sent while the servo sweeps.
 const RX_BYTES: usize = 64;
 
+/// Unmangled, so a debugger or the emulator test finds it by name (its counters are at
+/// fixed offsets: `angle::rx::RxQueue` is `repr(C)`).
+#[unsafe(no_mangle)]
 static mut RX_QUEUE: RxQueue<RX_BYTES> = RxQueue::new();
 /// The interrupt's end of the queue; set once before interrupts are enabled.
 static mut RX_PRODUCER: Option<Producer<'static, RX_BYTES>> = None;

@@ -54,10 +54,9 @@ fn main() -> ! {
     loop {
         let verdict = match serial.read() {
             Some(Rx::Byte(b)) => parser.push(b),
-            Some(Rx::Lost) => {
-                parser.overflow();
-                None
-            }
+            // A loss that swallowed the line's terminator answers it now (Bad input),
+            // rather than when the host happens to send another terminator.
+            Some(Rx::Lost(gap)) => parser.lost(gap),
             None => None,
         };
         let Some(verdict) = verdict else { continue };

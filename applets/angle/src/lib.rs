@@ -154,12 +154,36 @@ impl Parser {
         None
     }
 
-    /// Tell the parser that input bytes were dropped (the receive buffer overflowed): the
-    /// line in progress is answered as [`Verdict::BadInput`] when its terminator arrives,
-    /// never merged with what follows.
+    /// Tell the parser that input bytes of unknown value were dropped (the receive buffer
+    /// overflowed, or the UART overran): the line in progress is answered as
+    /// [`Verdict::BadInput`] when its terminator arrives, never merged with what follows.
     pub fn overflow(&mut self) {
         self.lost = true;
         self.after_cr = false;
+    }
+
+    /// Tell the parser that the receive buffer overflowed and dropped the bytes `gap`
+    /// describes ([`rx::Gap`]). If the gap holds no terminator, the line in progress goes
+    /// on after it and is answered as [`Verdict::BadInput`] at its terminator, as with
+    /// [`Parser::overflow`]. If it does, the line in progress ended in the gap and is
+    /// answered now: [`Verdict::BadInput`] if it lost payload or whole lines were lost
+    /// with it (so every loss of payload is reported, here or on the line after the gap),
+    /// else what its payload says (only terminators were dropped). The line after the gap
+    /// is bad input if its beginning was dropped.
+    pub fn lost(&mut self, gap: rx::Gap) -> Option<Verdict> {
+        if !gap.ends_line() {
+            self.overflow();
+            return None;
+        }
+        let v = if gap.body_lost() || self.lost {
+            Some(Verdict::BadInput)
+        } else {
+            self.finish()
+        };
+        *self = Parser::new();
+        self.lost = gap.tail_lost();
+        self.after_cr = gap.ends_in_cr();
+        v
     }
 
     /// Whether a line is in progress (some payload byte, or lost bytes, since the last

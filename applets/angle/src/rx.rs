@@ -13,7 +13,14 @@
 //! the position of the loss and then drops every byte until the consumer has read up to
 //! that position and acknowledged it. So the consumer sees all bytes before the loss, then
 //! one [`Rx::Lost`], then the bytes that arrived after it: it can poison exactly the line
-//! in progress ([`crate::Parser::overflow`]) and never merges two lines silently.
+//! in progress ([`crate::Parser::lost`]) and never merges two lines silently.
+//!
+//! A loss carries a [`Gap`]: what kinds of bytes were dropped (terminators or not, and in
+//! what order), one byte of bookkeeping. Without it, a gap that swallowed the terminator
+//! of the line in progress leaves that line unanswered until the host happens to send
+//! another terminator: a host that sent a burst during a sweep and overran the buffer
+//! would wait for a reply that never comes. With it, the parser knows the line ended in
+//! the gap and answers it at once.
 
 use core::cell::UnsafeCell;
 // portable-atomic: a plain `ld`/`st` for a byte on AVR (core's atomics wrap each one in
@@ -24,13 +31,81 @@ use portable_atomic::{AtomicU8, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rx {
     Byte(u8),
-    /// Bytes were lost here (queue full, or the UART overran).
-    Lost,
+    /// Bytes were lost here (queue full, or the UART overran); what kind of bytes.
+    Lost(Gap),
+}
+
+/// A summary of the bytes one loss dropped, in order: enough for the parser to tell
+/// whether the line in progress ended in the gap, whether payload was lost before that
+/// (the line's own, or that of lines wholly inside the gap), and how the line after the
+/// gap begins.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gap(u8);
+
+impl Gap {
+    /// A CR or LF was dropped.
+    const TERM: u8 = 1;
+    /// A payload byte was dropped before the last dropped terminator.
+    const BODY: u8 = 2;
+    /// A payload byte (or an unknown byte) was dropped after the last dropped terminator.
+    const TAIL: u8 = 4;
+    /// The last byte dropped was a CR (a LF next belongs to it).
+    const CR: u8 = 8;
+
+    /// Nothing dropped yet.
+    pub const EMPTY: Gap = Gap(0);
+    /// Bytes of unknown value were lost (a UART overrun or framing error), taken as
+    /// payload: the line in progress is damaged and goes on after the gap.
+    pub const UNKNOWN: Gap = Gap(Gap::TAIL);
+
+    /// The gap with `byte` dropped after what it holds.
+    #[must_use]
+    pub const fn and(self, byte: u8) -> Gap {
+        let f = self.0;
+        Gap(if byte == b'\r' || byte == b'\n' {
+            let body = if f & Gap::TAIL != 0 { Gap::BODY } else { 0 };
+            let cr = if byte == b'\r' { Gap::CR } else { 0 };
+            (f & Gap::BODY) | body | Gap::TERM | cr
+        } else {
+            (f | Gap::TAIL) & !Gap::CR
+        })
+    }
+
+    /// The gap of these dropped bytes.
+    pub fn of(bytes: &[u8]) -> Gap {
+        bytes.iter().fold(Gap::EMPTY, |g, &b| g.and(b))
+    }
+
+    /// A terminator was dropped: the line in progress ended in the gap.
+    pub const fn ends_line(self) -> bool {
+        self.0 & Gap::TERM != 0
+    }
+
+    /// Payload was dropped before the last dropped terminator: the line in progress lost
+    /// some, or whole lines were lost in the gap.
+    pub const fn body_lost(self) -> bool {
+        self.0 & Gap::BODY != 0
+    }
+
+    /// Payload was dropped after the last dropped terminator (or, if none was dropped, at
+    /// all): the line after the gap (or the line in progress, going on) lost bytes.
+    pub const fn tail_lost(self) -> bool {
+        self.0 & Gap::TAIL != 0
+    }
+
+    /// The last byte dropped was a CR.
+    pub const fn ends_in_cr(self) -> bool {
+        self.0 & Gap::CR != 0
+    }
 }
 
 /// A byte queue holding `N` bytes (`N` a power of two, at most 128).
+///
+/// `repr(C)`, counters first, so a debugger (or the emulator test, through QEMU's
+/// monitor) can read the state of the firmware's queue at a fixed offset: `tail` at 0,
+/// `head` at 1, `losses` at 2, `handled` at 3.
+#[repr(C)]
 pub struct RxQueue<const N: usize> {
-    buf: [UnsafeCell<u8>; N],
     /// Bytes ever queued, modulo 256 (written by the producer only).
     tail: AtomicU8,
     /// Bytes ever taken, modulo 256 (written by the consumer only).
@@ -41,6 +116,10 @@ pub struct RxQueue<const N: usize> {
     handled: AtomicU8,
     /// `tail` when the pending loss happened (producer only).
     lost_at: AtomicU8,
+    /// The [`Gap`] of loss number `n` is in `gaps[n % 2]` (producer only): while the
+    /// consumer takes one, the producer may already be writing the next.
+    gaps: [AtomicU8; 2],
+    buf: [UnsafeCell<u8>; N],
 }
 
 // SAFETY: the queue is only used through one `Producer` and one `Consumer` (`split` takes
@@ -70,6 +149,7 @@ impl<const N: usize> RxQueue<N> {
             losses: AtomicU8::new(0),
             handled: AtomicU8::new(0),
             lost_at: AtomicU8::new(0),
+            gaps: [const { AtomicU8::new(0) }; 2],
         }
     }
 
@@ -103,12 +183,13 @@ impl<const N: usize> Producer<'_, N> {
     pub fn push(&mut self, byte: u8) {
         let q = self.q;
         if q.pending() {
+            self.drop_byte(byte);
             return;
         }
         let tail = q.tail.load(Ordering::Relaxed);
         let head = q.head.load(Ordering::Acquire);
         if usize::from(tail.wrapping_sub(head)) >= N {
-            self.lose();
+            self.open(Gap::EMPTY.and(byte));
             return;
         }
         // SAFETY: the slot is outside what the consumer may read until `tail` moves.
@@ -116,16 +197,46 @@ impl<const N: usize> Producer<'_, N> {
         q.tail.store(tail.wrapping_add(1), Ordering::Release);
     }
 
-    /// Record that bytes were lost before the next one (a UART overrun or framing error).
+    /// Record that bytes of unknown value were lost before the next one (a UART overrun
+    /// or framing error).
     pub fn lose(&mut self) {
-        let q = self.q;
-        if q.pending() {
-            return;
+        if self.q.pending() {
+            // Any byte will do that is not a terminator: unknown bytes count as payload.
+            self.drop_byte(0);
+        } else {
+            self.open(Gap::UNKNOWN);
         }
+    }
+
+    /// A loss here, at `tail`, with what it dropped so far.
+    fn open(&mut self, gap: Gap) {
+        let q = self.q;
         q.lost_at
             .store(q.tail.load(Ordering::Relaxed), Ordering::Relaxed);
-        let losses = q.losses.load(Ordering::Relaxed);
-        q.losses.store(losses.wrapping_add(1), Ordering::Release);
+        let n = q.losses.load(Ordering::Relaxed).wrapping_add(1);
+        // The slot of loss n - 2, long taken: the consumer has acknowledged loss n - 1.
+        q.gaps[usize::from(n & 1)].store(gap.0, Ordering::Relaxed);
+        q.losses.store(n, Ordering::Release);
+    }
+
+    /// Drop a byte while a loss is pending: add it to the loss's gap.
+    fn drop_byte(&mut self, byte: u8) {
+        let q = self.q;
+        let n = q.losses.load(Ordering::Relaxed);
+        let slot = &q.gaps[usize::from(n & 1)];
+        slot.store(
+            Gap(slot.load(Ordering::Relaxed)).and(byte).0,
+            Ordering::SeqCst,
+        );
+        // The consumer may have taken the gap between our check that the loss is pending
+        // and the store above (threads on a host; an interrupt cannot be interrupted by
+        // the main loop). Then it may not have seen this byte: report it as a loss of its
+        // own, where the consumer now is. (If it did see it, the byte counts twice, which
+        // is harmless: a gap of one terminator ends a line that is empty by then, a gap
+        // of one payload byte poisons a line that is poisoned already.)
+        if q.handled.load(Ordering::SeqCst) == n {
+            self.open(Gap::EMPTY.and(byte));
+        }
     }
 }
 
@@ -142,10 +253,11 @@ impl<const N: usize> Consumer<'_, N> {
         let losses = q.losses.load(Ordering::Acquire);
         if losses != q.handled.load(Ordering::Relaxed) && q.lost_at.load(Ordering::Relaxed) == head
         {
-            // Everything before the loss has been read: report it, and let the producer
-            // queue bytes again.
-            q.handled.store(losses, Ordering::Release);
-            return Some(Rx::Lost);
+            // Everything before the loss has been read: let the producer queue bytes
+            // again, then take the gap, now complete (see `Producer::drop_byte`).
+            q.handled.store(losses, Ordering::SeqCst);
+            let gap = q.gaps[usize::from(losses & 1)].load(Ordering::SeqCst);
+            return Some(Rx::Lost(Gap(gap)));
         }
         if q.tail.load(Ordering::Acquire) == head {
             return None;
@@ -177,17 +289,67 @@ mod tests {
         for b in 2..=4 {
             assert_eq!(c.pop(), Some(Rx::Byte(b)));
         }
-        assert_eq!(c.pop(), Some(Rx::Lost));
+        assert_eq!(c.pop(), Some(Rx::Lost(Gap::of(&[5, 6, 7, 8]))));
         assert_eq!(c.pop(), None);
         p.push(9);
         p.lose();
         p.push(10);
         assert_eq!(c.pop(), Some(Rx::Byte(9)));
-        assert_eq!(c.pop(), Some(Rx::Lost));
+        assert_eq!(c.pop(), Some(Rx::Lost(Gap::UNKNOWN.and(10))));
         assert_eq!(c.pop(), None);
         p.push(11);
         assert_eq!(c.pop(), Some(Rx::Byte(11)));
         assert_eq!(c.pop(), None);
+    }
+
+    #[test]
+    fn a_gap_says_where_lines_ended_in_it() {
+        let g = Gap::of(b"12");
+        assert!(!g.ends_line() && !g.body_lost() && g.tail_lost());
+        let g = Gap::of(b"\n");
+        assert!(g.ends_line() && !g.body_lost() && !g.tail_lost() && !g.ends_in_cr());
+        let g = Gap::of(b"9\r");
+        assert!(g.ends_line() && g.body_lost() && !g.tail_lost() && g.ends_in_cr());
+        let g = Gap::of(b"\r\n45");
+        assert!(g.ends_line() && !g.body_lost() && g.tail_lost() && !g.ends_in_cr());
+        let g = Gap::of(b"\n2\n3");
+        assert!(g.ends_line() && g.body_lost() && g.tail_lost());
+        let g = Gap::of(b"\r\n\r");
+        assert!(g.ends_line() && !g.body_lost() && !g.tail_lost() && g.ends_in_cr());
+        let g = Gap::UNKNOWN.and(b'\n');
+        assert!(g.ends_line() && g.body_lost() && !g.tail_lost());
+    }
+
+    #[test]
+    fn a_burst_whose_terminator_is_dropped_says_so() {
+        // A host sends a 9-byte line into a 4-byte queue nobody reads (the main loop is
+        // sweeping): its CR LF is dropped, and the loss says a line ended in the gap.
+        let mut q = RxQueue::<4>::new();
+        let (mut p, mut c) = q.split();
+        for &b in b"9999999\r\n" {
+            p.push(b);
+        }
+        for _ in 0..4 {
+            assert_eq!(c.pop(), Some(Rx::Byte(b'9')));
+        }
+        assert_eq!(c.pop(), Some(Rx::Lost(Gap::of(b"999\r\n"))));
+        assert_eq!(c.pop(), None);
+    }
+
+    #[test]
+    fn the_next_loss_uses_the_other_gap_slot() {
+        let mut q = RxQueue::<2>::new();
+        let (mut p, mut c) = q.split();
+        // Two bytes kept, the third dropped: three losses in turn, each with its own gap.
+        for input in [b"12\n", b"34x", b"56\r"] {
+            for &b in input {
+                p.push(b);
+            }
+            assert_eq!(c.pop(), Some(Rx::Byte(input[0])));
+            assert_eq!(c.pop(), Some(Rx::Byte(input[1])));
+            assert_eq!(c.pop(), Some(Rx::Lost(Gap::of(&input[2..]))));
+            assert_eq!(c.pop(), None);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! The expectations come from an independent model of the spec written here with `Vec`s
 //! (split into lines, then classify each line), not from the parser itself.
 
+use angle::rx::Gap;
 use angle::{Parser, READY_LINE, Verdict};
 use proptest::prelude::*;
 
@@ -315,6 +316,141 @@ fn a_loss_makes_the_line_in_progress_bad_input_and_only_it() {
     assert!(p.in_line(), "a loss alone is a line in progress");
 }
 
+/// The sent stream split into lines: (payload indices, terminator indices); the last,
+/// unterminated, part is left out.
+fn sent_lines(sent: &[u8]) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut lines = Vec::new();
+    let mut payload = Vec::new();
+    let mut i = 0;
+    while i < sent.len() {
+        match sent[i] {
+            b'\r' if sent.get(i + 1) == Some(&b'\n') => {
+                lines.push((std::mem::take(&mut payload), vec![i, i + 1]));
+                i += 1;
+            }
+            b'\r' | b'\n' => lines.push((std::mem::take(&mut payload), vec![i])),
+            _ => payload.push(i),
+        }
+        i += 1;
+    }
+    lines
+}
+
+/// The model of a lossy receive path, from what the host sent and which of those bytes the
+/// device's buffer dropped (in runs, each run one loss), line by line:
+/// * a line whose terminator arrived: bad input if any of its payload was dropped, else
+///   what its payload says;
+/// * the first line whose terminator (its CR, or lone LF) a run dropped: it is the line in
+///   progress when the loss is read, and is answered then: bad input if it lost payload
+///   or any other line ending in that run did (whole lines lost), else what its payload
+///   says;
+/// * other lines ending in that run vanish (their loss is reported by the first);
+/// * the unterminated rest of the stream: nothing yet.
+fn model_of_drops(sent: &[u8], dropped: &[bool]) -> Vec<Verdict> {
+    let mut run = vec![0; sent.len()];
+    let mut runs = 0;
+    for i in 0..sent.len() {
+        if dropped[i] {
+            if i == 0 || !dropped[i - 1] {
+                runs += 1;
+            }
+            run[i] = runs;
+        }
+    }
+    let lines = sent_lines(sent);
+    let damaged = |payload: &[usize]| payload.iter().any(|&i| dropped[i]);
+    let mut lost_lines = vec![false; runs + 1];
+    for (payload, term) in &lines {
+        if dropped[term[0]] && damaged(payload) {
+            lost_lines[run[term[0]]] = true;
+        }
+    }
+    let mut answered = vec![false; runs + 1];
+    let mut out = Vec::new();
+    for (payload, term) in &lines {
+        let bytes: Vec<u8> = payload.iter().map(|&i| sent[i]).collect();
+        let bad = if dropped[term[0]] {
+            let r = run[term[0]];
+            if std::mem::replace(&mut answered[r], true) {
+                continue;
+            }
+            lost_lines[r]
+        } else {
+            damaged(payload)
+        };
+        out.extend(if bad {
+            Some(Verdict::BadInput)
+        } else {
+            classify(&bytes)
+        });
+    }
+    out
+}
+
+/// What the device's main loop sees: the bytes that arrived, and for each run of dropped
+/// bytes one loss with its gap.
+fn received(sent: &[u8], dropped: &[bool]) -> Vec<angle::rx::Rx> {
+    let mut out = Vec::new();
+    let mut gap: Option<Gap> = None;
+    for (&b, &d) in sent.iter().zip(dropped) {
+        if d {
+            gap = Some(gap.unwrap_or(Gap::EMPTY).and(b));
+        } else {
+            out.extend(gap.take().map(angle::rx::Rx::Lost));
+            out.push(angle::rx::Rx::Byte(b));
+        }
+    }
+    out.extend(gap.map(angle::rx::Rx::Lost));
+    out
+}
+
+fn parse_received(events: &[angle::rx::Rx]) -> Vec<Verdict> {
+    let mut p = Parser::new();
+    let mut out = Vec::new();
+    for &e in events {
+        out.extend(match e {
+            angle::rx::Rx::Byte(b) => p.push(b),
+            angle::rx::Rx::Lost(gap) => p.lost(gap),
+        });
+    }
+    out
+}
+
+#[test]
+fn a_loss_that_swallows_the_terminator_answers_the_line_at_once() {
+    use Verdict::*;
+    // (sent, dropped as '^' under each byte, verdicts)
+    let cases: &[(&[u8], &str, &[Verdict])] = &[
+        // The terminator of a damaged line dropped: bad input now, not at some later
+        // terminator the host may never send.
+        (b"99999\r\n", " ^^^^^^", &[BadInput]),
+        // Only the terminator dropped: the line arrived whole.
+        (b"45\n", "  ^", &[Angle(45)]),
+        (b"45\r\n7\n", "  ^^  ", &[Angle(45), Angle(7)]),
+        // The CR dropped, its LF arrived: one terminator, not two.
+        (b"45\r\n7\n", "  ^   ", &[Angle(45), Angle(7)]),
+        // Lines wholly in the gap vanish; the line in progress reports their loss, and the
+        // line whose beginning was dropped is bad input.
+        (b"5\n6\n7\n8\n", "  ^^^^^ ", &[Angle(5), BadInput, BadInput]),
+        (b"5\n6\n7\n8\n", " ^^^^^  ", &[BadInput, Angle(8)]),
+        (b"5\n\n\r\n8\n", " ^^^^  ", &[Angle(5), Angle(8)]),
+        // No terminator in the gap: the line goes on, and is bad input at its end.
+        (b"123\n4\n", " ^    ", &[BadInput, Angle(4)]),
+    ];
+    for &(sent, marks, want) in cases {
+        let dropped: Vec<bool> = marks.bytes().map(|c| c == b'^').collect();
+        assert_eq!(dropped.len(), sent.len(), "{marks:?}");
+        let events = received(sent, &dropped);
+        assert_eq!(
+            parse_received(&events),
+            want,
+            "{:?} {marks:?}",
+            sent.escape_ascii()
+        );
+        assert_eq!(model_of_drops(sent, &dropped), want, "model: {marks:?}");
+    }
+}
+
 /// Bytes a host is likely to send, with the odd arbitrary one, picked by a random number
 /// (mapping plain random numbers keeps 10,000 cases fast in a debug build).
 fn protocol_byte(r: u16) -> u8 {
@@ -373,8 +509,31 @@ fn check_soup(events: &[Rx]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// A stream the host sent, and which bytes the buffer dropped (in runs, as a full buffer
+/// drops them).
+fn sent_and_dropped(max: usize) -> impl Strategy<Value = (Vec<u8>, Vec<bool>)> {
+    prop::collection::vec(any::<u16>(), 0..max).prop_map(|v| {
+        let mut dropping = false;
+        v.into_iter()
+            .map(|r| {
+                if r % 9 == 0 {
+                    dropping = !dropping;
+                }
+                (protocol_byte(r / 9), dropping)
+            })
+            .unzip()
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn soup_with_dropped_runs((sent, dropped) in sent_and_dropped(400)) {
+        let got = parse_received(&received(&sent, &dropped));
+        prop_assert!(got.iter().all(|&v| allowed(v)), "{got:?}");
+        prop_assert_eq!(got, model_of_drops(&sent, &dropped));
+    }
 
     #[test]
     fn arbitrary_byte_soup(soup in prop::collection::vec(any::<u8>(), 0..400)) {
