@@ -490,3 +490,48 @@ fn persist_installs_a_hook_that_loads_only_ours() {
     ));
     assert_eq!(out, "1\n4\n");
 }
+
+/// `apply` warns about neighbours that fight over the same hooks: a running firewalld (a
+/// process of that name, in a private PID namespace so no other test sees it) and rules in
+/// both the legacy and the nft iptables backends. Before they exist, no warning.
+#[test]
+fn apply_warns_about_firewalld_and_mixed_iptables_backends() {
+    if !tools(&["unshare", "nft", "iptables-legacy", "iptables-nft"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let path = format!(
+        "{}:{}",
+        links_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = run(Command::new("unshare")
+        .args(["-Urnpf", "--mount-proc", "bash", "-c"])
+        .arg(
+            "set -u
+             genfw apply -i fleet.ini --host db-a --state-dir $T/s 2>$T/before || exit 7
+             cp /bin/sleep $T/firewalld && $T/firewalld 60 & fw=$!
+             iptables-legacy -A INPUT -s 198.51.100.1 -j DROP && iptables-nft -A INPUT -s 198.51.100.2 -j DROP || exit 8
+             genfw rollback --state-dir $T/s >/dev/null || exit 9
+             genfw apply -i fleet.ini --host db-a --state-dir $T/s 2>$T/after || exit 10
+             kill $fw; cat $T/before; echo ==; cat $T/after",
+        )
+        .current_dir(fixtures())
+        .env("PATH", path)
+        .env("T", t.path())
+        .env_remove("SSH_CONNECTION"));
+    let text = ok(&out);
+    let (before, after) = text.split_once("==\n").expect("both runs reported");
+    assert!(
+        !before.contains("warning"),
+        "no neighbours yet, no warning:\n{before}"
+    );
+    assert!(
+        after.contains("genfw: warning: firewalld is running"),
+        "{after}"
+    );
+    assert!(
+        after.contains("genfw: warning: both the legacy and the nft iptables backends hold rules"),
+        "{after}"
+    );
+}
