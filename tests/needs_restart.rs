@@ -617,6 +617,47 @@ fn unreadable_processes_answer_3() {
     assert!(stdout(&out).contains("1 unreadable"), "{}", stdout(&out));
 }
 
+/// `-r` with Debian's flag file present (in a private mount namespace: a tmpfs over /run)
+/// answers 2, which wins over 1 (a restart is also needed), and says why; without `-r` the
+/// same state answers 1.
+#[test]
+fn reboot_flag_answers_2_and_wins_over_restart() {
+    let Some(b) = build() else { return };
+    if !have_tool("unshare") {
+        return;
+    }
+    let d = workdir(b, "reboot");
+    let mut procs = Procs::default();
+    let p = procs.start(&mut daemon(b, &d.join("lib"), 0));
+    rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
+    let in_ns = |args: &[&str]| {
+        run(Command::new("unshare")
+            .args(["-m", "sh", "-c"])
+            .arg(r#"mount -t tmpfs none /run && touch /run/reboot-required && exec "$0" "$@""#)
+            .arg(support::links_dir().join("needs-restart"))
+            .args(["--by-process", "--pid", &p[0].to_string()])
+            .args(args))
+    };
+    let out = in_ns(&["-r"]);
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("reboot needed: /run/reboot-required is present"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("1 to restart"), "{}", stdout(&out));
+    let out = in_ns(&["-r", "--json"]);
+    let (findings, summary) = json_lines(&out);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(summary["reboot_needed"], true);
+    assert_eq!(
+        summary["reboot_reasons"],
+        serde_json::json!(["/run/reboot-required is present"])
+    );
+    let out = in_ns(&[]);
+    assert_eq!(code(&out), 1, "without -r the reboot checks are not made");
+}
+
 #[test]
 fn usage_errors() {
     for (args, needle) in [
