@@ -3,6 +3,7 @@
 //! sort keys stay in memory), then written out sorted by id per release.
 
 use crate::cefs::Raw;
+use crate::frag::Frag;
 use crate::rpm::{Nevra, Primary, dist_release};
 use crate::xml::Src;
 use opsbox_common::diag::Diag;
@@ -132,44 +133,61 @@ pub fn issued_date(s: &str) -> Option<String> {
 }
 
 /// Append `s` escaped for XML text (`attr`: for a double-quoted attribute value).
-/// Characters XML 1.0 does not allow are dropped.
-pub fn escape(out: &mut Vec<u8>, s: &str, attr: bool) {
-    // bytes that need a look: controls, markup, quotes, and 0xEF (U+FFFE/U+FFFF start so)
-    static SPECIAL: [bool; 256] = {
+/// Characters XML 1.0 does not allow are dropped. Text between the characters that need
+/// a look is copied in whole runs.
+pub fn escape(out: &mut Frag, s: &str, attr: bool) {
+    // bytes that need a look: controls, markup, and 0xEF (U+FFFE/U+FFFF start so); in
+    // attribute values also quotes, and newlines and tabs (normalised away otherwise)
+    const fn table(attr: bool) -> [bool; 256] {
         let mut t = [false; 256];
         let mut i = 0;
         while i < 0x20 {
-            t[i] = true;
+            t[i] = attr || !(i == b'\n' as usize || i == b'\t' as usize);
             i += 1;
         }
         t[b'&' as usize] = true;
         t[b'<' as usize] = true;
         t[b'>' as usize] = true;
-        t[b'"' as usize] = true;
+        t[b'"' as usize] = attr;
         t[0xef] = true;
         t
-    };
-    if !s.bytes().any(|b| SPECIAL[b as usize]) {
-        out.extend_from_slice(s.as_bytes());
-        return;
     }
-    for c in s.chars() {
-        match c {
-            '&' => out.extend_from_slice(b"&amp;"),
-            '<' => out.extend_from_slice(b"&lt;"),
-            '>' => out.extend_from_slice(b"&gt;"),
-            '"' if attr => out.extend_from_slice(b"&quot;"),
-            '\n' if attr => out.extend_from_slice(b"&#10;"),
-            '\t' if attr => out.extend_from_slice(b"&#9;"),
-            '\r' => out.extend_from_slice(b"&#13;"),
-            '\n' | '\t' => out.push(c as u8),
-            c if legal(c) => {
-                let mut b = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
-            }
-            _ => {}
+    static TEXT: [bool; 256] = table(false);
+    static ATTR: [bool; 256] = table(true);
+    let special = if attr { &ATTR } else { &TEXT };
+    let b = s.as_bytes();
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        let c = b[i];
+        if !special[c as usize] {
+            i += 1;
+            continue;
         }
+        let (rep, len): (&[u8], usize) = match c {
+            b'&' => (b"&amp;", 1),
+            b'<' => (b"&lt;", 1),
+            b'>' => (b"&gt;", 1),
+            b'"' => (b"&quot;", 1),
+            b'\n' => (b"&#10;", 1),
+            b'\t' => (b"&#9;", 1),
+            b'\r' => (b"&#13;", 1),
+            // U+FFFE and U+FFFF (EF BF BE, EF BF BF) are not XML characters
+            0xef if b.get(i + 1) == Some(&0xbf) && matches!(b.get(i + 2), Some(0xbe | 0xbf)) => {
+                (b"", 3)
+            }
+            0xef => {
+                i += 1;
+                continue;
+            }
+            // the other controls are not XML characters
+            _ => (b"", 1),
+        };
+        out.put(&b[start..i]);
+        out.put(rep);
+        i += len;
+        start = i;
     }
+    out.put(&b[start..]);
 }
 
 /// A character XML 1.0 allows.
@@ -234,7 +252,7 @@ pub struct Converter<'a> {
     spool: BufWriter<File>,
     off: u64,
     entries: Vec<Entry>,
-    frag: Vec<u8>,
+    frag: Frag,
     pub stats: Stats,
     /// Sorted runs of sort keys spilled to a temporary file once `chunk` are in memory
     /// (an external merge sort: memory does not grow with the input).
@@ -369,7 +387,7 @@ impl<'a> Converter<'a> {
             spool: BufWriter::with_capacity(1 << 16, spool),
             off: 0,
             entries: Vec::new(),
-            frag: Vec::with_capacity(1 << 14),
+            frag: Frag::new(),
             stats: Stats::default(),
             runs: None,
             run_bounds: Vec::new(),
@@ -610,15 +628,15 @@ impl<'a> Converter<'a> {
     ) -> Result<()> {
         let w = &mut self.frag;
         w.clear();
-        w.extend_from_slice(b"  <update");
+        w.put(b"  <update");
         if let Some(from) = raw.from.as_deref().filter(|s| !s.trim().is_empty()) {
-            w.extend_from_slice(b" from=\"");
+            w.put(b" from=\"");
             escape(w, from.trim(), true);
-            w.push(b'"');
+            w.byte(b'"');
         }
-        w.extend_from_slice(b" status=\"final\" type=\"");
-        w.extend_from_slice(kind.name().as_bytes());
-        w.extend_from_slice(b"\" version=\"");
+        w.put(b" status=\"final\" type=\"");
+        w.put(kind.name().as_bytes());
+        w.put(b"\" version=\"");
         escape(
             w,
             raw.release
@@ -628,9 +646,9 @@ impl<'a> Converter<'a> {
                 .unwrap_or("1"),
             true,
         );
-        w.extend_from_slice(b"\">\n    <id>");
+        w.put(b"\">\n    <id>");
         escape(w, id, false);
-        w.extend_from_slice(b"</id>\n    <title>");
+        w.put(b"</id>\n    <title>");
         let title = raw
             .synopsis
             .as_deref()
@@ -638,13 +656,13 @@ impl<'a> Converter<'a> {
             .filter(|s| !s.is_empty())
             .unwrap_or(id);
         escape(w, title, false);
-        w.extend_from_slice(b"</title>\n    <issued date=\"");
-        w.extend_from_slice(issued.as_bytes());
-        w.extend_from_slice(b"\"/>\n");
+        w.put(b"</title>\n    <issued date=\"");
+        w.put(issued.as_bytes());
+        w.put(b"\"/>\n");
         if let Some(s) = sev {
-            w.extend_from_slice(b"    <severity>");
-            w.extend_from_slice(s.as_bytes());
-            w.extend_from_slice(b"</severity>\n");
+            w.put(b"    <severity>");
+            w.put(s.as_bytes());
+            w.put(b"</severity>\n");
         }
         let desc = raw
             .description
@@ -652,62 +670,65 @@ impl<'a> Converter<'a> {
             .map(str::trim)
             .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("not available"))
             .unwrap_or(title);
-        w.extend_from_slice(b"    <description>");
+        w.put(b"    <description>");
         escape(w, desc, false);
-        w.extend_from_slice(b"</description>\n");
+        w.put(b"</description>\n");
         let refs = references(raw.references.as_deref().unwrap_or(""), id);
         if refs.is_empty() {
-            w.extend_from_slice(b"    <references/>\n");
+            w.put(b"    <references/>\n");
         } else {
-            w.extend_from_slice(b"    <references>\n");
+            w.put(b"    <references>\n");
             for r in &refs {
-                w.extend_from_slice(b"      <reference href=\"");
+                w.put(b"      <reference href=\"");
                 escape(w, &r.href, true);
-                w.extend_from_slice(b"\"");
+                w.put(b"\"");
                 if let Some(i) = &r.id {
-                    w.extend_from_slice(b" id=\"");
+                    w.put(b" id=\"");
                     escape(w, i, true);
-                    w.extend_from_slice(b"\" title=\"");
+                    w.put(b"\" title=\"");
                     escape(w, i, true);
-                    w.extend_from_slice(b"\"");
+                    w.put(b"\"");
                 }
-                w.extend_from_slice(b" type=\"");
-                w.extend_from_slice(r.kind.as_bytes());
-                w.extend_from_slice(b"\"/>\n");
+                w.put(b" type=\"");
+                w.put(r.kind.as_bytes());
+                w.put(b"\"/>\n");
             }
-            w.extend_from_slice(b"    </references>\n");
+            w.put(b"    </references>\n");
         }
-        let _ = write!(
-            w,
-            "    <pkglist>\n      <collection short=\"centos-{rel}\">\n        <name>CentOS {rel}</name>\n"
-        );
+        w.put(b"    <pkglist>\n      <collection short=\"centos-");
+        w.num(rel);
+        w.put(b"\">\n        <name>CentOS ");
+        w.num(rel);
+        w.put(b"</name>\n");
         for p in pkgs {
-            w.extend_from_slice(b"        <package name=\"");
+            w.put(b"        <package name=\"");
             escape(w, p.n.name, true);
-            w.extend_from_slice(b"\" version=\"");
+            w.put(b"\" version=\"");
             escape(w, p.n.version, true);
-            w.extend_from_slice(b"\" release=\"");
+            w.put(b"\" release=\"");
             escape(w, p.n.release, true);
-            w.extend_from_slice(b"\" epoch=\"");
+            w.put(b"\" epoch=\"");
             escape(w, p.epoch, true);
-            w.extend_from_slice(b"\" arch=\"");
+            w.put(b"\" arch=\"");
             escape(w, p.n.arch, true);
-            w.extend_from_slice(b"\"");
+            w.put(b"\"");
             if let Some(s) = p.src {
-                w.extend_from_slice(b" src=\"");
+                w.put(b" src=\"");
                 escape(w, s, true);
-                w.extend_from_slice(b"\"");
+                w.put(b"\"");
             }
-            w.extend_from_slice(b">\n          <filename>");
+            w.put(b">\n          <filename>");
             escape(w, p.file, false);
-            w.extend_from_slice(b"</filename>\n");
+            w.put(b"</filename>\n");
             if reboot {
-                w.extend_from_slice(b"          <reboot_suggested>True</reboot_suggested>\n");
+                w.put(b"          <reboot_suggested>True</reboot_suggested>\n");
             }
-            w.extend_from_slice(b"        </package>\n");
+            w.put(b"        </package>\n");
         }
-        w.extend_from_slice(b"      </collection>\n    </pkglist>\n  </update>\n");
-        self.spool.write_all(w).ctx("writing a temporary file")?;
+        w.put(b"      </collection>\n    </pkglist>\n  </update>\n");
+        self.spool
+            .write_all(w.as_bytes())
+            .ctx("writing a temporary file")?;
         self.entries.push(Entry {
             release: rel,
             id: id.into(),
@@ -1089,17 +1110,46 @@ mod tests {
         }
     }
 
+    /// Escaping one character at a time: what `escape` must give, run by run.
+    fn escape_by_char(s: &str, attr: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for c in s.chars() {
+            match c {
+                '&' => out.extend_from_slice(b"&amp;"),
+                '<' => out.extend_from_slice(b"&lt;"),
+                '>' => out.extend_from_slice(b"&gt;"),
+                '"' if attr => out.extend_from_slice(b"&quot;"),
+                '\n' if attr => out.extend_from_slice(b"&#10;"),
+                '\t' if attr => out.extend_from_slice(b"&#9;"),
+                '\r' => out.extend_from_slice(b"&#13;"),
+                c if legal(c) => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                _ => {}
+            }
+        }
+        out
+    }
+
     proptest::proptest! {
+        #[test]
+        fn escape_in_runs_is_escape_by_char(
+            s in "(\\PC|[\\x00-\\x1f&<>\"'\\u{fffe}\\u{ffff}\\u{fffd}\\u{efff}])*",
+            attr: bool,
+        ) {
+            let mut f = Frag::new();
+            escape(&mut f, &s, attr);
+            proptest::prop_assert_eq!(f.as_bytes(), &escape_by_char(&s, attr)[..]);
+        }
+
         /// Any synopsis survives CEFS (escaped) → updateinfo → an XML parser: the same
         /// text, less what XML cannot carry, trimmed.
         #[test]
         fn any_synopsis_round_trips(syn in "(\\PC|[\\x00-\\x1f&<>\"'\\u{fffe}])*") {
-            let mut attr = Vec::new();
+            let mut attr = Frag::new();
             escape(&mut attr, &syn, true);
             // what a producer would write for characters XML has no escape for: nothing
             let doc = format!(
                 "<opt><CESA-2099--0001 type=\"Security Advisory\" issue_date=\"2099-01-01 00:00:00\" os_release=\"7\" packages=\"a-1-1.el7.x86_64.rpm\" synopsis=\"{}\"/></opt>",
-                String::from_utf8(attr).unwrap()
+                String::from_utf8(attr.as_bytes().to_vec()).unwrap()
             );
             let diag = Diag::new("test").quiet(true);
             let filters = Filters::default();
@@ -1177,14 +1227,17 @@ mod tests {
 
     #[test]
     fn escaping_drops_illegal_characters() {
-        let mut v = Vec::new();
+        let mut v = Frag::new();
         escape(&mut v, "a&b<c>\"d\"\u{1}\u{fffe}\r\n", true);
         assert_eq!(
-            String::from_utf8(v).unwrap(),
+            String::from_utf8(v.as_bytes().to_vec()).unwrap(),
             "a&amp;b&lt;c&gt;&quot;d&quot;&#13;&#10;"
         );
-        let mut v = Vec::new();
+        let mut v = Frag::new();
         escape(&mut v, "x\"\ty\n", false);
-        assert_eq!(String::from_utf8(v).unwrap(), "x\"\ty\n");
+        assert_eq!(
+            String::from_utf8(v.as_bytes().to_vec()).unwrap(),
+            "x\"\ty\n"
+        );
     }
 }
