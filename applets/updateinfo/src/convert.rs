@@ -262,6 +262,25 @@ pub struct Converter<'a> {
     chunk: usize,
     /// Input order of the records (the first of duplicates is kept).
     seq: u32,
+    reuse: Reuse,
+}
+
+/// The per-advisory lists, kept empty between advisories so that their memory is reused
+/// (musl's allocator gives emptied pages back at once: allocating them anew per advisory
+/// costs an mmap and a munmap).
+#[derive(Default)]
+struct Reuse {
+    os_releases: Vec<u32>,
+    pkgs: Vec<(u32, Nevra<'static>, &'static str)>,
+    srcs: Vec<(&'static Nevra<'static>, &'static str)>,
+    out: Vec<Pkg<'static>>,
+}
+
+/// An empty vector in `v`'s memory, for elements of the same layout with other lifetimes
+/// (collecting in place keeps the allocation; the closure never runs).
+fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!()).collect()
 }
 
 /// Sort keys kept in memory before a run is spilled.
@@ -394,6 +413,7 @@ impl<'a> Converter<'a> {
             runs_off: 0,
             chunk: CHUNK,
             seq: 0,
+            reuse: Reuse::default(),
         })
     }
 
@@ -485,7 +505,8 @@ impl<'a> Converter<'a> {
             self.stats.filtered += 1;
             return Ok(());
         }
-        let mut os_releases = Vec::new();
+        let mut os_releases = std::mem::take(&mut self.reuse.os_releases);
+        os_releases.clear();
         for r in &raw.os_release {
             match r.trim().parse::<u32>() {
                 Ok(n) => os_releases.push(n),
@@ -500,7 +521,7 @@ impl<'a> Converter<'a> {
                 }
             }
         }
-        let mut pkgs: Vec<(u32, Nevra, &str)> = Vec::new();
+        let mut pkgs: Vec<(u32, Nevra, &str)> = recycle(std::mem::take(&mut self.reuse.pkgs));
         for file in &raw.packages {
             let Some(n) = Nevra::from_filename(file) else {
                 return self.skip(
@@ -538,6 +559,8 @@ impl<'a> Converter<'a> {
                 .any(|w| w == "reboot_suggested")
         });
         let mut kept_any = false;
+        let mut srcs: Vec<(&Nevra, &str)> = recycle(std::mem::take(&mut self.reuse.srcs));
+        let mut out: Vec<Pkg> = recycle(std::mem::take(&mut self.reuse.out));
         let mut i = 0;
         while i < pkgs.len() {
             let rel = pkgs[i].0;
@@ -547,12 +570,14 @@ impl<'a> Converter<'a> {
             if !f.releases.is_empty() && !f.releases.contains(&rel) {
                 continue;
             }
-            let srcs: Vec<(&Nevra, &str)> = group
-                .iter()
-                .filter(|p| p.1.arch == "src")
-                .map(|p| (&p.1, p.2))
-                .collect();
-            let mut out: Vec<Pkg> = Vec::new();
+            srcs.clear();
+            srcs.extend(
+                group
+                    .iter()
+                    .filter(|p| p.1.arch == "src")
+                    .map(|p| (&p.1, p.2)),
+            );
+            out.clear();
             for &(_, ref n, file) in group {
                 if !f.arches.is_empty()
                     && n.arch != "noarch"
@@ -588,18 +613,19 @@ impl<'a> Converter<'a> {
                 });
             }
             // a source package has its binaries' epoch (repositories list no source RPMs)
-            let src_epochs: Vec<(usize, &str)> = out
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.n.arch == "src")
-                .filter_map(|(i, p)| {
-                    out.iter()
-                        .find(|q| q.n.arch != "src" && q.src == Some(p.file) && q.epoch != "0")
-                        .map(|q| (i, q.epoch))
-                })
-                .collect();
-            for (i, e) in src_epochs {
-                out[i].epoch = e;
+            // (only source packages change, and only binaries are looked at)
+            for i in 0..out.len() {
+                let p = &out[i];
+                if p.n.arch != "src" {
+                    continue;
+                }
+                if let Some(e) = out
+                    .iter()
+                    .find(|q| q.n.arch != "src" && q.src == Some(p.file) && q.epoch != "0")
+                    .map(|q| q.epoch)
+                {
+                    out[i].epoch = e;
+                }
             }
             // only source packages left (the binaries are not in the repo): nothing to update
             if out.iter().all(|p| p.n.arch == "src") {
@@ -611,6 +637,14 @@ impl<'a> Converter<'a> {
         if !kept_any {
             self.stats.filtered += 1;
         }
+        // (the lists that borrow from `pkgs` first)
+        let (srcs, out) = (recycle(srcs), recycle(out));
+        self.reuse = Reuse {
+            os_releases,
+            pkgs: recycle(pkgs),
+            srcs,
+            out,
+        };
         Ok(())
     }
 

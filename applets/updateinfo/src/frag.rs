@@ -11,7 +11,7 @@ pub struct Frag {
 }
 
 /// The longest piece copied inline.
-const SHORT: usize = 32;
+const SHORT: usize = 64;
 
 impl Default for Frag {
     fn default() -> Self {
@@ -43,6 +43,11 @@ impl Frag {
         self.n == 0
     }
 
+    /// Keep the first `n` bytes.
+    pub fn truncate(&mut self, n: usize) {
+        self.n = self.n.min(n);
+    }
+
     /// Append `s`.
     #[inline(always)]
     pub fn put(&mut self, s: &[u8]) {
@@ -55,7 +60,10 @@ impl Frag {
         }
         let at = self.n;
         let d = &mut self.b[at..at + SHORT];
-        if n >= 16 {
+        if n >= 32 {
+            d[..32].copy_from_slice(&s[..32]);
+            d[n - 32..n].copy_from_slice(&s[n - 32..]);
+        } else if n >= 16 {
             d[..16].copy_from_slice(&s[..16]);
             d[n - 16..n].copy_from_slice(&s[n - 16..]);
         } else if n >= 8 {
@@ -135,6 +143,8 @@ mod tests {
             want.extend_from_slice((round * 4099).to_string().as_bytes());
         }
         assert_eq!(f.as_bytes(), &want[..]);
+        f.truncate(3);
+        assert_eq!(f.as_bytes(), &want[..3]);
         f.clear();
         f.num(0);
         f.num(u32::MAX);
