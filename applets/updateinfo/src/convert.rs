@@ -371,6 +371,78 @@ impl RunReader<'_> {
     }
 }
 
+/// Copies byte ranges of a file to a writer in large pieces: each range is read with pread
+/// straight into one buffer (adjacent ranges in one read), which is written when full — no
+/// copy through the writer's own buffer, and few system calls.
+struct Gather<'f> {
+    file: &'f File,
+    buf: Vec<u8>,
+    /// Bytes of `buf` filled.
+    n: usize,
+    /// The range not read yet (it fits after `n`).
+    at: u64,
+    len: usize,
+    /// What a write error is said to be about (none: the caller's output).
+    what: Option<&'static str>,
+}
+
+impl<'f> Gather<'f> {
+    fn new(file: &'f File, what: Option<&'static str>) -> Self {
+        Gather {
+            file,
+            what,
+            buf: vec![0; 1 << 17],
+            n: 0,
+            at: 0,
+            len: 0,
+        }
+    }
+
+    fn add(&mut self, off: u64, len: usize, w: &mut dyn Write) -> Result<()> {
+        if self.len > 0
+            && self.at + self.len as u64 == off
+            && self.n + self.len + len <= self.buf.len()
+        {
+            self.len += len;
+            return Ok(());
+        }
+        self.read()?;
+        if self.n + len > self.buf.len() {
+            self.write(w)?;
+            if len > self.buf.len() {
+                self.buf.resize(len, 0);
+            }
+        }
+        (self.at, self.len) = (off, len);
+        Ok(())
+    }
+
+    fn read(&mut self) -> Result<()> {
+        if self.len > 0 {
+            self.file
+                .read_exact_at(&mut self.buf[self.n..self.n + self.len], self.at)
+                .ctx("reading a temporary file")?;
+            self.n += self.len;
+            self.len = 0;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, w: &mut dyn Write) -> Result<()> {
+        self.read()?;
+        self.write(w)
+    }
+
+    fn write(&mut self, w: &mut dyn Write) -> Result<()> {
+        let r = w.write_all(&self.buf[..self.n]);
+        self.n = 0;
+        match (r, self.what) {
+            (Err(e), Some(what)) => Err(Error::from_io(what, &e)),
+            (r, _) => Ok(r?),
+        }
+    }
+}
+
 struct Head(Entry, usize);
 impl PartialEq for Head {
     fn eq(&self, o: &Self) -> bool {
@@ -885,9 +957,10 @@ impl<'a> Converter<'a> {
             }
         }
         let sorted = tempfile::tempfile().ctx("creating a temporary file")?;
-        let mut out = BufWriter::with_capacity(1 << 16, &sorted);
+        let mut out = &sorted;
+        let mut g = Gather::new(&spool, Some("writing a temporary file"));
         let mut ranges: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-        let (mut pos, mut buf, mut last) = (0u64, Vec::new(), None);
+        let (mut pos, mut last) = (0u64, None);
         while let Some(Head(e, i)) = heap.pop() {
             {
                 let r = &mut readers[i];
@@ -898,17 +971,12 @@ impl<'a> Converter<'a> {
             if !Self::keep(&mut self.stats, self.diag, &mut last, &e) {
                 continue;
             }
-            buf.resize(e.len as usize, 0);
-            spool
-                .read_exact_at(&mut buf, e.off)
-                .ctx("reading a temporary file")?;
-            out.write_all(&buf).ctx("writing a temporary file")?;
+            g.add(e.off, e.len as usize, &mut out)?;
             let r = ranges.entry(e.release).or_insert((pos, pos));
-            r.1 = pos + buf.len() as u64;
-            pos += buf.len() as u64;
+            r.1 = pos + e.len as u64;
+            pos += e.len as u64;
         }
-        out.flush().ctx("writing a temporary file")?;
-        drop(out);
+        g.finish(&mut out)?;
         Ok(Spooled {
             file: sorted,
             order: Order::Ranges(ranges),
@@ -1022,21 +1090,18 @@ impl Spooled {
     /// Write the updateinfo.xml of one release.
     pub fn write_release(&self, rel: u32, w: &mut dyn Write) -> Result<()> {
         w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n")?;
-        let mut buf = Vec::new();
         match &self.order {
             Order::Mem(entries) => {
                 let start = entries.partition_point(|e| e.release < rel);
+                let mut g = Gather::new(&self.file, None);
                 for e in entries[start..].iter().take_while(|e| e.release == rel) {
-                    buf.resize(e.len as usize, 0);
-                    self.file
-                        .read_exact_at(&mut buf, e.off)
-                        .ctx("reading a temporary file")?;
-                    w.write_all(&buf)?;
+                    g.add(e.off, e.len as usize, w)?;
                 }
+                g.finish(w)?;
             }
             Order::Ranges(m) => {
                 if let Some(&(mut pos, end)) = m.get(&rel) {
-                    buf.resize(1 << 16, 0);
+                    let mut buf = vec![0; 1 << 16];
                     while pos < end {
                         let n = ((end - pos) as usize).min(buf.len());
                         self.file
