@@ -8,6 +8,7 @@ use crate::rpm::{Nevra, Primary, dist_release};
 use crate::xml::Src;
 use opsbox_common::diag::Diag;
 use opsbox_common::{Error, Result, ResultExt};
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -624,8 +625,8 @@ impl<'a> Converter<'a> {
         if pkgs.is_empty() {
             return self.skip(src, raw, &id, "no packages", "no packages".into());
         }
-        pkgs.sort();
-        pkgs.dedup();
+        pkgs.sort_by(pkg_cmp);
+        pkgs.dedup_by(|a, b| pkg_cmp(a, b).is_eq());
         let reboot = raw.keywords.as_deref().is_some_and(|k| {
             k.split(|c: char| c.is_whitespace() || c == ',')
                 .any(|w| w == "reboot_suggested")
@@ -643,23 +644,18 @@ impl<'a> Converter<'a> {
                 continue;
             }
             srcs.clear();
-            srcs.extend(
-                group
-                    .iter()
-                    .filter(|p| p.1.arch == "src")
-                    .map(|p| (&p.1, p.2)),
-            );
+            srcs.extend(group.iter().filter(|p| is_src(&p.1)).map(|p| (&p.1, p.2)));
             out.clear();
             for &(_, ref n, file) in group {
                 if !f.arches.is_empty()
                     && n.arch != "noarch"
-                    && n.arch != "src"
+                    && !is_src(n)
                     && !f.arches.iter().any(|a| a == n.arch)
                 {
                     continue;
                 }
                 let known = match self.primary {
-                    Some(p) if n.arch != "src" => {
+                    Some(p) if !is_src(n) => {
                         self.stats.packages_looked_up += 1;
                         let k = p.get(n);
                         if k.is_none() {
@@ -674,7 +670,7 @@ impl<'a> Converter<'a> {
                 };
                 let src = match known {
                     Some(k) if !k.src.is_empty() => Some(&*k.src),
-                    _ if n.arch == "src" => Some(file),
+                    _ if is_src(n) => Some(file),
                     _ => guess_src(n, &srcs),
                 };
                 out.push(Pkg {
@@ -688,19 +684,19 @@ impl<'a> Converter<'a> {
             // (only source packages change, and only binaries are looked at)
             for i in 0..out.len() {
                 let p = &out[i];
-                if p.n.arch != "src" {
+                if !is_src(&p.n) {
                     continue;
                 }
                 if let Some(e) = out
                     .iter()
-                    .find(|q| q.n.arch != "src" && q.src == Some(p.file) && q.epoch != "0")
+                    .find(|q| !is_src(&q.n) && q.src == Some(p.file) && q.epoch != "0")
                     .map(|q| q.epoch)
                 {
                     out[i].epoch = e;
                 }
             }
             // only source packages left (the binaries are not in the repo): nothing to update
-            if out.iter().all(|p| p.n.arch == "src") {
+            if out.iter().all(|p| is_src(&p.n)) {
                 continue;
             }
             kept_any = true;
@@ -985,12 +981,58 @@ impl<'a> Converter<'a> {
     }
 }
 
+/// Byte-string order without musl's `memcmp` (a call, then a loop byte by byte): eight
+/// bytes at a time. The order of `str`'s `Ord`.
+fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let (mut x, mut y) = ([0u8; 8], [0u8; 8]);
+        x.copy_from_slice(&a[i..i + 8]);
+        y.copy_from_slice(&b[i..i + 8]);
+        if x != y {
+            return u64::from_be_bytes(x).cmp(&u64::from_be_bytes(y));
+        }
+        i += 8;
+    }
+    while i < n {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && cmp_bytes(a.as_bytes(), b.as_bytes()).is_eq()
+}
+
+fn is_src(n: &Nevra) -> bool {
+    n.arch.as_bytes() == b"src"
+}
+
+/// The order of `(release, Nevra, file)` tuples' `Ord`, by [`cmp_bytes`].
+fn pkg_cmp(x: &(u32, Nevra, &str), y: &(u32, Nevra, &str)) -> Ordering {
+    x.0.cmp(&y.0)
+        .then_with(|| cmp_bytes(x.1.name.as_bytes(), y.1.name.as_bytes()))
+        .then_with(|| cmp_bytes(x.1.version.as_bytes(), y.1.version.as_bytes()))
+        .then_with(|| cmp_bytes(x.1.release.as_bytes(), y.1.release.as_bytes()))
+        .then_with(|| cmp_bytes(x.1.arch.as_bytes(), y.1.arch.as_bytes()))
+        .then_with(|| cmp_bytes(x.2.as_bytes(), y.2.as_bytes()))
+}
+
 /// The source RPM of a binary package, from the advisory's own `.src.rpm` files: the one
 /// with the same version-release (the longest name that prefixes the binary's, if several).
 fn guess_src<'a>(n: &Nevra, srcs: &[(&Nevra, &'a str)]) -> Option<&'a str> {
     srcs.iter()
         .filter(|(s, _)| {
-            s.version == n.version && s.release == n.release && n.name.starts_with(s.name)
+            same(s.version, n.version)
+                && same(s.release, n.release)
+                && n.name
+                    .as_bytes()
+                    .get(..s.name.len())
+                    .is_some_and(|p| cmp_bytes(p, s.name.as_bytes()).is_eq())
         })
         .max_by_key(|(s, _)| s.name.len())
         .map(|(_, f)| *f)
@@ -1322,6 +1364,14 @@ mod tests {
         // the first of the duplicates is kept
         let six = String::from_utf8_lossy(&a6);
         assert!(six.contains("<title>s0</title>") && !six.contains("<title>s53</title>"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn byte_order_is_str_order(a in "[a-c\\-._\\u{e9}]{0,20}", b in "[a-c\\-._\\u{e9}]{0,20}") {
+            proptest::prop_assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.cmp(&b));
+            proptest::prop_assert_eq!(cmp_bytes(a.as_bytes(), a.as_bytes()), Ordering::Equal);
+        }
     }
 
     #[test]
