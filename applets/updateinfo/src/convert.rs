@@ -288,7 +288,10 @@ fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
 const CHUNK: usize = 16384;
 
 fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    (a.release, &a.id, a.seq).cmp(&(b.release, &b.id, b.seq))
+    a.release
+        .cmp(&b.release)
+        .then_with(|| cmp_bytes(a.id.as_bytes(), b.id.as_bytes()))
+        .then(a.seq.cmp(&b.seq))
 }
 
 const SEVERITIES: [&str; 4] = ["Low", "Moderate", "Important", "Critical"];
