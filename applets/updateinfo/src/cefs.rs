@@ -104,8 +104,16 @@ impl Raw {
             *o = Some(Self::string(pool, v));
         };
         let list = |l: &mut Vec<String>, pool: &mut Vec<String>| {
-            for w in v.split_whitespace() {
-                l.push(Self::string(pool, w));
+            // ASCII without a vertical tab (the one ASCII character `char::is_whitespace`
+            // has and `is_ascii_whitespace` has not): the same words, without decoding
+            if v.is_ascii() && !v.as_bytes().contains(&0x0b) {
+                for w in v.split_ascii_whitespace() {
+                    l.push(Self::string(pool, w));
+                }
+            } else {
+                for w in v.split_whitespace() {
+                    l.push(Self::string(pool, w));
+                }
             }
         };
         match f {
@@ -280,6 +288,18 @@ mod tests {
         );
         assert_eq!(a[0].packages, vec!["a-1-1.el7.x86_64.rpm"]);
         assert_eq!(b[0].off, 7);
+    }
+
+    #[test]
+    fn lists_split_on_every_kind_of_white_space() {
+        let doc = "<opt><A-1--1 packages=\"a&#9;b&#10;c&#11;d&#12;e&#13;f g\u{a0}h\u{2003}i\"><packages> j&#11;k  l </packages></A-1--1></opt>";
+        let r = parse(doc).unwrap();
+        assert_eq!(
+            r[0].packages,
+            ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]
+        );
+        let r = parse("<opt><A-1--1 packages=\" x \ty\"/></opt>").unwrap();
+        assert_eq!(r[0].packages, ["x", "y"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod cefs;
 pub mod check;
 pub mod convert;
+pub mod frag;
 pub mod repomd;
 pub mod rpm;
 pub mod stream;

@@ -429,10 +429,15 @@ impl Lines {
     }
 }
 
-/// A `BufRead` that records where its newlines are (see [`Lines`]).
+/// A `BufRead` that records where its newlines are (see [`Lines`]). Each buffer the inner
+/// reader fills is scanned once, as a whole, when it is first seen (not piece by piece as
+/// it is consumed): newlines past the consumed part are recorded early, which changes no
+/// answer of [`Lines::line_col`] for a consumed offset.
 pub struct Tracked<R> {
     inner: R,
     pos: u64,
+    /// Newlines before this offset are recorded.
+    scanned: u64,
     pub lines: Lines,
 }
 
@@ -441,6 +446,7 @@ impl<R: BufRead> Tracked<R> {
         Tracked {
             inner,
             pos: 0,
+            scanned: 0,
             lines: Lines {
                 base_line: 1,
                 base_off: 0,
@@ -462,15 +468,18 @@ impl<R: BufRead> Read for Tracked<R> {
 
 impl<R: BufRead> BufRead for Tracked<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
+        let buf = self.inner.fill_buf()?;
+        let end = self.pos + buf.len() as u64;
+        if end > self.scanned {
+            let from = (self.scanned.saturating_sub(self.pos) as usize).min(buf.len());
+            for i in memchr::memchr_iter(b'\n', &buf[from..]) {
+                self.lines.nl.push_back(self.scanned + i as u64);
+            }
+            self.scanned = end;
+        }
+        Ok(buf)
     }
     fn consume(&mut self, amt: usize) {
-        if let Ok(buf) = self.inner.fill_buf() {
-            let end = amt.min(buf.len());
-            for i in memchr::memchr_iter(b'\n', &buf[..end]) {
-                self.lines.nl.push_back(self.pos + i as u64);
-            }
-        }
         self.pos += amt as u64;
         self.inner.consume(amt);
     }
@@ -548,6 +557,34 @@ mod tests {
         let (_, mut r) = decompress(io::Cursor::new(packed)).unwrap();
         let mut back = Vec::new();
         assert!(r.read_to_end(&mut back).is_err());
+    }
+
+    #[test]
+    fn lines_and_columns_across_small_buffers_and_partial_consumes() {
+        let text = b"a\nbc\n\n\ndef\ng\nhijkl\n\nm";
+        let naive = |off: usize| {
+            let before = &text[..off];
+            let line = before.iter().filter(|&&c| c == b'\n').count() as u64 + 1;
+            let start = before
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(0, |p| p + 1);
+            (line, (off - start) as u64 + 1)
+        };
+        let mut t = Tracked::new(io::BufReader::with_capacity(3, &text[..]));
+        let mut off = 0;
+        loop {
+            let n = t.fill_buf().unwrap().len().min(2);
+            if n == 0 {
+                break;
+            }
+            t.consume(n);
+            off += n;
+            for o in 0..=off {
+                assert_eq!(t.lines.line_col(o as u64), naive(o), "at {o} after {off}");
+            }
+        }
+        assert_eq!(off, text.len());
     }
 
     #[test]

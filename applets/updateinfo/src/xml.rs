@@ -2,6 +2,7 @@
 //! positions, unknown entities and duplicate attributes as errors, and a truncated document
 //! (quick-xml reports a plain EOF) as an error. One reused buffer: constant memory.
 
+use crate::frag::Frag;
 use crate::stream::{self, Tracked};
 use opsbox_common::{Error, Result};
 use quick_xml::Reader;
@@ -14,7 +15,7 @@ pub struct Src {
     /// The input's name in messages.
     pub name: String,
     /// Names of the open elements, concatenated, and where each starts.
-    stack: Vec<u8>,
+    stack: Frag,
     starts: Vec<usize>,
 }
 
@@ -28,7 +29,7 @@ impl Src {
         Src {
             reader,
             name: name.to_string(),
-            stack: Vec::new(),
+            stack: Frag::new(),
             starts: Vec::new(),
         }
     }
@@ -71,7 +72,7 @@ impl Src {
                 match &ev {
                     Event::Start(e) => {
                         self.starts.push(self.stack.len());
-                        self.stack.extend_from_slice(e.name().as_ref().as_bytes());
+                        self.stack.put(e.name().as_ref().as_bytes());
                     }
                     Event::End(_) => {
                         if let Some(s) = self.starts.pop() {
@@ -80,7 +81,9 @@ impl Src {
                     }
                     Event::Eof if !self.starts.is_empty() => {
                         let innermost = match self.starts.last() {
-                            Some(&s) => String::from_utf8_lossy(&self.stack[s..]).into_owned(),
+                            Some(&s) => {
+                                String::from_utf8_lossy(&self.stack.as_bytes()[s..]).into_owned()
+                            }
                             None => String::new(),
                         };
                         return Err(self.at(

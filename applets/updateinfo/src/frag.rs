@@ -1,0 +1,153 @@
+//! A byte buffer for building XML out of many short pieces. musl's `memcpy` (what
+//! `Vec::extend_from_slice` ends in) is `rep movsq` plus byte moves: slow to start, and an
+//! advisory's XML is hundreds of pieces of a few bytes each. Here a short piece is copied
+//! with at most two fixed-size (overlapping) moves the compiler inlines; only long pieces
+//! go through `memcpy`. The buffer is reused from advisory to advisory.
+
+pub struct Frag {
+    /// Always at least `n + SLACK` long (zero-filled once, when it grows).
+    b: Vec<u8>,
+    n: usize,
+}
+
+/// The longest piece copied inline.
+const SHORT: usize = 64;
+
+impl Default for Frag {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Frag {
+    pub fn new() -> Self {
+        Frag {
+            b: vec![0; 1 << 14],
+            n: 0,
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.n = 0;
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.b[..self.n]
+    }
+
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Keep the first `n` bytes.
+    pub fn truncate(&mut self, n: usize) {
+        self.n = self.n.min(n);
+    }
+
+    /// Append `s`.
+    #[inline(always)]
+    pub fn put(&mut self, s: &[u8]) {
+        let n = s.len();
+        if n > SHORT {
+            return self.put_long(s);
+        }
+        if self.n + SHORT > self.b.len() {
+            self.grow(SHORT);
+        }
+        let at = self.n;
+        let d = &mut self.b[at..at + SHORT];
+        if n >= 32 {
+            d[..32].copy_from_slice(&s[..32]);
+            d[n - 32..n].copy_from_slice(&s[n - 32..]);
+        } else if n >= 16 {
+            d[..16].copy_from_slice(&s[..16]);
+            d[n - 16..n].copy_from_slice(&s[n - 16..]);
+        } else if n >= 8 {
+            d[..8].copy_from_slice(&s[..8]);
+            d[n - 8..n].copy_from_slice(&s[n - 8..]);
+        } else if n >= 4 {
+            d[..4].copy_from_slice(&s[..4]);
+            d[n - 4..n].copy_from_slice(&s[n - 4..]);
+        } else if n > 0 {
+            d[0] = s[0];
+            d[n / 2] = s[n / 2];
+            d[n - 1] = s[n - 1];
+        }
+        self.n = at + n;
+    }
+
+    /// Append one byte.
+    #[inline(always)]
+    pub fn byte(&mut self, c: u8) {
+        if self.n >= self.b.len() {
+            self.grow(1);
+        }
+        self.b[self.n] = c;
+        self.n += 1;
+    }
+
+    /// Append a number in decimal.
+    pub fn num(&mut self, mut v: u32) {
+        let mut t = [0u8; 10];
+        let mut i = t.len();
+        loop {
+            i -= 1;
+            t[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.put(&t[i..]);
+    }
+
+    #[inline(never)]
+    fn put_long(&mut self, s: &[u8]) {
+        if self.n + s.len() > self.b.len() {
+            self.grow(s.len());
+        }
+        self.b[self.n..self.n + s.len()].copy_from_slice(s);
+        self.n += s.len();
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, extra: usize) {
+        let want = (self.n + extra + SHORT).max(self.b.len() * 2);
+        self.b.resize(want, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_length_and_growth() {
+        let src: Vec<u8> = (0..200u8).collect();
+        let mut f = Frag::new();
+        let mut want = Vec::new();
+        for round in 0..200 {
+            for n in 0..=70 {
+                let s = &src[n % 7..n % 7 + n];
+                f.put(s);
+                want.extend_from_slice(s);
+            }
+            f.byte(b'x');
+            want.push(b'x');
+            f.num(round * 4099);
+            want.extend_from_slice((round * 4099).to_string().as_bytes());
+        }
+        assert_eq!(f.as_bytes(), &want[..]);
+        f.truncate(3);
+        assert_eq!(f.as_bytes(), &want[..3]);
+        f.clear();
+        f.num(0);
+        f.num(u32::MAX);
+        assert_eq!(f.as_bytes(), b"04294967295");
+    }
+}
