@@ -12,9 +12,21 @@ use std::io::Write;
 ///
 /// `-h`/`--help` prints the help on stdout and returns a quiet exit 0; a parse error is a
 /// usage error (exit 64) with a hint line naming the help option.
+///
+/// A lone `-` (standard input or output) is fine as an option's value, but argh refuses it
+/// as a positional argument: when parsing fails and the arguments hold lone `-`s, the
+/// fewest of them that make argh accept the line travel as a stand-in, which positional
+/// fields declared with `from_str_fn(cli::path)` turn back into `-`.
 pub fn parse<T: argh::FromArgs>(cmd: &[&str], args: &[String]) -> Result<T> {
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
-    match T::from_args(cmd, &strs) {
+    let first = T::from_args(cmd, &strs);
+    let outcome = match first {
+        Err(argh::EarlyExit {
+            status: Err(()), ..
+        }) if strs.contains(&"-") => positional_dashes(cmd, &strs),
+        other => other,
+    };
+    match outcome {
         Ok(v) => Ok(v),
         Err(argh::EarlyExit {
             output,
@@ -54,6 +66,57 @@ pub fn parse<T: argh::FromArgs>(cmd: &[&str], args: &[String]) -> Result<T> {
                 )),
             )
         }
+    }
+}
+
+/// What a lone `-` positional argument travels as through argh (see [`parse`]).
+const DASH: &str = "\u{1}-";
+
+/// A value parser for argh (`from_str_fn(cli::path)`) for positional arguments that may be
+/// `-`: it turns [`parse`]'s stand-in back into `-`.
+pub fn path(s: &str) -> std::result::Result<String, String> {
+    Ok(if s == DASH {
+        "-".to_string()
+    } else {
+        s.to_string()
+    })
+}
+
+/// Retry a failed parse with the fewest lone `-`s replaced by the stand-in (at most four
+/// of them are considered: more is no command line anyone types). When nothing works, the
+/// error is the one argh gives with every `-` replaced: the line's real problem.
+fn positional_dashes<T: argh::FromArgs>(
+    cmd: &[&str],
+    args: &[&str],
+) -> std::result::Result<T, argh::EarlyExit> {
+    let dashes: Vec<usize> = args
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| **a == "-")
+        .map(|(i, _)| i)
+        .take(4)
+        .collect();
+    let mut subsets: Vec<u32> = (1..1u32 << dashes.len()).collect();
+    subsets.sort_by_key(|m| m.count_ones());
+    let mut last = None;
+    for mask in subsets {
+        let mut tried = args.to_vec();
+        for (bit, &i) in dashes.iter().enumerate() {
+            if mask & (1 << bit) != 0 {
+                tried[i] = DASH;
+            }
+        }
+        match T::from_args(cmd, &tried) {
+            Ok(v) => return Ok(v),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(argh::EarlyExit { output, status }) => Err(argh::EarlyExit {
+            output: output.replace(DASH, "-"),
+            status,
+        }),
+        None => T::from_args(cmd, args),
     }
 }
 
@@ -134,6 +197,37 @@ mod tests {
         let e = parse::<Opts>(&["t", "sub"], &v(&["-n", "10"])).unwrap_err();
         assert!(e.message().unwrap().starts_with("sub: "), "{e:?}");
         assert!(e.message().unwrap().contains("from 1 to 9"), "{e:?}");
+    }
+
+    /// test applet with a positional that may be `-` and an output option
+    #[derive(FromArgs, Debug)]
+    #[argh(help_triggers("-h", "--help"))]
+    struct Files {
+        /// output
+        #[argh(option, short = 'o')]
+        output: Option<String>,
+        /// a switch
+        #[argh(switch)]
+        lenient: bool,
+        /// inputs
+        #[argh(positional, from_str_fn(path))]
+        inputs: Vec<String>,
+    }
+
+    #[test]
+    fn lone_dash_as_positional_and_as_option_value() {
+        let o: Files = parse(&["t"], &v(&["-o", "-", "--lenient", "-", "b"])).unwrap();
+        assert_eq!(
+            (o.output.as_deref(), o.lenient, o.inputs),
+            (Some("-"), true, v(&["-", "b"]))
+        );
+        let o: Files = parse(&["t"], &v(&["a", "-", "-o", "-"])).unwrap();
+        assert_eq!((o.output.as_deref(), o.inputs), (Some("-"), v(&["a", "-"])));
+        let o: Files = parse(&["t"], &v(&["-o", "x"])).unwrap();
+        assert_eq!((o.output.as_deref(), o.inputs.len()), (Some("x"), 0));
+        // other errors are still reported as they were
+        let e = parse::<Files>(&["t"], &v(&["-", "--bogus"])).unwrap_err();
+        assert!(e.message().unwrap().contains("--bogus"), "{e:?}");
     }
 
     #[test]

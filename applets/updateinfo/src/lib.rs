@@ -95,7 +95,7 @@ struct Opts {
     #[argh(switch, short = 'q')]
     quiet: bool,
     /// the CEFS errata file (errata.latest.xml[.bz2]); - for stdin
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(cli::path))]
     errata: String,
 }
 
@@ -122,7 +122,7 @@ struct InjectOpts {
     #[argh(switch, short = 'q')]
     quiet: bool,
     /// the updateinfo.xml (- for stdin), then one or more repository directories
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(cli::path))]
     args: Vec<String>,
 }
 
@@ -146,7 +146,7 @@ struct CheckOpts {
     #[argh(switch, short = 'q')]
     quiet: bool,
     /// an updateinfo.xml (any compression, - for stdin) or a repository directory
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(cli::path))]
     target: String,
 }
 
@@ -170,58 +170,9 @@ fn sum(s: &str) -> std::result::Result<Sum, String> {
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
     match cli::subcommand(&args, &["inject", "check"]) {
-        (Some("inject"), rest) => inject_cmd(parse(&[NAME, "inject"], rest)?),
-        (Some("check"), rest) => check_cmd(parse(&[NAME, "check"], rest)?),
-        _ => convert_cmd(parse(&[NAME], &args)?),
-    }
-}
-
-/// argh takes a lone `-` for an unknown option: pass it through as a stand-in no file
-/// name can be (it holds a NUL), then turn it back.
-const STDIN: &str = "\0-";
-
-fn parse<T: FromArgs + Dashes>(cmd: &[&str], args: &[String]) -> Result<T> {
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| {
-            if a == "-" {
-                STDIN.to_string()
-            } else {
-                a.clone()
-            }
-        })
-        .collect();
-    let mut o: T = cli::parse(cmd, &args)?;
-    o.dashes(&mut |s: &mut String| {
-        if s == STDIN {
-            *s = "-".to_string();
-        }
-    });
-    Ok(o)
-}
-
-/// Visit every string argument (to undo the `-` stand-in).
-trait Dashes {
-    fn dashes(&mut self, f: &mut dyn FnMut(&mut String));
-}
-
-impl Dashes for Opts {
-    fn dashes(&mut self, f: &mut dyn FnMut(&mut String)) {
-        f(&mut self.errata);
-        self.output.iter_mut().for_each(&mut *f);
-        self.sha1_file.iter_mut().for_each(&mut *f);
-        self.primary.iter_mut().for_each(&mut *f);
-    }
-}
-impl Dashes for InjectOpts {
-    fn dashes(&mut self, f: &mut dyn FnMut(&mut String)) {
-        self.args.iter_mut().for_each(f);
-    }
-}
-impl Dashes for CheckOpts {
-    fn dashes(&mut self, f: &mut dyn FnMut(&mut String)) {
-        f(&mut self.target);
-        self.primary.iter_mut().for_each(f);
+        (Some("inject"), rest) => inject_cmd(cli::parse(&[NAME, "inject"], rest)?),
+        (Some("check"), rest) => check_cmd(cli::parse(&[NAME, "check"], rest)?),
+        _ => convert_cmd(cli::parse(&[NAME], &args)?),
     }
 }
 

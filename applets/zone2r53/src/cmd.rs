@@ -80,7 +80,7 @@ struct ConvertOpts {
     #[argh(switch, short = 'q')]
     quiet: bool,
     /// the zone file, or - for standard input
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(cli::path))]
     zonefile: String,
 }
 
@@ -122,7 +122,7 @@ struct CheckOpts {
     #[argh(switch, short = 'q')]
     quiet: bool,
     /// the zone file, or - for standard input
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(cli::path))]
     zonefile: String,
 }
 
@@ -188,7 +188,7 @@ struct DiffCmd {
     #[argh(switch, short = 'q')]
     quiet: bool,
     /// the zone file, or - for standard input
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(cli::path))]
     zonefile: String,
 }
 
@@ -206,7 +206,7 @@ struct ExportOpts {
     #[argh(option, short = 'o')]
     output: Option<String>,
     /// the JSON file, or - for standard input
-    #[argh(positional)]
+    #[argh(positional, from_str_fn(cli::path))]
     rrsets: String,
 }
 
@@ -385,13 +385,6 @@ fn write_batches(
     }
 }
 
-/// argh takes a lone `-` for an unknown option: it travels as this and is mapped back.
-const DASH: &str = "\u{1}-";
-
-fn dash(s: &str) -> &str {
-    if s == DASH { "-" } else { s }
-}
-
 /// Remove `batch-NNNN.json` files numbered above `keep` left by an earlier, longer run, so
 /// that `for f in DIR/batch-*.json` never pushes a stale batch.
 fn remove_stale_batches(dir: &Path, keep: usize) -> Result<()> {
@@ -416,10 +409,6 @@ fn remove_stale_batches(dir: &Path, keep: usize) -> Result<()> {
 }
 
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| if a == "-" { DASH.to_string() } else { a })
-        .collect();
     match cli::subcommand(&args, &["diff", "export", "check"]) {
         (Some("check"), rest) => check(cli::parse(&[NAME, "check"], rest)?),
         (Some("diff"), rest) => diff_cmd(cli::parse(&[NAME, "diff"], rest)?),
@@ -431,7 +420,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode> {
 fn convert(o: ConvertOpts) -> Result<ExitCode> {
     let action = Action::parse(&o.action).map_err(|e| Error::usage(format!("--action: {e}")))?;
     let src = Source {
-        file: dash(&o.zonefile),
+        file: &o.zonefile,
         origin: o.origin.as_deref(),
         from: o.from.as_deref(),
         no_include: o.no_include,
@@ -447,7 +436,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
     };
     let mut l = load(&src)?;
     if !l.problems().is_empty() {
-        return fail_listing(dash(&o.zonefile), &l);
+        return fail_listing(&o.zonefile, &l);
     }
     let units: Vec<Unit> = std::mem::take(&mut l.zone.rrsets)
         .into_iter()
@@ -465,7 +454,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
             let _ = writeln!(
                 std::io::stderr(),
                 "{NAME}: {}: no records to send",
-                input::display_name(dash(&o.zonefile))
+                input::display_name(&o.zonefile)
             );
         }
         return Ok(ExitCode::SUCCESS);
@@ -478,7 +467,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
     .map_err(Error::data)?;
     write_batches(
         &batches,
-        o.output.as_deref().map(dash),
+        o.output.as_deref(),
         o.out_dir.as_deref(),
         action.as_str(),
     )?;
@@ -487,7 +476,7 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
 
 fn check(o: CheckOpts) -> Result<ExitCode> {
     let src = Source {
-        file: dash(&o.zonefile),
+        file: &o.zonefile,
         origin: o.origin.as_deref(),
         from: o.from.as_deref(),
         no_include: o.no_include,
@@ -518,7 +507,7 @@ fn check(o: CheckOpts) -> Result<ExitCode> {
             let _ = writeln!(
                 std::io::stderr(),
                 "{NAME}: {}: OK, {} RRsets",
-                input::display_name(dash(&o.zonefile)),
+                input::display_name(&o.zonefile),
                 l.zone.rrsets.len()
             );
         }
@@ -533,11 +522,11 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
     if o.max_delete_pct.is_some() && mode != Mode::Sync {
         return Err(Error::usage("--max-delete-pct goes with --mode sync"));
     }
-    let doc = input::read_all(dash(&o.current))?;
+    let doc = input::read_all(&o.current)?;
     let current = r53json::parse(&doc)
-        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(dash(&o.current)))))?;
+        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(&o.current))))?;
     let src = Source {
-        file: dash(&o.zonefile),
+        file: &o.zonefile,
         origin: o.origin.as_deref(),
         from: o.from.as_deref(),
         no_include: o.no_include,
@@ -553,7 +542,7 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
     };
     let l = load(&src)?;
     if !l.problems().is_empty() {
-        return fail_listing(dash(&o.zonefile), &l);
+        return fail_listing(&o.zonefile, &l);
     }
     let apex = l
         .zone
@@ -566,7 +555,7 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
         with_routing: o.with_routing,
     };
     let d = diff::diff(&l.zone.rrsets, &current, apex.as_ref(), mode, &dopts)
-        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(dash(&o.current)))))?;
+        .map_err(|e| Error::data(format!("{}: {e}", input::display_name(&o.current))))?;
     if let Some(max) = o.max_delete_pct
         && d.current_records > 0
         && d.deleted_records * 100 > max as usize * d.current_records
@@ -586,7 +575,7 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if o.plan {
-        let mut out = Output::create(o.output.as_deref().map(dash))?;
+        let mut out = Output::create(o.output.as_deref())?;
         out.write_all(diff::plan(&d.units).as_bytes())?;
         out.commit()?;
     } else {
@@ -596,19 +585,14 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
             o.max_chars.unwrap_or(batch::MAX_CHARS),
         )
         .map_err(Error::data)?;
-        write_batches(
-            &batches,
-            o.output.as_deref().map(dash),
-            o.out_dir.as_deref(),
-            "diff",
-        )?;
+        write_batches(&batches, o.output.as_deref(), o.out_dir.as_deref(), "diff")?;
     }
     Ok(ExitCode::from(exit::ANSWER_1))
 }
 
 fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
-    let doc = input::read_all(dash(&o.rrsets))?;
-    let shown = input::display_name(dash(&o.rrsets));
+    let doc = input::read_all(&o.rrsets)?;
+    let shown = input::display_name(&o.rrsets);
     let sets = r53json::parse(&doc).map_err(|e| Error::data(format!("{shown}: {e}")))?;
     let origin = match origin_arg(o.origin.as_deref())? {
         Some(n) => n,
@@ -620,11 +604,9 @@ fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
     for w in warnings {
         let _ = writeln!(std::io::stderr(), "{NAME}: warning: {shown}: {w}");
     }
-    let mut out = Output::create(o.output.as_deref().map(dash))?;
-    out.write_all(text.as_bytes()).ctx_code(
-        exit::CANTCREAT,
-        o.output.as_deref().map(dash).unwrap_or("<stdout>"),
-    )?;
+    let mut out = Output::create(o.output.as_deref())?;
+    out.write_all(text.as_bytes())
+        .ctx_code(exit::CANTCREAT, o.output.as_deref().unwrap_or("<stdout>"))?;
     out.commit()?;
     Ok(ExitCode::SUCCESS)
 }
