@@ -1,11 +1,13 @@
 # Shared helpers for scripts/bench/*: time commands side by side, print a table with ratios.
 #
 #   source scripts/bench/lib.sh
-#   bench_cmd "label" cmd args...     run it BENCH_RUNS times (default 3), keep the best
-#                                    wall time and its peak RSS; output to /dev/null
+#   bench_cmd "label" cmd args...     run it BENCH_RUNS times (default 3; for one slow peer:
+#                                    BENCH_RUNS=1 bench_cmd ...), keep the best wall time
+#                                    and its peak RSS; output to /dev/null
 #   bench_table "baseline label"      print all rows: seconds, ratio to the baseline, RSS
 #   bench_reset                       start a new table
-# Wall time and peak RSS come from GNU time (Debian package "time").
+# Wall time comes from bash's $EPOCHREALTIME (microseconds; GNU time's %e has 10 ms steps),
+# peak RSS from GNU time (Debian package "time").
 
 BENCH_RUNS=${BENCH_RUNS:-3}
 bench_labels=(); bench_secs=(); bench_rss=()
@@ -14,16 +16,18 @@ bench_reset() { bench_labels=(); bench_secs=(); bench_rss=(); }
 
 bench_cmd() {
   local label=$1; shift
-  local best="" rss="" t m i tf
+  local best="" rss="" t t0 t1 i tf
   tf=$(mktemp)
   for ((i = 0; i < BENCH_RUNS; i++)); do
     # GNU time writes its report to -o FILE: the command's own output is discarded and a
     # non-zero exit (reported on stderr) does not stop the calling script.
-    if ! /usr/bin/time -o "$tf" -f '%e %M' "$@" >/dev/null 2>/dev/null; then
+    t0=$EPOCHREALTIME
+    if ! /usr/bin/time -o "$tf" -f '%M' "$@" >/dev/null 2>/dev/null; then
       echo "bench: '$label' exited non-zero" >&2
     fi
-    read -r t m < <(tail -n1 "$tf")
-    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$t; rss=$m; fi
+    t1=$EPOCHREALTIME
+    t=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
+    if [ -z "$best" ] || awk -v a="$t" -v b="$best" 'BEGIN{exit !(a<b)}'; then best=$t; rss=$(tail -n1 "$tf"); fi
   done
   rm -f "$tf"
   bench_labels+=("$label"); bench_secs+=("$best"); bench_rss+=("$rss")
@@ -35,6 +39,6 @@ bench_table() {
   printf '%-40s %10s %10s %12s\n' "command" "seconds" "x $base" "peak RSS KiB"
   for i in "${!bench_labels[@]}"; do
     awk -v l="${bench_labels[$i]}" -v s="${bench_secs[$i]}" -v b="$bsec" -v r="${bench_rss[$i]}" \
-      'BEGIN{ ratio = (b > 0) ? sprintf("%.2f", s / b) : "-"; printf "%-40s %10.3f %10s %12s\n", l, s, ratio, r }'
+      'BEGIN{ ratio = (b > 0) ? sprintf("%.2f", s / b) : "-"; printf "%-40s %10.4f %10s %12s\n", l, s, ratio, r }'
   done
 }
