@@ -158,13 +158,20 @@ pub fn escape(out: &mut Frag, s: &str, attr: bool) {
     let special = if attr { &ATTR } else { &TEXT };
     let b = s.as_bytes();
     let (mut start, mut i) = (0, 0);
-    while i < b.len() {
-        let c = b[i];
-        if !special[c as usize] {
+    loop {
+        // skip eight clean bytes at a time, then look at the next few one by one
+        i += clean_prefix(&b[i..], attr);
+        let stop = (i + 8).min(b.len());
+        while i < stop && !special[b[i] as usize] {
             i += 1;
+        }
+        if i == b.len() {
+            break;
+        }
+        if i == stop {
             continue;
         }
-        let (rep, len): (&[u8], usize) = match c {
+        let (rep, len): (&[u8], usize) = match b[i] {
             b'&' => (b"&amp;", 1),
             b'<' => (b"&lt;", 1),
             b'>' => (b"&gt;", 1),
@@ -189,6 +196,33 @@ pub fn escape(out: &mut Frag, s: &str, attr: bool) {
         start = i;
     }
     out.put(&b[start..]);
+}
+
+/// How many leading bytes of `b` are, eight at a time, surely free of anything [`escape`]
+/// looks at (controls, `& < >`, 0xEF, and `"` in attribute values): a multiple of 8.
+fn clean_prefix(b: &[u8], attr: bool) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // non-zero if some byte of x is below n (n <= 0x80): exact as a whole, not per byte
+    let below = |x: u64, n: u8| x.wrapping_sub(n as u64 * ONES) & !x & HIGH;
+    let has = |x: u64, c: u8| below(x ^ (c as u64 * ONES), 1);
+    let mut i = 0;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(w);
+        let hit = below(x, 0x20)
+            | has(x, b'&')
+            | has(x, b'<')
+            | has(x, b'>')
+            | has(x, 0xef)
+            | if attr { has(x, b'"') } else { 0 };
+        if hit != 0 {
+            break;
+        }
+        i += 8;
+    }
+    i
 }
 
 /// A character XML 1.0 allows.
@@ -628,7 +662,10 @@ impl<'a> Converter<'a> {
         if pkgs.is_empty() {
             return self.skip(src, raw, &id, "no packages", "no packages".into());
         }
-        pkgs.sort_by(pkg_cmp);
+        // (elements that compare equal are equal in every field: any sort will do)
+        if !pkgs.is_sorted_by(|a, b| pkg_cmp(a, b).is_le()) {
+            pkgs.sort_unstable_by(pkg_cmp);
+        }
         pkgs.dedup_by(|a, b| pkg_cmp(a, b).is_eq());
         let reboot = raw.keywords.as_deref().is_some_and(|k| {
             k.split(|c: char| c.is_whitespace() || c == ',')
@@ -806,16 +843,17 @@ impl<'a> Converter<'a> {
         w.num(rel);
         w.put(b"</name>\n");
         for p in pkgs {
+            // (the parts of a file name need no escaping: Nevra::from_filename)
             w.put(b"        <package name=\"");
-            escape(w, p.n.name, true);
+            w.put(p.n.name.as_bytes());
             w.put(b"\" version=\"");
-            escape(w, p.n.version, true);
+            w.put(p.n.version.as_bytes());
             w.put(b"\" release=\"");
-            escape(w, p.n.release, true);
+            w.put(p.n.release.as_bytes());
             w.put(b"\" epoch=\"");
             escape(w, p.epoch, true);
             w.put(b"\" arch=\"");
-            escape(w, p.n.arch, true);
+            w.put(p.n.arch.as_bytes());
             w.put(b"\"");
             if let Some(s) = p.src {
                 w.put(b" src=\"");
@@ -823,7 +861,7 @@ impl<'a> Converter<'a> {
                 w.put(b"\"");
             }
             w.put(b">\n          <filename>");
-            escape(w, p.file, false);
+            w.put(p.file.as_bytes());
             w.put(b"</filename>\n");
             if reboot {
                 w.put(b"          <reboot_suggested>True</reboot_suggested>\n");
@@ -929,8 +967,9 @@ impl<'a> Converter<'a> {
         })
     }
 
-    /// Merge the runs: the fragments, in order, go to a new temporary file, and each
-    /// release's byte range is remembered.
+    /// Merge the runs once for the counts and the duplicates; the records stay where they
+    /// are (each [`Spooled::write_release`] merges the keys again and copies its records
+    /// straight to its output: no sorted copy of the whole spool is made).
     fn merge(mut self, spool: File) -> Result<Spooled> {
         let runs = match self.runs.take() {
             Some(w) => w
@@ -938,50 +977,57 @@ impl<'a> Converter<'a> {
                 .map_err(|e| Error::from_io("writing a temporary file", e.error()))?,
             None => return Err(Error::io("no runs to merge")),
         };
-        let mut readers: Vec<RunReader> = self
-            .run_bounds
-            .iter()
-            .map(|&(pos, end)| RunReader {
-                file: &runs,
-                pos,
-                end,
-                buf: Vec::new(),
-                at: 0,
-            })
-            .collect();
-        let mut heap = std::collections::BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
-            if r.pos < r.end {
-                heap.push(Head(Entry::decode(r)?, i));
+        let mut releases = Vec::new();
+        let mut last = None;
+        let (stats, diag) = (&mut self.stats, self.diag);
+        merge_runs(&runs, &self.run_bounds, |e| {
+            if Self::keep(stats, diag, &mut last, e) && releases.last() != Some(&e.release) {
+                releases.push(e.release);
             }
-        }
-        let sorted = tempfile::tempfile().ctx("creating a temporary file")?;
-        let mut out = &sorted;
-        let mut g = Gather::new(&spool, Some("writing a temporary file"));
-        let mut ranges: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
-        let (mut pos, mut last) = (0u64, None);
-        while let Some(Head(e, i)) = heap.pop() {
-            {
-                let r = &mut readers[i];
-                if r.pos < r.end || r.at < r.buf.len() {
-                    heap.push(Head(Entry::decode(r)?, i));
-                }
-            }
-            if !Self::keep(&mut self.stats, self.diag, &mut last, &e) {
-                continue;
-            }
-            g.add(e.off, e.len as usize, &mut out)?;
-            let r = ranges.entry(e.release).or_insert((pos, pos));
-            r.1 = pos + e.len as u64;
-            pos += e.len as u64;
-        }
-        g.finish(&mut out)?;
+            Ok(())
+        })?;
         Ok(Spooled {
-            file: sorted,
-            order: Order::Ranges(ranges),
+            file: spool,
+            order: Order::Runs {
+                file: runs,
+                bounds: std::mem::take(&mut self.run_bounds),
+                releases,
+            },
             stats: self.stats,
         })
     }
+}
+
+/// Call `f` for every key of the sorted runs (in `file`, at `bounds`), in key order.
+fn merge_runs(
+    file: &File,
+    bounds: &[(u64, u64)],
+    mut f: impl FnMut(&Entry) -> Result<()>,
+) -> Result<()> {
+    let mut readers: Vec<RunReader> = bounds
+        .iter()
+        .map(|&(pos, end)| RunReader {
+            file,
+            pos,
+            end,
+            buf: Vec::new(),
+            at: 0,
+        })
+        .collect();
+    let mut heap = std::collections::BinaryHeap::new();
+    for (i, r) in readers.iter_mut().enumerate() {
+        if r.pos < r.end {
+            heap.push(Head(Entry::decode(r)?, i));
+        }
+    }
+    while let Some(Head(e, i)) = heap.pop() {
+        let r = &mut readers[i];
+        if r.pos < r.end || r.at < r.buf.len() {
+            heap.push(Head(Entry::decode(r)?, i));
+        }
+        f(&e)?;
+    }
+    Ok(())
 }
 
 /// Byte-string order without musl's `memcmp` (a call, then a loop byte by byte): eight
@@ -1115,8 +1161,12 @@ pub struct Spooled {
 enum Order {
     /// Sorted keys of the records in the spool file.
     Mem(Vec<Entry>),
-    /// The records already in order: each release's byte range.
-    Ranges(BTreeMap<u32, (u64, u64)>),
+    /// Sorted runs of keys in `file` (at `bounds`), and the releases they have.
+    Runs {
+        file: File,
+        bounds: Vec<(u64, u64)>,
+        releases: Vec<u32>,
+    },
 }
 
 impl Spooled {
@@ -1128,7 +1178,7 @@ impl Spooled {
                 r.dedup();
                 r
             }
-            Order::Ranges(m) => m.keys().copied().collect(),
+            Order::Runs { releases, .. } => releases.clone(),
         }
     }
 
@@ -1144,18 +1194,18 @@ impl Spooled {
                 }
                 g.finish(w)?;
             }
-            Order::Ranges(m) => {
-                if let Some(&(mut pos, end)) = m.get(&rel) {
-                    let mut buf = vec![0; 1 << 16];
-                    while pos < end {
-                        let n = ((end - pos) as usize).min(buf.len());
-                        self.file
-                            .read_exact_at(&mut buf[..n], pos)
-                            .ctx("reading a temporary file")?;
-                        w.write_all(&buf[..n])?;
-                        pos += n as u64;
+            Order::Runs { file, bounds, .. } => {
+                // the first of each id (as in Converter::merge)
+                let mut g = Gather::new(&self.file, None);
+                let mut last: Option<Box<str>> = None;
+                merge_runs(file, bounds, |e| {
+                    if e.release != rel || last.as_deref() == Some(&*e.id) {
+                        return Ok(());
                     }
-                }
+                    last = Some(e.id.clone());
+                    g.add(e.off, e.len as usize, w)
+                })?;
+                g.finish(w)?;
             }
         }
         w.write_all(b"</updates>\n")?;
@@ -1276,7 +1326,8 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn escape_in_runs_is_escape_by_char(
-            s in "(\\PC|[\\x00-\\x1f&<>\"'\\u{fffe}\\u{ffff}\\u{fffd}\\u{efff}])*",
+            // (clean runs of every length around the characters that need a look)
+            s in "([a-z0-9 ./]{0,19}|\\PC|[\\x00-\\x1f&<>\"'\\u{fffe}\\u{ffff}\\u{fffd}\\u{efff}])*",
             attr: bool,
         ) {
             let mut f = Frag::new();

@@ -15,36 +15,73 @@ pub struct Nevra<'a> {
 }
 
 impl<'a> Nevra<'a> {
-    /// Parse an RPM file name (a path is allowed: the directory part is ignored).
+    /// Parse an RPM file name (a path is allowed: the directory part is ignored). Every
+    /// part is printable ASCII without `/ < > & "` (so it needs no XML escaping), the arch
+    /// is letters, digits and `_`, the version starts with a letter or digit and neither
+    /// version nor release has a `-`. One pass from the end.
     pub fn from_filename(file: &'a str) -> Option<Self> {
-        let base = file.rsplit('/').next()?;
-        let stem = base.strip_suffix(".rpm")?;
-        let (nvr, arch) = stem.rsplit_once('.')?;
-        let (nv, release) = nvr.rsplit_once('-')?;
-        let (name, version) = nv.rsplit_once('-')?;
-        let ok = |s: &str| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'<' | b'>' | b'&' | b'"'))
-        };
-        let plain = |s: &str| ok(s) && !s.contains('-');
-        let arch_ok =
-            !arch.is_empty() && arch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if ok(name)
-            && plain(version)
-            && plain(release)
-            && arch_ok
-            && version.as_bytes()[0].is_ascii_alphanumeric()
-        {
-            Some(Nevra {
-                name,
-                version,
-                release,
-                arch,
-            })
-        } else {
-            None
+        const fn table() -> [bool; 256] {
+            let mut t = [false; 256];
+            let mut c = 0x21;
+            while c < 0x7f {
+                t[c] = !matches!(c as u8, b'/' | b'<' | b'>' | b'&' | b'"');
+                c += 1;
+            }
+            t
         }
+        static OK: [bool; 256] = table();
+        let b = file.as_bytes();
+        let end = b.len().checked_sub(4)?;
+        if &b[end..] != b".rpm" {
+            return None;
+        }
+        // back to the arch's dot, the release's dash, the version's dash, the name's start
+        let mut i = end;
+        let dot = loop {
+            i = i.checked_sub(1)?;
+            match b[i] {
+                b'.' => break i,
+                c if c.is_ascii_alphanumeric() || c == b'_' => {}
+                _ => return None,
+            }
+        };
+        let seek_dash = |i: &mut usize| -> Option<usize> {
+            loop {
+                *i = i.checked_sub(1)?;
+                match b[*i] {
+                    b'-' => return Some(*i),
+                    c if OK[c as usize] => {}
+                    _ => return None,
+                }
+            }
+        };
+        let rel_dash = seek_dash(&mut i)?;
+        let ver_dash = seek_dash(&mut i)?;
+        while i > 0 && b[i - 1] != b'/' {
+            i -= 1;
+            if !OK[b[i] as usize] {
+                return None;
+            }
+        }
+        let (name, version, release, arch) = (
+            &file[i..ver_dash],
+            &file[ver_dash + 1..rel_dash],
+            &file[rel_dash + 1..dot],
+            &file[dot + 1..end],
+        );
+        if name.is_empty()
+            || release.is_empty()
+            || arch.is_empty()
+            || !version.as_bytes().first()?.is_ascii_alphanumeric()
+        {
+            return None;
+        }
+        Some(Nevra {
+            name,
+            version,
+            release,
+            arch,
+        })
     }
 
     /// `name-version-release.arch`, the key of [`Primary`].
@@ -221,6 +258,42 @@ impl Primary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The definition `from_filename` implements in one pass.
+    fn by_splitting(file: &str) -> Option<Nevra<'_>> {
+        let base = file.rsplit('/').next()?;
+        let stem = base.strip_suffix(".rpm")?;
+        let (nvr, arch) = stem.rsplit_once('.')?;
+        let (nv, release) = nvr.rsplit_once('-')?;
+        let (name, version) = nv.rsplit_once('-')?;
+        let ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_graphic() && !matches!(b, b'/' | b'<' | b'>' | b'&' | b'"'))
+        };
+        let arch_ok =
+            !arch.is_empty() && arch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        (ok(name)
+            && ok(version)
+            && ok(release)
+            && arch_ok
+            && version.as_bytes()[0].is_ascii_alphanumeric())
+        .then_some(Nevra {
+            name,
+            version,
+            release,
+            arch,
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_parse_is_the_split_definition(
+            s in "[a-z0-9._/<&\"é -]{0,12}-[a-z0-9._/ -]{0,6}-[a-zA-Z0-9._/-]{0,8}\\.[a-z0-9_.-]{0,7}(\\.rpm)?"
+        ) {
+            proptest::prop_assert_eq!(Nevra::from_filename(&s), by_splitting(&s));
+        }
+    }
 
     #[test]
     fn nevra_and_dist() {
