@@ -7,32 +7,24 @@ use crate::xml::{Src, name_str};
 use opsbox_common::Result;
 use quick_xml::events::{BytesStart, Event};
 
-/// One advisory as read (all text unescaped).
-#[derive(Debug, Default, Clone)]
+/// One advisory as read (all text unescaped): its texts back to back in one buffer, the
+/// fields and list items as ranges of it. Cleared and refilled advisory after advisory,
+/// it allocates nothing once its buffers have grown.
+#[derive(Debug, Default)]
 pub struct Raw {
-    /// The element name, e.g. `CESA-2013--1764`.
-    pub name: String,
-    /// Byte offset of its start tag ([`Src::pos`] makes it `FILE:LINE:COL` while the
-    /// advisory is being handled).
+    text: String,
+    name: (u32, u32),
+    /// Byte offset of its start tag, and that offset's line and column.
     pub off: u64,
-    pub kind: Option<String>,
-    pub severity: Option<String>,
-    pub synopsis: Option<String>,
-    pub description: Option<String>,
-    pub issue_date: Option<String>,
-    pub references: Option<String>,
-    pub release: Option<String>,
-    pub keywords: Option<String>,
-    pub from: Option<String>,
-    pub os_release: Vec<String>,
-    pub os_arch: Vec<String>,
-    pub packages: Vec<String>,
-    /// Strings of earlier advisories, reused (no allocation per field once warmed up).
-    pool: Vec<String>,
+    pub line: u64,
+    pub col: u64,
+    fields: [Option<(u32, u32)>; 9],
+    lists: [Vec<(u32, u32)>; 3],
 }
 
-#[derive(Clone, Copy)]
-enum Field {
+/// A field of an advisory: the scalar ones come first, then the lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
     Kind,
     Severity,
     Synopsis,
@@ -65,85 +57,90 @@ fn field(name: &[u8]) -> Option<Field> {
     })
 }
 
+/// The index of a list field among the lists.
+fn list_index(f: Field) -> Option<usize> {
+    (f as usize).checked_sub(Field::OsRelease as usize)
+}
+
 impl Raw {
     fn clear(&mut self) {
-        self.name.clear();
-        for o in [
-            &mut self.kind,
-            &mut self.severity,
-            &mut self.synopsis,
-            &mut self.description,
-            &mut self.issue_date,
-            &mut self.references,
-            &mut self.release,
-            &mut self.keywords,
-            &mut self.from,
-        ] {
-            self.pool.extend(o.take());
-        }
-        self.pool.append(&mut self.os_release);
-        self.pool.append(&mut self.os_arch);
-        self.pool.append(&mut self.packages);
-    }
-
-    fn string(pool: &mut Vec<String>, v: &str) -> String {
-        match pool.pop() {
-            Some(mut s) => {
-                s.clear();
-                s.push_str(v);
-                s
-            }
-            None => v.to_string(),
+        self.text.clear();
+        self.name = (0, 0);
+        self.fields = [None; 9];
+        for l in &mut self.lists {
+            l.clear();
         }
     }
 
+    fn range(&self, (a, b): (u32, u32)) -> &str {
+        self.text.get(a as usize..b as usize).unwrap_or("")
+    }
+
+    /// The element name, e.g. `CESA-2013--1764`.
+    pub fn name(&self) -> &str {
+        self.range(self.name)
+    }
+
+    /// A scalar field's text (the last one given); `None` for a list field.
+    pub fn get(&self, f: Field) -> Option<&str> {
+        self.fields.get(f as usize)?.map(|r| self.range(r))
+    }
+
+    /// A list field's items (words, from every occurrence); empty for a scalar field.
+    pub fn list(&self, f: Field) -> impl ExactSizeIterator<Item = &str> + '_ {
+        let items = list_index(f).map_or(&[][..], |i| &self.lists[i][..]);
+        items.iter().map(|&r| self.range(r))
+    }
+
+    /// Where the text of a field begins (then push its text, then [`Raw::end`]).
+    fn begin(&self) -> usize {
+        self.text.len()
+    }
+
+    /// The field `f` is the text pushed since `start`: a scalar field's value, or a list
+    /// field's words (split at white space).
+    fn end(&mut self, f: Field, start: usize) {
+        let at = |i: usize| i as u32;
+        let Some(li) = list_index(f) else {
+            self.fields[f as usize] = Some((at(start), at(self.text.len())));
+            return;
+        };
+        let v = &self.text[start..];
+        let base = self.text.as_ptr() as usize;
+        let list = &mut self.lists[li];
+        let word = |w: &str| {
+            let a = w.as_ptr() as usize - base;
+            (at(a), at(a + w.len()))
+        };
+        // ASCII without a vertical tab (the one ASCII character `char::is_whitespace`
+        // has and `is_ascii_whitespace` has not): the same words, without decoding
+        if v.is_ascii() && !v.as_bytes().contains(&0x0b) {
+            list.extend(v.split_ascii_whitespace().map(word));
+        } else {
+            list.extend(v.split_whitespace().map(word));
+        }
+    }
+
+    /// Set field `f` to `v`.
     fn set(&mut self, f: Field, v: &str) {
-        let pool = &mut self.pool;
-        let one = |o: &mut Option<String>, pool: &mut Vec<String>| {
-            pool.extend(o.take());
-            *o = Some(Self::string(pool, v));
-        };
-        let list = |l: &mut Vec<String>, pool: &mut Vec<String>| {
-            // ASCII without a vertical tab (the one ASCII character `char::is_whitespace`
-            // has and `is_ascii_whitespace` has not): the same words, without decoding
-            if v.is_ascii() && !v.as_bytes().contains(&0x0b) {
-                for w in v.split_ascii_whitespace() {
-                    l.push(Self::string(pool, w));
-                }
-            } else {
-                for w in v.split_whitespace() {
-                    l.push(Self::string(pool, w));
-                }
-            }
-        };
-        match f {
-            Field::Kind => one(&mut self.kind, pool),
-            Field::Severity => one(&mut self.severity, pool),
-            Field::Synopsis => one(&mut self.synopsis, pool),
-            Field::Description => one(&mut self.description, pool),
-            Field::IssueDate => one(&mut self.issue_date, pool),
-            Field::References => one(&mut self.references, pool),
-            Field::Release => one(&mut self.release, pool),
-            Field::Keywords => one(&mut self.keywords, pool),
-            Field::From => one(&mut self.from, pool),
-            Field::OsRelease => list(&mut self.os_release, pool),
-            Field::OsArch => list(&mut self.os_arch, pool),
-            Field::Packages => list(&mut self.packages, pool),
-        }
+        let start = self.begin();
+        self.text.push_str(v);
+        self.end(f, start);
     }
 }
 
-/// Read every advisory of `src`, calling `each` for it. Returns how many were read.
+/// Read every advisory of `src`, calling `each` for it (it may take the advisory, leaving
+/// another `Raw` in its place). Returns how many were read.
 /// Fatal: malformed XML, a root other than `<opt>`, no advisory at all.
-pub fn read(src: &mut Src, mut each: impl FnMut(&Src, &Raw) -> Result<()>) -> Result<usize> {
+pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Result<usize> {
     let mut buf = Vec::with_capacity(1 << 12);
     let mut raw = Raw::default();
     let mut count = 0usize;
     let mut root_seen = false;
     let mut in_adv = false;
     let mut in_meta = false;
-    let mut cur: Option<Field> = None;
-    let mut text = String::new();
+    // the field being read from a child element, and where its text starts
+    let mut cur: Option<(Field, usize)> = None;
     loop {
         let depth_before = src.depth();
         let (off, ev) = src.next(&mut buf)?;
@@ -178,16 +175,15 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&Src, &Raw) -> Result<()>) -> Re
                         start_advisory(src, off, e, &mut raw)?;
                         if empty {
                             count += 1;
-                            each(src, &raw)?;
+                            each(&mut raw)?;
                         } else {
                             in_adv = true;
                         }
                     }
                     2 if in_adv => {
-                        cur = field(e.name().as_ref().as_bytes());
-                        text.clear();
-                        if empty && let Some(f) = cur.take() {
-                            raw.set(f, "");
+                        cur = field(e.name().as_ref().as_bytes()).map(|f| (f, raw.begin()));
+                        if empty && let Some((f, start)) = cur.take() {
+                            raw.end(f, start);
                         }
                     }
                     _ => {}
@@ -198,32 +194,32 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&Src, &Raw) -> Result<()>) -> Re
                 1 if in_adv => {
                     in_adv = false;
                     count += 1;
-                    each(src, &raw)?;
+                    each(&mut raw)?;
                 }
                 1 if in_meta => in_meta = false,
                 2 if in_adv => {
-                    if let Some(f) = cur.take() {
-                        raw.set(f, &text);
+                    if let Some((f, start)) = cur.take() {
+                        raw.end(f, start);
                     }
                 }
                 _ => {}
             },
             Event::Text(t) => {
                 if cur.is_some() {
-                    text.push_str(&t.xml10_content());
+                    raw.text.push_str(&t.xml10_content());
                 } else if src.depth() == 0 && !t.trim_ascii().is_empty() {
                     return Err(src.at(off, "text outside the root element"));
                 }
             }
             Event::CData(t) => {
                 if cur.is_some() {
-                    text.push_str(&t.xml10_content());
+                    raw.text.push_str(&t.xml10_content());
                 }
             }
             Event::GeneralRef(r) => {
                 let c = src.reference(off, &r)?;
                 if cur.is_some() {
-                    text.push(c);
+                    raw.text.push(c);
                 }
             }
             Event::Eof => break,
@@ -242,10 +238,79 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&Src, &Raw) -> Result<()>) -> Re
     Ok(count)
 }
 
+/// Advisories handed from the parsing thread to the caller's at a time.
+const BATCH: usize = 64;
+
+/// [`read`] on a thread of its own, `each` on the caller's: parsing and converting run
+/// side by side, advisories passed in batches (the `Raw`s and their buffers go back and
+/// forth, so nothing is allocated per advisory). Errors are those of [`read`] in document
+/// order: `each` sees every advisory before a fatal parse error, and its own error ends
+/// the parsing.
+pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> Result<usize> {
+    use std::sync::mpsc;
+    std::thread::scope(|s| {
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Raw>>(4);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<Raw>>();
+        let parser = std::thread::Builder::new()
+            .name("parse".into())
+            .spawn_scoped(s, move || {
+                let mut batch: Vec<Raw> = Vec::with_capacity(BATCH);
+                let mut spare: Vec<Raw> = Vec::new();
+                let res = read(&mut src, |raw| {
+                    let mut slot = spare.pop().unwrap_or_default();
+                    std::mem::swap(raw, &mut slot);
+                    batch.push(slot);
+                    if batch.len() == BATCH {
+                        let next = match empty_rx.try_recv() {
+                            Ok(mut empties) => {
+                                spare.append(&mut empties);
+                                empties
+                            }
+                            Err(_) => Vec::with_capacity(BATCH),
+                        };
+                        let full = std::mem::replace(&mut batch, next);
+                        // the other side stopped at an error of its own: it reports that
+                        full_tx
+                            .send(full)
+                            .map_err(|_| opsbox_common::Error::quiet(1))?;
+                    }
+                    Ok(())
+                });
+                if !batch.is_empty() {
+                    let _ = full_tx.send(batch);
+                }
+                res
+            });
+        let parser = parser.map_err(|e| {
+            opsbox_common::Error::io(format!(
+                "cannot start the parsing thread: {}",
+                opsbox_common::io_reason(&e)
+            ))
+        })?;
+        let mut failed = None;
+        for batch in full_rx {
+            if let Some(e) = batch.iter().find_map(|raw| each(raw).err()) {
+                failed = Some(e);
+                break;
+            }
+            let _ = empty_tx.send(batch);
+        }
+        let parsed = parser
+            .join()
+            .unwrap_or_else(|_| Err(opsbox_common::Error::io("the parsing thread failed")));
+        match failed {
+            Some(e) => Err(e),
+            None => parsed,
+        }
+    })
+}
+
 fn start_advisory(src: &Src, off: u64, e: &BytesStart, raw: &mut Raw) -> Result<()> {
     raw.clear();
-    raw.name.push_str(&name_str(e.name().as_ref().as_bytes()));
+    raw.text.push_str(&name_str(e.name().as_ref().as_bytes()));
+    raw.name = (0, raw.text.len() as u32);
     raw.off = off;
+    (raw.line, raw.col) = src.line_col(off);
     src.attrs(off, e, |k, v| {
         if let Some(f) = field(k) {
             raw.set(f, &v);
@@ -270,11 +335,87 @@ mod tests {
     fn parse(doc: &str) -> Result<Vec<Raw>> {
         let mut src = Src::new(Box::new(std::io::Cursor::new(doc.to_string())), "t.xml");
         let mut v = Vec::new();
-        read(&mut src, |_, r| {
-            v.push(r.clone());
+        read(&mut src, |r| {
+            v.push(std::mem::take(r));
             Ok(())
         })?;
         Ok(v)
+    }
+
+    /// Everything of an advisory, as one text.
+    fn summary(r: &Raw) -> String {
+        use Field::*;
+        let mut t = format!("{} @{}:{}:{}", r.name(), r.off, r.line, r.col);
+        for f in [
+            Kind,
+            Severity,
+            Synopsis,
+            Description,
+            IssueDate,
+            References,
+            Release,
+            Keywords,
+            From,
+        ] {
+            t += &format!(" {f:?}={:?}", r.get(f));
+        }
+        for f in [OsRelease, OsArch, Packages] {
+            t += &format!(" {f:?}={:?}", r.list(f).collect::<Vec<_>>());
+        }
+        t
+    }
+
+    fn list(r: &Raw, f: Field) -> Vec<&str> {
+        r.list(f).collect()
+    }
+
+    /// `read` and `read_parallel` (with `each` failing at advisory `fail_at`) give the
+    /// same advisories, then the same error.
+    fn both(doc: &str, fail_at: Option<usize>) -> (Vec<String>, Option<String>) {
+        let src = || Src::new(Box::new(std::io::Cursor::new(doc.to_string())), "t.xml");
+        let run = |parallel: bool| {
+            let mut seen = Vec::new();
+            let mut each = |r: &Raw| {
+                if Some(seen.len()) == fail_at {
+                    return Err(opsbox_common::Error::data(format!("stop at {}", r.name())));
+                }
+                seen.push(summary(r));
+                Ok(())
+            };
+            let res = if parallel {
+                read_parallel(src(), &mut each)
+            } else {
+                read(&mut src(), |r| each(r))
+            };
+            (seen, res.err().map(|e| format!("{e:?}")))
+        };
+        let (a, b) = (run(false), run(true));
+        assert_eq!(a, b);
+        a
+    }
+
+    #[test]
+    fn the_parsing_thread_reads_alike_and_fails_alike() {
+        let mut doc = String::from("<opt>\n");
+        for i in 0..(3 * BATCH + 5) {
+            doc += &format!(
+                "<CESA-1--{i} type=\"t\" packages=\"a-1-{i}.el7.x86_64.rpm b\"><os_arch>x</os_arch><keywords>k &amp; {i}</keywords></CESA-1--{i}>\n"
+            );
+        }
+        let whole = format!("{doc}</opt>\n");
+        let (seen, err) = both(&whole, None);
+        assert_eq!((seen.len(), err), (3 * BATCH + 5, None));
+        assert!(seen[7].contains("Keywords=Some(\"k & 7\")"), "{}", seen[7]);
+        // a parse error after them all: every advisory first, then the error
+        let (seen, err) = both(&format!("{doc}<bad attr=x/></opt>"), None);
+        assert_eq!(seen.len(), 3 * BATCH + 5);
+        assert!(err.unwrap().contains("t.xml:"));
+        // the caller's error wins over a later parse error, and stops the parsing
+        for at in [0, 5, BATCH, 2 * BATCH + 1] {
+            let (seen, err) = both(&format!("{doc}<bad attr=x/></opt>"), Some(at));
+            assert_eq!(seen.len(), at);
+            assert!(err.unwrap().contains(&format!("stop at CESA-1--{at}")));
+        }
     }
 
     #[test]
@@ -282,11 +423,10 @@ mod tests {
         let a = parse(r#"<opt><CEBA-1--2 type="Bug Fix Advisory" os_arch="x86_64" os_release="7" packages="a-1-1.el7.x86_64.rpm"/></opt>"#).unwrap();
         let b = parse("<opt>\n <CEBA-1--2 type=\"Bug Fix Advisory\">\n  <os_arch>x86_64</os_arch><os_release>7</os_release>\n  <packages>a-1-1.el7.x86_64.rpm</packages>\n </CEBA-1--2>\n <meta><author>x</author></meta>\n</opt>").unwrap();
         assert_eq!(a.len(), 1);
-        assert_eq!(
-            (&a[0].os_release, &a[0].os_arch, &a[0].packages),
-            (&b[0].os_release, &b[0].os_arch, &b[0].packages)
-        );
-        assert_eq!(a[0].packages, vec!["a-1-1.el7.x86_64.rpm"]);
+        for f in [Field::OsRelease, Field::OsArch, Field::Packages] {
+            assert_eq!(list(&a[0], f), list(&b[0], f));
+        }
+        assert_eq!(list(&a[0], Field::Packages), ["a-1-1.el7.x86_64.rpm"]);
         assert_eq!(b[0].off, 7);
     }
 
@@ -295,11 +435,11 @@ mod tests {
         let doc = "<opt><A-1--1 packages=\"a&#9;b&#10;c&#11;d&#12;e&#13;f g\u{a0}h\u{2003}i\"><packages> j&#11;k  l </packages></A-1--1></opt>";
         let r = parse(doc).unwrap();
         assert_eq!(
-            r[0].packages,
+            list(&r[0], Field::Packages),
             ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"]
         );
         let r = parse("<opt><A-1--1 packages=\" x \ty\"/></opt>").unwrap();
-        assert_eq!(r[0].packages, ["x", "y"]);
+        assert_eq!(list(&r[0], Field::Packages), ["x", "y"]);
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! CEFS advisory → updateinfo `<update>` records, one per (advisory, release), spooled to
-//! a temporary file as they are made (memory does not grow with the input: only the
-//! sort keys stay in memory), then written out sorted by id per release.
+//! CEFS advisory → updateinfo `<update>` records, one per (advisory, release), sorted by
+//! (release, id) with an external merge sort: records are kept in memory up to a fixed
+//! budget, then written to a temporary file sorted, as one run, with their keys in a
+//! second file; the output merges the runs, reading each one front to back. Memory does
+//! not grow with the input, and a small input never touches a temporary file.
 
-use crate::cefs::Raw;
+use crate::cefs::{Field, Raw};
 use crate::frag::Frag;
 use crate::rpm::{Nevra, Primary, dist_release};
-use crate::xml::Src;
 use opsbox_common::diag::Diag;
 use opsbox_common::{Error, Result, ResultExt};
 use std::cmp::Ordering;
@@ -63,6 +64,24 @@ impl Kind {
     }
 }
 
+/// An advisory id (`CESA-2013:1764`), kept inline: ids are short, and the sort keys of
+/// every record carry one.
+pub type Id = heapless::String<48>;
+
+/// The id of an advisory element: its name with `--` → `:` (`CESA-2013--1764` →
+/// `CESA-2013:1764`); printable ASCII, at most 48 bytes.
+pub fn advisory_id(name: &str) -> Option<Id> {
+    let mut id = Id::new();
+    let mut rest = name;
+    while let Some(p) = rest.find("--") {
+        id.push_str(&rest[..p]).ok()?;
+        id.push(':').ok()?;
+        rest = &rest[p + 2..];
+    }
+    id.push_str(rest).ok()?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_graphic())).then_some(id)
+}
+
 /// The severities updateinfo consumers know, case-normalised.
 pub fn severity(s: &str) -> Option<&'static str> {
     let t = s.trim();
@@ -72,13 +91,13 @@ pub fn severity(s: &str) -> Option<&'static str> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (a bare date gets `00:00:00`), checked field by field.
-pub fn issued_date(s: &str) -> Option<String> {
+pub fn issued_date(s: &str) -> Option<heapless::String<19>> {
     let s = s.trim();
-    let full = if s.len() == 10 {
-        format!("{s} 00:00:00")
-    } else {
-        s.to_string()
-    };
+    let mut full = heapless::String::<19>::new();
+    full.push_str(s).ok()?;
+    if s.len() == 10 {
+        full.push_str(" 00:00:00").ok()?;
+    }
     let b = full.as_bytes();
     if b.len() != 19
         || b[4] != b'-'
@@ -263,7 +282,7 @@ pub struct Stats {
 
 struct Entry {
     release: u32,
-    id: Box<str>,
+    id: Id,
     seq: u32,
     off: u64,
     len: u32,
@@ -280,21 +299,27 @@ struct Pkg<'a> {
 }
 
 pub struct Converter<'a> {
+    /// The input's name in messages.
+    input: String,
     filters: &'a Filters,
     primary: Option<&'a Primary>,
     diag: &'a Diag,
     strict: bool,
-    spool: BufWriter<File>,
-    off: u64,
-    entries: Vec<Entry>,
+    /// The records of the current run, back to back (an entry's `off` is into this until
+    /// it is spilled, then into `spool`).
     frag: Frag,
+    entries: Vec<Entry>,
     pub stats: Stats,
-    /// Sorted runs of sort keys spilled to a temporary file once `chunk` are in memory
-    /// (an external merge sort: memory does not grow with the input).
+    /// The spilled runs: records in `spool`, keys in `runs`, each run's byte ranges in
+    /// both. Spilled once `chunk` keys or `budget` bytes of records are in memory.
+    spool: Option<BufWriter<File>>,
+    spool_off: u64,
+    rec_bounds: Vec<(u64, u64)>,
     runs: Option<BufWriter<File>>,
     run_bounds: Vec<(u64, u64)>,
     runs_off: u64,
     chunk: usize,
+    budget: usize,
     /// Input order of the records (the first of duplicates is kept).
     seq: u32,
     reuse: Reuse,
@@ -309,6 +334,7 @@ struct Reuse {
     pkgs: Vec<(u32, Nevra<'static>, &'static str)>,
     srcs: Vec<(&'static Nevra<'static>, &'static str)>,
     out: Vec<Pkg<'static>>,
+    hrefs: Vec<String>,
 }
 
 /// An empty vector in `v`'s memory, for elements of the same layout with other lifetimes
@@ -320,6 +346,10 @@ fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
 
 /// Sort keys kept in memory before a run is spilled.
 const CHUNK: usize = 16384;
+/// Bytes of records kept in memory before a run is spilled.
+const BUDGET: usize = 4 << 20;
+/// What the readers of the runs' records may buffer, all together.
+const MERGE_BUFFERS: usize = 4 << 20;
 
 fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.release
@@ -353,8 +383,15 @@ impl Entry {
         let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
         let mut off = [0u8; 8];
         off.copy_from_slice(&h[8..16]);
-        let mut id = vec![0u8; u32_at(26) as usize];
-        r.read_exact(&mut id)?;
+        let mut idb = [0u8; 48];
+        let idb = idb
+            .get_mut(..u32_at(26) as usize)
+            .ok_or_else(|| Error::io("temporary file: corrupt key"))?;
+        r.read_exact(idb)?;
+        let id = std::str::from_utf8(idb)
+            .ok()
+            .and_then(|s| Id::try_from(s).ok())
+            .ok_or_else(|| Error::io("temporary file: corrupt key"))?;
         Ok(Entry {
             release: u32_at(0),
             seq: u32_at(4),
@@ -370,7 +407,7 @@ impl Entry {
                 0 => None,
                 n => SEVERITIES.get(n as usize - 1).copied(),
             },
-            id: String::from_utf8_lossy(&id).into(),
+            id,
         })
     }
 }
@@ -409,75 +446,34 @@ impl RunReader<'_> {
     }
 }
 
-/// Copies byte ranges of a file to a writer in large pieces: each range is read with pread
-/// straight into one buffer (adjacent ranges in one read), which is written when full — no
-/// copy through the writer's own buffer, and few system calls.
-struct Gather<'f> {
+/// Reads the records of one spilled run, which come in order: a buffer of what follows
+/// the last record read, refilled with one pread.
+struct RecReader<'f> {
     file: &'f File,
-    buf: Vec<u8>,
-    /// Bytes of `buf` filled.
-    n: usize,
-    /// The range not read yet (it fits after `n`).
+    /// The run's end in the file.
+    end: u64,
+    /// File offset of `buf[0]`.
     at: u64,
-    len: usize,
-    /// What a write error is said to be about (none: the caller's output).
-    what: Option<&'static str>,
+    buf: Vec<u8>,
+    size: usize,
 }
 
-impl<'f> Gather<'f> {
-    fn new(file: &'f File, what: Option<&'static str>) -> Self {
-        Gather {
-            file,
-            what,
-            buf: vec![0; 1 << 17],
-            n: 0,
-            at: 0,
-            len: 0,
-        }
-    }
-
-    fn add(&mut self, off: u64, len: usize, w: &mut dyn Write) -> Result<()> {
-        if self.len > 0
-            && self.at + self.len as u64 == off
-            && self.n + self.len + len <= self.buf.len()
-        {
-            self.len += len;
-            return Ok(());
-        }
-        self.read()?;
-        if self.n + len > self.buf.len() {
-            self.write(w)?;
-            if len > self.buf.len() {
-                self.buf.resize(len, 0);
+impl RecReader<'_> {
+    fn get(&mut self, off: u64, len: usize) -> Result<&[u8]> {
+        let have = off >= self.at && off + len as u64 <= self.at + self.buf.len() as u64;
+        if !have {
+            let n = (self.end.saturating_sub(off) as usize).min(self.size.max(len));
+            if n < len {
+                return Err(Error::io("temporary file: run ends early"));
             }
-        }
-        (self.at, self.len) = (off, len);
-        Ok(())
-    }
-
-    fn read(&mut self) -> Result<()> {
-        if self.len > 0 {
+            self.buf.resize(n, 0);
             self.file
-                .read_exact_at(&mut self.buf[self.n..self.n + self.len], self.at)
+                .read_exact_at(&mut self.buf, off)
                 .ctx("reading a temporary file")?;
-            self.n += self.len;
-            self.len = 0;
+            self.at = off;
         }
-        Ok(())
-    }
-
-    fn finish(mut self, w: &mut dyn Write) -> Result<()> {
-        self.read()?;
-        self.write(w)
-    }
-
-    fn write(&mut self, w: &mut dyn Write) -> Result<()> {
-        let r = w.write_all(&self.buf[..self.n]);
-        self.n = 0;
-        match (r, self.what) {
-            (Err(e), Some(what)) => Err(Error::from_io(what, &e)),
-            (r, _) => Ok(r?),
-        }
+        let i = (off - self.at) as usize;
+        Ok(&self.buf[i..i + len])
     }
 }
 
@@ -506,15 +502,17 @@ impl<'a> Converter<'a> {
         primary: Option<&'a Primary>,
         diag: &'a Diag,
         strict: bool,
+        input: &str,
     ) -> Result<Self> {
-        let spool = tempfile::tempfile().ctx("creating a temporary file")?;
         Ok(Converter {
+            input: input.to_string(),
             filters,
             primary,
             diag,
             strict,
-            spool: BufWriter::with_capacity(1 << 16, spool),
-            off: 0,
+            spool: None,
+            spool_off: 0,
+            rec_bounds: Vec::new(),
             entries: Vec::new(),
             frag: Frag::new(),
             stats: Stats::default(),
@@ -522,50 +520,56 @@ impl<'a> Converter<'a> {
             run_bounds: Vec::new(),
             runs_off: 0,
             chunk: CHUNK,
+            budget: BUDGET,
             seq: 0,
             reuse: Reuse::default(),
         })
     }
 
     /// A per-advisory data problem: a warning (the advisory is skipped), fatal with --strict.
-    fn skip(&mut self, src: &Src, raw: &Raw, id: &str, reason: &str, detail: String) -> Result<()> {
+    fn skip(&mut self, raw: &Raw, id: &str, reason: &str, detail: String) -> Result<()> {
         *self.stats.skipped.entry(reason.to_string()).or_default() += 1;
-        let msg = format!("{}: {id}: {detail}; advisory skipped", src.pos(raw.off));
+        let pos = self.pos(raw);
         if self.strict {
-            return Err(Error::data(format!("{}: {id}: {detail}", src.pos(raw.off))));
+            return Err(Error::data(format!("{pos}: {id}: {detail}")));
         }
-        self.diag.warn(msg);
+        self.diag
+            .warn(format!("{pos}: {id}: {detail}; advisory skipped"));
         Ok(())
     }
 
-    fn warn(&self, src: &Src, raw: &Raw, id: &str, detail: String) -> Result<()> {
+    fn warn(&self, raw: &Raw, id: &str, detail: String) -> Result<()> {
+        let pos = self.pos(raw);
         if self.strict {
-            return Err(Error::data(format!("{}: {id}: {detail}", src.pos(raw.off))));
+            return Err(Error::data(format!("{pos}: {id}: {detail}")));
         }
-        self.diag
-            .warn(format!("{}: {id}: {detail}", src.pos(raw.off)));
+        self.diag.warn(format!("{pos}: {id}: {detail}"));
         Ok(())
+    }
+
+    /// `FILE:LINE:COL` of an advisory.
+    fn pos(&self, raw: &Raw) -> String {
+        format!("{}:{}:{}", self.input, raw.line, raw.col)
     }
 
     /// Map one advisory (possibly to several releases) and spool its records.
-    pub fn add(&mut self, src: &Src, raw: &Raw) -> Result<()> {
+    pub fn add(&mut self, raw: &Raw) -> Result<()> {
         self.stats.read += 1;
-        let id = raw.name.replace("--", ":");
-        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        let Some(id) = advisory_id(raw.name()) else {
+            let id = raw.name().replace("--", ":");
             return self.skip(
-                src,
                 raw,
                 &id,
                 "bad id",
-                format!("'{id}' is not an advisory id"),
+                format!("'{id}' is not an advisory id (printable ASCII, at most 48 bytes)"),
             );
-        }
-        let kind = match raw.kind.as_deref().map(str::trim) {
-            None | Some("") => return self.skip(src, raw, &id, "no type", "no type".into()),
+        };
+        let kind = match raw.get(Field::Kind).map(str::trim) {
+            None | Some("") => return self.skip(raw, &id, "no type", "no type".into()),
             Some(t) => match Kind::from_cefs(t) {
                 Some(k) => k,
                 None => {
-                    return self.skip(src, raw, &id, "unknown type", format!("unknown type '{t}'"));
+                    return self.skip(raw, &id, "unknown type", format!("unknown type '{t}'"));
                 }
             },
         };
@@ -573,7 +577,6 @@ impl<'a> Converter<'a> {
             && p != kind
         {
             self.warn(
-                src,
                 raw,
                 &id,
                 format!(
@@ -583,13 +586,12 @@ impl<'a> Converter<'a> {
                 ),
             )?;
         }
-        let issued = match raw.issue_date.as_deref() {
-            None => return self.skip(src, raw, &id, "no date", "no issue_date".into()),
+        let issued = match raw.get(Field::IssueDate) {
+            None => return self.skip(raw, &id, "no date", "no issue_date".into()),
             Some(d) => match issued_date(d) {
                 Some(d) => d,
                 None => {
                     return self.skip(
-                        src,
                         raw,
                         &id,
                         "bad date",
@@ -598,12 +600,12 @@ impl<'a> Converter<'a> {
                 }
             },
         };
-        let sev = match raw.severity.as_deref().map(str::trim) {
+        let sev = match raw.get(Field::Severity).map(str::trim) {
             None | Some("") => None,
             Some(s) => match severity(s) {
                 Some(s) => Some(s),
                 None => {
-                    self.warn(src, raw, &id, format!("unknown severity '{s}' left out"))?;
+                    self.warn(raw, &id, format!("unknown severity '{s}' left out"))?;
                     None
                 }
             },
@@ -617,12 +619,11 @@ impl<'a> Converter<'a> {
         }
         let mut os_releases = std::mem::take(&mut self.reuse.os_releases);
         os_releases.clear();
-        for r in &raw.os_release {
+        for r in raw.list(Field::OsRelease) {
             match r.trim().parse::<u32>() {
                 Ok(n) => os_releases.push(n),
                 Err(_) => {
                     return self.skip(
-                        src,
                         raw,
                         &id,
                         "bad os_release",
@@ -632,10 +633,9 @@ impl<'a> Converter<'a> {
             }
         }
         let mut pkgs: Vec<(u32, Nevra, &str)> = recycle(std::mem::take(&mut self.reuse.pkgs));
-        for file in &raw.packages {
+        for file in raw.list(Field::Packages) {
             let Some(n) = Nevra::from_filename(file) else {
                 return self.skip(
-                    src,
                     raw,
                     &id,
                     "bad package",
@@ -647,7 +647,6 @@ impl<'a> Converter<'a> {
                 None if os_releases.len() == 1 => os_releases[0],
                 None => {
                     self.warn(
-                        src,
                         raw,
                         &id,
                         format!(
@@ -660,14 +659,14 @@ impl<'a> Converter<'a> {
             pkgs.push((rel, n, file.rsplit('/').next().unwrap_or(file)));
         }
         if pkgs.is_empty() {
-            return self.skip(src, raw, &id, "no packages", "no packages".into());
+            return self.skip(raw, &id, "no packages", "no packages".into());
         }
         // (elements that compare equal are equal in every field: any sort will do)
         if !pkgs.is_sorted_by(|a, b| pkg_cmp(a, b).is_le()) {
             pkgs.sort_unstable_by(pkg_cmp);
         }
         pkgs.dedup_by(|a, b| pkg_cmp(a, b).is_eq());
-        let reboot = raw.keywords.as_deref().is_some_and(|k| {
+        let reboot = raw.get(Field::Keywords).is_some_and(|k| {
             k.split(|c: char| c.is_whitespace() || c == ',')
                 .any(|w| w == "reboot_suggested")
         });
@@ -752,6 +751,7 @@ impl<'a> Converter<'a> {
             pkgs: recycle(pkgs),
             srcs,
             out,
+            hrefs: std::mem::take(&mut self.reuse.hrefs),
         };
         Ok(())
     }
@@ -759,7 +759,7 @@ impl<'a> Converter<'a> {
     #[allow(clippy::too_many_arguments)]
     fn record(
         &mut self,
-        id: &str,
+        id: &Id,
         rel: u32,
         kind: Kind,
         sev: Option<&'static str>,
@@ -769,9 +769,9 @@ impl<'a> Converter<'a> {
         reboot: bool,
     ) -> Result<()> {
         let w = &mut self.frag;
-        w.clear();
+        let start = w.len();
         w.put(b"  <update");
-        if let Some(from) = raw.from.as_deref().filter(|s| !s.trim().is_empty()) {
+        if let Some(from) = raw.get(Field::From).filter(|s| !s.trim().is_empty()) {
             w.put(b" from=\"");
             escape(w, from.trim(), true);
             w.byte(b'"');
@@ -781,8 +781,7 @@ impl<'a> Converter<'a> {
         w.put(b"\" version=\"");
         escape(
             w,
-            raw.release
-                .as_deref()
+            raw.get(Field::Release)
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .unwrap_or("1"),
@@ -792,11 +791,10 @@ impl<'a> Converter<'a> {
         escape(w, id, false);
         w.put(b"</id>\n    <title>");
         let title = raw
-            .synopsis
-            .as_deref()
+            .get(Field::Synopsis)
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .unwrap_or(id);
+            .unwrap_or(id.as_str());
         escape(w, title, false);
         w.put(b"</title>\n    <issued date=\"");
         w.put(issued.as_bytes());
@@ -807,24 +805,24 @@ impl<'a> Converter<'a> {
             w.put(b"</severity>\n");
         }
         let desc = raw
-            .description
-            .as_deref()
+            .get(Field::Description)
             .map(str::trim)
             .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("not available"))
             .unwrap_or(title);
         w.put(b"    <description>");
         escape(w, desc, false);
         w.put(b"</description>\n");
-        let refs = references(raw.references.as_deref().unwrap_or(""), id);
-        if refs.is_empty() {
-            w.put(b"    <references/>\n");
-        } else {
-            w.put(b"    <references>\n");
-            for r in &refs {
+        let refs_at = w.len();
+        w.put(b"    <references>\n");
+        let n = each_reference(
+            raw.get(Field::References).unwrap_or(""),
+            id,
+            &mut self.reuse.hrefs,
+            |href, rid, kind| {
                 w.put(b"      <reference href=\"");
-                escape(w, &r.href, true);
+                escape(w, href, true);
                 w.put(b"\"");
-                if let Some(i) = &r.id {
+                if let Some(i) = rid {
                     w.put(b" id=\"");
                     escape(w, i, true);
                     w.put(b"\" title=\"");
@@ -832,9 +830,14 @@ impl<'a> Converter<'a> {
                     w.put(b"\"");
                 }
                 w.put(b" type=\"");
-                w.put(r.kind.as_bytes());
+                w.put(kind.as_bytes());
                 w.put(b"\"/>\n");
-            }
+            },
+        );
+        if n == 0 {
+            w.truncate(refs_at);
+            w.put(b"    <references/>\n");
+        } else {
             w.put(b"    </references>\n");
         }
         w.put(b"    <pkglist>\n      <collection short=\"centos-");
@@ -869,54 +872,67 @@ impl<'a> Converter<'a> {
             w.put(b"        </package>\n");
         }
         w.put(b"      </collection>\n    </pkglist>\n  </update>\n");
-        self.spool
-            .write_all(w.as_bytes())
-            .ctx("writing a temporary file")?;
+        let len = u32::try_from(w.len() - start)
+            .map_err(|_| Error::data(format!("{id}: advisory too large")))?;
         self.entries.push(Entry {
             release: rel,
-            id: id.into(),
+            id: id.clone(),
             seq: self.seq,
-            off: self.off,
-            len: w.len() as u32,
+            off: start as u64,
+            len,
             kind,
             severity: sev,
             packages: pkgs.len() as u32,
         });
-        self.off += w.len() as u64;
         self.seq += 1;
-        if self.entries.len() >= self.chunk {
+        if self.entries.len() >= self.chunk || self.frag.len() >= self.budget {
             self.spill()?;
         }
         Ok(())
     }
 
-    /// Sort the keys in memory and write them out as one run.
+    /// Sort what is in memory and write it out as one run: the records, in order, to the
+    /// spool, and their keys to the runs file.
     fn spill(&mut self) -> Result<()> {
-        if self.runs.is_none() {
-            let f = tempfile::tempfile().ctx("creating a temporary file")?;
-            self.runs = Some(BufWriter::with_capacity(1 << 16, f));
+        fn temp(w: &mut Option<BufWriter<File>>) -> Result<&mut BufWriter<File>> {
+            if w.is_none() {
+                let f = tempfile::tempfile().ctx("creating a temporary file")?;
+                *w = Some(BufWriter::with_capacity(1 << 18, f));
+            }
+            w.as_mut().ok_or_else(|| Error::io("temporary file"))
         }
         self.entries.sort_unstable_by(key_cmp);
+        let spool = temp(&mut self.spool)?;
+        let rec_start = self.spool_off;
+        for e in &mut self.entries {
+            let at = e.off as usize;
+            spool
+                .write_all(&self.frag.as_bytes()[at..at + e.len as usize])
+                .ctx("writing a temporary file")?;
+            e.off = self.spool_off;
+            self.spool_off += e.len as u64;
+        }
+        self.rec_bounds.push((rec_start, self.spool_off));
+        let runs = temp(&mut self.runs)?;
         let mut bytes = Vec::with_capacity(64);
         let start = self.runs_off;
-        if let Some(w) = self.runs.as_mut() {
-            for e in &self.entries {
-                bytes.clear();
-                e.encode(&mut bytes);
-                w.write_all(&bytes).ctx("writing a temporary file")?;
-                self.runs_off += bytes.len() as u64;
-            }
+        for e in &self.entries {
+            bytes.clear();
+            e.encode(&mut bytes);
+            runs.write_all(&bytes).ctx("writing a temporary file")?;
+            self.runs_off += bytes.len() as u64;
         }
         self.run_bounds.push((start, self.runs_off));
         self.entries.clear();
+        self.frag.clear();
         Ok(())
     }
 
     /// Count one kept record (after duplicates are dropped); false for a duplicate.
-    fn keep(stats: &mut Stats, diag: &Diag, last: &mut Option<(u32, Box<str>)>, e: &Entry) -> bool {
+    fn keep(stats: &mut Stats, diag: &Diag, last: &mut Option<(u32, Id)>, e: &Entry) -> bool {
         if let Some((r, id)) = last.as_ref()
             && *r == e.release
-            && **id == *e.id
+            && *id == e.id
         {
             stats.duplicates += 1;
             diag.warn(format!(
@@ -938,59 +954,50 @@ impl<'a> Converter<'a> {
 
     /// Sort, drop duplicate ids (keeping the first), count.
     pub fn finish(mut self) -> Result<Spooled> {
-        if self.runs.is_some() && !self.entries.is_empty() {
+        if self.runs.is_none() {
+            // it all fit in memory
+            let mut last = None;
+            self.entries.sort_unstable_by(key_cmp);
+            let mut kept: Vec<Entry> = Vec::with_capacity(self.entries.len());
+            for e in std::mem::take(&mut self.entries) {
+                if Self::keep(&mut self.stats, self.diag, &mut last, &e) {
+                    kept.push(e);
+                }
+            }
+            return Ok(Spooled {
+                order: Order::Mem {
+                    records: std::mem::take(&mut self.frag),
+                    entries: kept,
+                },
+                stats: self.stats,
+            });
+        }
+        if !self.entries.is_empty() {
             self.spill()?;
         }
-        self.spool.flush().ctx("writing a temporary file")?;
-        let spool = std::mem::replace(
-            &mut self.spool,
-            BufWriter::new(tempfile::tempfile().ctx("creating a temporary file")?),
-        );
-        let file = spool
-            .into_inner()
-            .map_err(|e| Error::from_io("writing a temporary file", e.error()))?;
-        if self.runs.is_some() {
-            return self.merge(file);
-        }
-        let mut last = None;
-        self.entries.sort_unstable_by(key_cmp);
-        let mut kept: Vec<Entry> = Vec::with_capacity(self.entries.len());
-        for e in std::mem::take(&mut self.entries) {
-            if Self::keep(&mut self.stats, self.diag, &mut last, &e) {
-                kept.push(e);
-            }
-        }
-        Ok(Spooled {
-            file,
-            order: Order::Mem(kept),
-            stats: self.stats,
-        })
-    }
-
-    /// Merge the runs once for the counts and the duplicates; the records stay where they
-    /// are (each [`Spooled::write_release`] merges the keys again and copies its records
-    /// straight to its output: no sorted copy of the whole spool is made).
-    fn merge(mut self, spool: File) -> Result<Spooled> {
-        let runs = match self.runs.take() {
-            Some(w) => w
+        let done = |w: Option<BufWriter<File>>| -> Result<File> {
+            w.ok_or_else(|| Error::io("temporary file"))?
                 .into_inner()
-                .map_err(|e| Error::from_io("writing a temporary file", e.error()))?,
-            None => return Err(Error::io("no runs to merge")),
+                .map_err(|e| Error::from_io("writing a temporary file", e.error()))
         };
+        let (spool, runs) = (done(self.spool.take())?, done(self.runs.take())?);
+        // merge the keys once for the counts and the duplicates; each
+        // Spooled::write_release merges them again and copies its records
         let mut releases = Vec::new();
         let mut last = None;
         let (stats, diag) = (&mut self.stats, self.diag);
-        merge_runs(&runs, &self.run_bounds, |e| {
+        merge_runs(&runs, &self.run_bounds, |e, _| {
             if Self::keep(stats, diag, &mut last, e) && releases.last() != Some(&e.release) {
                 releases.push(e.release);
             }
             Ok(())
         })?;
         Ok(Spooled {
-            file: spool,
             order: Order::Runs {
-                file: runs,
-                bounds: std::mem::take(&mut self.run_bounds),
+                spool,
+                rec_bounds: std::mem::take(&mut self.rec_bounds),
+                keys: runs,
+                key_bounds: std::mem::take(&mut self.run_bounds),
                 releases,
             },
             stats: self.stats,
@@ -998,11 +1005,12 @@ impl<'a> Converter<'a> {
     }
 }
 
-/// Call `f` for every key of the sorted runs (in `file`, at `bounds`), in key order.
+/// Call `f` for every key of the sorted runs (in `file`, at `bounds`), in key order, with
+/// the number of its run.
 fn merge_runs(
     file: &File,
     bounds: &[(u64, u64)],
-    mut f: impl FnMut(&Entry) -> Result<()>,
+    mut f: impl FnMut(&Entry, usize) -> Result<()>,
 ) -> Result<()> {
     let mut readers: Vec<RunReader> = bounds
         .iter()
@@ -1025,7 +1033,7 @@ fn merge_runs(
         if r.pos < r.end || r.at < r.buf.len() {
             heap.push(Head(Entry::decode(r)?, i));
         }
-        f(&e)?;
+        f(&e, i)?;
     }
     Ok(())
 }
@@ -1087,46 +1095,54 @@ fn guess_src<'a>(n: &Nevra, srcs: &[(&Nevra, &'a str)]) -> Option<&'a str> {
         .map(|(_, f)| *f)
 }
 
-pub struct Reference {
-    pub href: String,
-    pub id: Option<String>,
-    pub kind: &'static str,
-}
-
-/// CEFS `references` (URLs separated by spaces) → typed references: Red Hat errata become
-/// `redhat` with the RHSA id and the canonical href, the CentOS announcement `self`, the
-/// rest `other`.
-pub fn references(s: &str, id: &str) -> Vec<Reference> {
-    let mut out: Vec<Reference> = Vec::new();
+/// CEFS `references` (URLs separated by spaces) → typed references, each given to `f` as
+/// (href, id, type), the first of each href only: Red Hat errata become `redhat` with the
+/// RHSA id and the canonical href, the CentOS announcement `self` (with the advisory's
+/// id), the rest `other`. `seen` is scratch space, reused from call to call. Returns how
+/// many were given.
+pub fn each_reference(
+    s: &str,
+    id: &str,
+    seen: &mut Vec<String>,
+    mut f: impl FnMut(&str, Option<&str>, &'static str),
+) -> usize {
+    let mut n = 0;
     for url in s.split_whitespace() {
-        let r = if let Some(rh) = redhat_id(url) {
-            Reference {
-                href: format!("https://access.redhat.com/errata/{rh}"),
-                id: Some(rh),
-                kind: "redhat",
+        let mut canonical = heapless::String::<80>::new();
+        let (href, rid, kind) = match redhat_id(url) {
+            Some(rh)
+                if canonical
+                    .push_str("https://access.redhat.com/errata/")
+                    .and_then(|()| canonical.push_str(&rh))
+                    .is_ok() =>
+            {
+                (canonical.as_str(), Some(rh), "redhat")
             }
-        } else if url.contains("lists.centos.org") {
-            Reference {
-                href: url.to_string(),
-                id: Some(id.to_string()),
-                kind: "self",
-            }
-        } else {
-            Reference {
-                href: url.to_string(),
-                id: None,
-                kind: "other",
-            }
+            _ if url.contains("lists.centos.org") => (url, None, "self"),
+            _ => (url, None, "other"),
         };
-        if !out.iter().any(|o| o.href == r.href) {
-            out.push(r);
+        if seen[..n].iter().any(|h| h == href) {
+            continue;
         }
+        match seen.get_mut(n) {
+            Some(h) => {
+                h.clear();
+                h.push_str(href);
+            }
+            None => seen.push(href.to_string()),
+        }
+        n += 1;
+        let rid = match kind {
+            "self" => Some(id),
+            _ => rid.as_deref(),
+        };
+        f(href, rid, kind);
     }
-    out
+    n
 }
 
 /// `RHSA-2012:0370` from `…/RHSA-2012-0370.html` or `…/RHSA-2012:0370`.
-fn redhat_id(url: &str) -> Option<String> {
+fn redhat_id(url: &str) -> Option<heapless::String<32>> {
     let b = url.as_bytes();
     let mut i = 0;
     while let Some(p) = memchr::memmem::find(&b[i..], b"RH") {
@@ -1141,9 +1157,13 @@ fn redhat_id(url: &str) -> Option<String> {
         {
             let n = t[10..].iter().take_while(|c| c.is_ascii_digit()).count();
             if n > 0 {
-                let year = &url[at + 5..at + 9];
-                let num = &url[at + 10..at + 10 + n];
-                return Some(format!("RH{}A-{year}:{num}", t[2] as char));
+                let mut rh = heapless::String::<32>::new();
+                let ok = rh.push_str(&url[at..at + 9]).is_ok()
+                    && rh.push(':').is_ok()
+                    && rh.push_str(&url[at + 10..at + 10 + n]).is_ok();
+                if ok {
+                    return Some(rh);
+                }
             }
         }
         i = at + 1;
@@ -1151,20 +1171,22 @@ fn redhat_id(url: &str) -> Option<String> {
     None
 }
 
-/// Converted records, sorted, in a temporary file.
+/// Converted records, sorted: in memory, or in sorted runs in temporary files.
 pub struct Spooled {
-    file: File,
     order: Order,
     pub stats: Stats,
 }
 
 enum Order {
-    /// Sorted keys of the records in the spool file.
-    Mem(Vec<Entry>),
-    /// Sorted runs of keys in `file` (at `bounds`), and the releases they have.
+    /// The records and their sorted keys (duplicates dropped).
+    Mem { records: Frag, entries: Vec<Entry> },
+    /// Sorted runs: the records in `spool` (at `rec_bounds`), their keys in `keys` (at
+    /// `key_bounds`), and the releases they have.
     Runs {
-        file: File,
-        bounds: Vec<(u64, u64)>,
+        spool: File,
+        rec_bounds: Vec<(u64, u64)>,
+        keys: File,
+        key_bounds: Vec<(u64, u64)>,
         releases: Vec<u32>,
     },
 }
@@ -1173,7 +1195,7 @@ impl Spooled {
     /// The releases that have records, in order.
     pub fn releases(&self) -> Vec<u32> {
         match &self.order {
-            Order::Mem(entries) => {
+            Order::Mem { entries, .. } => {
                 let mut r: Vec<u32> = entries.iter().map(|e| e.release).collect();
                 r.dedup();
                 r
@@ -1186,26 +1208,43 @@ impl Spooled {
     pub fn write_release(&self, rel: u32, w: &mut dyn Write) -> Result<()> {
         w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n")?;
         match &self.order {
-            Order::Mem(entries) => {
+            Order::Mem { records, entries } => {
                 let start = entries.partition_point(|e| e.release < rel);
-                let mut g = Gather::new(&self.file, None);
                 for e in entries[start..].iter().take_while(|e| e.release == rel) {
-                    g.add(e.off, e.len as usize, w)?;
+                    let at = e.off as usize;
+                    w.write_all(&records.as_bytes()[at..at + e.len as usize])?;
                 }
-                g.finish(w)?;
             }
-            Order::Runs { file, bounds, .. } => {
-                // the first of each id (as in Converter::merge)
-                let mut g = Gather::new(&self.file, None);
-                let mut last: Option<Box<str>> = None;
-                merge_runs(file, bounds, |e| {
-                    if e.release != rel || last.as_deref() == Some(&*e.id) {
+            Order::Runs {
+                spool,
+                rec_bounds,
+                keys,
+                key_bounds,
+                ..
+            } => {
+                let size = (MERGE_BUFFERS / rec_bounds.len().max(1)).clamp(1 << 12, 1 << 18);
+                let mut readers: Vec<RecReader> = rec_bounds
+                    .iter()
+                    .map(|&(_, end)| RecReader {
+                        file: spool,
+                        end,
+                        at: 0,
+                        buf: Vec::new(),
+                        size,
+                    })
+                    .collect();
+                // the first of each id (as in Converter::finish)
+                let mut last: Option<Id> = None;
+                merge_runs(keys, key_bounds, |e, run| {
+                    if e.release != rel || last.as_ref() == Some(&e.id) {
                         return Ok(());
                     }
                     last = Some(e.id.clone());
-                    g.add(e.off, e.len as usize, w)
+                    let r = readers
+                        .get_mut(run)
+                        .ok_or_else(|| Error::io("temporary file: no such run"))?;
+                    Ok(w.write_all(r.get(e.off, e.len as usize)?)?)
                 })?;
-                g.finish(w)?;
             }
         }
         w.write_all(b"</updates>\n")?;
@@ -1216,6 +1255,7 @@ impl Spooled {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::Src;
 
     #[test]
     fn dates() {
@@ -1242,15 +1282,27 @@ mod tests {
         );
     }
 
+    /// The references `each_reference` gives, as owned tuples.
+    fn references(s: &str, id: &str) -> Vec<(String, Option<String>, &'static str)> {
+        let mut v = Vec::new();
+        let mut seen = vec![String::from("left over from an earlier call")];
+        let n = each_reference(s, id, &mut seen, |h, i, k| {
+            v.push((h.to_string(), i.map(str::to_string), k))
+        });
+        assert_eq!(n, v.len());
+        v
+    }
+
     #[test]
     fn reference_types() {
+        // (the same Red Hat erratum twice, under two spellings: once)
         let r = references(
-            "https://rhn.redhat.com/errata/RHSA-2012-0370.html http://lists.centos.org/pipermail/x.html https://example.org/a",
+            "https://rhn.redhat.com/errata/RHSA-2012-0370.html http://lists.centos.org/pipermail/x.html https://example.org/a https://access.redhat.com/errata/RHSA-2012:0370 https://example.org/a",
             "CESA-2012:0370",
         );
         let got: Vec<(&str, Option<&str>, &str)> = r
             .iter()
-            .map(|r| (r.href.as_str(), r.id.as_deref(), r.kind))
+            .map(|(h, i, k)| (h.as_str(), i.as_deref(), *k))
             .collect();
         assert_eq!(
             got,
@@ -1348,9 +1400,9 @@ mod tests {
             );
             let diag = Diag::new("test").quiet(true);
             let filters = Filters::default();
-            let mut conv = Converter::new(&filters, None, &diag, true).unwrap();
+            let mut conv = Converter::new(&filters, None, &diag, true, "in").unwrap();
             let mut src = Src::new(Box::new(std::io::Cursor::new(doc)), "in");
-            crate::cefs::read(&mut src, |s, raw| conv.add(s, raw)).unwrap();
+            crate::cefs::read(&mut src, |raw| conv.add(raw)).unwrap();
             let sp = conv.finish().unwrap();
             let mut out = Vec::new();
             sp.write_release(7, &mut out).unwrap();
@@ -1361,13 +1413,14 @@ mod tests {
         }
     }
 
-    fn convert_with_chunk(doc: &str, chunk: usize) -> (Vec<u8>, Vec<u8>, Stats) {
+    fn convert_with_chunk(doc: &str, chunk: usize, budget: usize) -> (Vec<u8>, Vec<u8>, Stats) {
         let diag = Diag::new("test").quiet(true);
         let filters = Filters::default();
-        let mut conv = Converter::new(&filters, None, &diag, false).unwrap();
+        let mut conv = Converter::new(&filters, None, &diag, false, "in").unwrap();
         conv.chunk = chunk;
+        conv.budget = budget;
         let mut src = Src::new(Box::new(std::io::Cursor::new(doc.to_string())), "in");
-        crate::cefs::read(&mut src, |s, raw| conv.add(s, raw)).unwrap();
+        crate::cefs::read(&mut src, |raw| conv.add(raw)).unwrap();
         let sp = conv.finish().unwrap();
         assert_eq!(sp.releases(), vec![6, 7]);
         let (mut a, mut b) = (Vec::new(), Vec::new());
@@ -1387,8 +1440,21 @@ mod tests {
             );
         }
         doc += "</opt>\n";
-        let (a6, a7, sa) = convert_with_chunk(&doc, CHUNK);
-        let (b6, b7, sb) = convert_with_chunk(&doc, 7);
+        let (a6, a7, sa) = convert_with_chunk(&doc, CHUNK, BUDGET);
+        // runs of 7 keys; runs of about 3 records (by bytes); a run per record
+        for (chunk, budget) in [(7, BUDGET), (CHUNK, 2000), (CHUNK, 1)] {
+            let (b6, b7, sb) = convert_with_chunk(&doc, chunk, budget);
+            assert_eq!(
+                (&a6, &a7),
+                (&b6, &b7),
+                "runs of {chunk} keys, {budget} bytes"
+            );
+            assert_eq!(
+                (sa.duplicates, sa.releases.len()),
+                (sb.duplicates, sb.releases.len())
+            );
+        }
+        let (b6, b7, sb) = convert_with_chunk(&doc, 7, BUDGET);
         let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
         let ids = |v: &[u8]| -> Vec<String> {
             text(v)

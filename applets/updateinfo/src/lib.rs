@@ -204,7 +204,7 @@ fn style(
 #[allow(clippy::too_many_arguments)]
 fn inject_all(
     repos: &[String],
-    content: &mut dyn FnMut() -> Result<Box<dyn Read>>,
+    content: &mut dyn FnMut() -> Result<Box<dyn Read + Send>>,
     like: bool,
     compress: Option<Compression>,
     sum: Option<Sum>,
@@ -257,7 +257,7 @@ fn inject_cmd(o: InjectOpts) -> Result<ExitCode> {
     } else {
         None
     };
-    let mut content = || -> Result<Box<dyn Read>> {
+    let mut content = || -> Result<Box<dyn Read + Send>> {
         match &spool {
             Some(t) => {
                 let mut t = t.try_clone().ctx("temporary file")?;
@@ -388,9 +388,9 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
         severities: o.severity.clone(),
         only_present: o.only_present,
     };
-    let mut src = xml::Src::open(&o.errata)?;
-    let mut conv = convert::Converter::new(&filters, primary.as_ref(), &diag, o.strict)?;
-    cefs::read(&mut src, |s, raw| conv.add(s, raw))?;
+    let src = xml::Src::open(&o.errata)?;
+    let mut conv = convert::Converter::new(&filters, primary.as_ref(), &diag, o.strict, &src.name)?;
+    cefs::read_parallel(src, |raw| conv.add(raw))?;
     let spooled = conv.finish()?;
     let st = &spooled.stats;
     if primary.is_some() && st.packages_not_found > 0 {
@@ -429,7 +429,7 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
             spooled.write_release(rel, &mut w)?;
             w.flush().ctx("writing a temporary file")?;
         }
-        let mut content = || -> Result<Box<dyn Read>> {
+        let mut content = || -> Result<Box<dyn Read + Send>> {
             let mut t = tmp.try_clone().ctx("temporary file")?;
             t.seek(std::io::SeekFrom::Start(0)).ctx("temporary file")?;
             Ok(Box::new(std::io::BufReader::new(t)))
@@ -448,13 +448,7 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
         out.flush()?;
     }
     if let Some(dest) = &o.dest {
-        for rel in &releases {
-            let dir = Path::new(dest).join(format!("updateinfo-{rel}"));
-            std::fs::create_dir_all(&dir).ctx_code(exit::CANTCREAT, dir.display())?;
-            let mut f = output::AtomicFile::create(dir.join("updateinfo.xml"))?;
-            spooled.write_release(*rel, &mut f)?;
-            f.commit()?;
-        }
+        write_dest(Path::new(dest), &releases, &spooled)?;
     } else if o.repo.is_empty() || o.output.is_some() {
         let rel = match releases.as_slice() {
             [r] => *r,
@@ -475,6 +469,48 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
         out.commit()?;
     }
     finish_stats(&o, &spooled, to_stdout)
+}
+
+/// `-d DEST`: each release's `DEST/updateinfo-N/updateinfo.xml`, two at a time when
+/// there are two CPUs (the largest first; each file is fsynced and renamed into place by
+/// itself). The error reported is that of the first release, in order, that failed.
+fn write_dest(dest: &Path, releases: &[u32], spooled: &Spooled) -> Result<()> {
+    let one = |rel: u32| -> Result<()> {
+        let dir = dest.join(format!("updateinfo-{rel}"));
+        std::fs::create_dir_all(&dir).ctx_code(exit::CANTCREAT, dir.display())?;
+        let mut f = output::AtomicFile::create(dir.join("updateinfo.xml"))?;
+        spooled.write_release(rel, &mut f)?;
+        f.commit()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
+    if threads < 2 || releases.len() < 2 {
+        return releases.iter().try_for_each(|&r| one(r));
+    }
+    let size = |r: u32| spooled.stats.releases.get(&r).map_or(0, |s| s.packages);
+    let mut order: Vec<usize> = (0..releases.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(size(releases[i])));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<std::sync::Mutex<Option<Result<()>>>> =
+        releases.iter().map(|_| Default::default()).collect();
+    let work = || {
+        while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            let r = one(releases[i]);
+            if let Ok(mut slot) = results[i].lock() {
+                *slot = Some(r);
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        s.spawn(work);
+        work();
+    });
+    for slot in results {
+        match slot.into_inner() {
+            Ok(Some(r)) => r?,
+            _ => return Err(Error::io("a writing thread failed")),
+        }
+    }
+    Ok(())
 }
 
 fn join(v: &[u32]) -> String {

@@ -69,11 +69,11 @@ impl Compression {
 /// Wrap `raw` in the decompressor its first bytes call for. Returns the format found.
 pub fn decompress<R: BufRead + Send + 'static>(
     mut raw: R,
-) -> io::Result<(Compression, Box<dyn BufRead>)> {
+) -> io::Result<(Compression, Box<dyn BufRead + Send>)> {
     let head = raw.fill_buf()?;
     let kind = Compression::sniff(head);
     let big = 1 << 16;
-    let r: Box<dyn BufRead> = match kind {
+    let r: Box<dyn BufRead + Send> = match kind {
         Compression::None => Box::new(raw),
         Compression::Gz => Box::new(BufReader::with_capacity(
             big,
@@ -505,7 +505,7 @@ pub fn copy<R: Read, W: Write>(r: &mut R, w: &mut W) -> io::Result<u64> {
 }
 
 /// Open an input path (`-` = stdin) and undo its compression.
-pub fn open_input(path: &str) -> Result<(Compression, Box<dyn BufRead>)> {
+pub fn open_input(path: &str) -> Result<(Compression, Box<dyn BufRead + Send>)> {
     let name = opsbox_common::input::display_name(path);
     let raw: Box<dyn BufRead + Send> = if path == "-" {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin()))

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::io::BufRead;
 
 pub struct Src {
-    reader: Reader<Tracked<Box<dyn BufRead>>>,
+    reader: Reader<Tracked<Box<dyn BufRead + Send>>>,
     /// The input's name in messages.
     pub name: String,
     /// Names of the open elements, concatenated, and where each starts.
@@ -20,7 +20,7 @@ pub struct Src {
 }
 
 impl Src {
-    pub fn new(input: Box<dyn BufRead>, name: &str) -> Self {
+    pub fn new(input: Box<dyn BufRead + Send>, name: &str) -> Self {
         let mut reader = Reader::from_reader(Tracked::new(input));
         let c = reader.config_mut();
         c.check_end_names = true;
@@ -49,6 +49,11 @@ impl Src {
     pub fn at(&self, off: u64, msg: impl std::fmt::Display) -> Error {
         let (l, c) = self.reader.get_ref().lines.line_col(off);
         Error::at(&self.name, l, c, msg)
+    }
+
+    /// The line and column of offset `off`.
+    pub fn line_col(&self, off: u64) -> (u64, u64) {
+        self.reader.get_ref().lines.line_col(off)
     }
 
     /// `FILE:LINE:COL` of offset `off`, for warnings.
