@@ -3,6 +3,7 @@
 //! `os_release`, `packages`) as child elements; the CDN's variant has the lists as
 //! attributes too. `<meta>` is skipped. Streaming: one advisory in memory at a time.
 
+use crate::frag::Frag;
 use crate::xml::{Src, name_str};
 use opsbox_common::Result;
 use quick_xml::events::{BytesStart, Event};
@@ -12,7 +13,8 @@ use quick_xml::events::{BytesStart, Event};
 /// it allocates nothing once its buffers have grown.
 #[derive(Debug, Default)]
 pub struct Raw {
-    text: String,
+    /// (UTF-8: only whole `str`s are put in it)
+    text: Frag,
     name: (u32, u32),
     /// Byte offset of its start tag, and that offset's line and column.
     pub off: u64,
@@ -73,7 +75,8 @@ impl Raw {
     }
 
     fn range(&self, (a, b): (u32, u32)) -> &str {
-        self.text.get(a as usize..b as usize).unwrap_or("")
+        let b = self.text.as_bytes().get(a as usize..b as usize);
+        b.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
     }
 
     /// The element name, e.g. `CESA-2013--1764`.
@@ -86,10 +89,11 @@ impl Raw {
         self.fields.get(f as usize)?.map(|r| self.range(r))
     }
 
-    /// A list field's items (words, from every occurrence); empty for a scalar field.
-    pub fn list(&self, f: Field) -> impl ExactSizeIterator<Item = &str> + '_ {
-        let items = list_index(f).map_or(&[][..], |i| &self.lists[i][..]);
-        items.iter().map(|&r| self.range(r))
+    /// A list field's items: the words (split at white space) of every occurrence; empty
+    /// for a scalar field. (Split here, on the converting side, not while parsing.)
+    pub fn list(&self, f: Field) -> impl Iterator<Item = &str> + '_ {
+        let texts = list_index(f).map_or(&[][..], |i| &self.lists[i][..]);
+        texts.iter().flat_map(|&r| words(self.range(r)))
     }
 
     /// Where the text of a field begins (then push its text, then [`Raw::end`]).
@@ -97,34 +101,20 @@ impl Raw {
         self.text.len()
     }
 
-    /// The field `f` is the text pushed since `start`: a scalar field's value, or a list
-    /// field's words (split at white space).
+    /// The field `f` is the text pushed since `start`: a scalar field's value, or one more
+    /// text of a list field.
     fn end(&mut self, f: Field, start: usize) {
-        let at = |i: usize| i as u32;
-        let Some(li) = list_index(f) else {
-            self.fields[f as usize] = Some((at(start), at(self.text.len())));
-            return;
-        };
-        let v = &self.text[start..];
-        let base = self.text.as_ptr() as usize;
-        let list = &mut self.lists[li];
-        let word = |w: &str| {
-            let a = w.as_ptr() as usize - base;
-            (at(a), at(a + w.len()))
-        };
-        // ASCII without a vertical tab (the one ASCII character `char::is_whitespace`
-        // has and `is_ascii_whitespace` has not): the same words, without decoding
-        if v.is_ascii() && !v.as_bytes().contains(&0x0b) {
-            list.extend(v.split_ascii_whitespace().map(word));
-        } else {
-            list.extend(v.split_whitespace().map(word));
+        let r = (start as u32, self.text.len() as u32);
+        match list_index(f) {
+            Some(li) => self.lists[li].push(r),
+            None => self.fields[f as usize] = Some(r),
         }
     }
 
     /// Set field `f` to `v`.
     fn set(&mut self, f: Field, v: &str) {
         let start = self.begin();
-        self.text.push_str(v);
+        self.text.put(v.as_bytes());
         self.end(f, start);
     }
 }
@@ -206,20 +196,20 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Resu
             },
             Event::Text(t) => {
                 if cur.is_some() {
-                    raw.text.push_str(&t.xml10_content());
+                    raw.text.put(t.xml10_content().as_bytes());
                 } else if src.depth() == 0 && !t.trim_ascii().is_empty() {
                     return Err(src.at(off, "text outside the root element"));
                 }
             }
             Event::CData(t) => {
                 if cur.is_some() {
-                    raw.text.push_str(&t.xml10_content());
+                    raw.text.put(t.xml10_content().as_bytes());
                 }
             }
             Event::GeneralRef(r) => {
                 let c = src.reference(off, &r)?;
                 if cur.is_some() {
-                    raw.text.push(c);
+                    raw.text.put(c.encode_utf8(&mut [0; 4]).as_bytes());
                 }
             }
             Event::Eof => break,
@@ -236,6 +226,19 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Resu
         ));
     }
     Ok(count)
+}
+
+/// The words of a list text, split at white space (`char::is_whitespace`).
+fn words(v: &str) -> impl Iterator<Item = &str> {
+    // ASCII without a vertical tab (the one ASCII character `char::is_whitespace` has and
+    // `is_ascii_whitespace` has not): the same words, without decoding
+    let ascii = v.is_ascii() && !v.as_bytes().contains(&0x0b);
+    let (a, b) = if ascii {
+        (Some(v.split_ascii_whitespace()), None)
+    } else {
+        (None, Some(v.split_whitespace()))
+    };
+    a.into_iter().flatten().chain(b.into_iter().flatten())
 }
 
 /// Advisories handed from the parsing thread to the caller's at a time.
@@ -307,7 +310,8 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
 
 fn start_advisory(src: &Src, off: u64, e: &BytesStart, raw: &mut Raw) -> Result<()> {
     raw.clear();
-    raw.text.push_str(&name_str(e.name().as_ref().as_bytes()));
+    raw.text
+        .put(name_str(e.name().as_ref().as_bytes()).as_bytes());
     raw.name = (0, raw.text.len() as u32);
     raw.off = off;
     (raw.line, raw.col) = src.line_col(off);

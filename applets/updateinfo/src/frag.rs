@@ -4,6 +4,7 @@
 //! with at most two fixed-size (overlapping) moves the compiler inlines; only long pieces
 //! go through `memcpy`. The buffer is reused from advisory to advisory.
 
+#[derive(Debug)]
 pub struct Frag {
     /// Always at least `n + SLACK` long (zero-filled once, when it grows).
     b: Vec<u8>,
@@ -14,15 +15,20 @@ pub struct Frag {
 const SHORT: usize = 64;
 
 impl Default for Frag {
+    /// An empty buffer that grows as needed.
     fn default() -> Self {
-        Self::new()
+        Self::with_capacity(0)
     }
 }
 
 impl Frag {
     pub fn new() -> Self {
+        Self::with_capacity(1 << 14)
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
         Frag {
-            b: vec![0; 1 << 14],
+            b: vec![0; n],
             n: 0,
         }
     }
