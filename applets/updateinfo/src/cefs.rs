@@ -230,15 +230,14 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Resu
 
 /// The words of a list text, split at white space (`char::is_whitespace`).
 fn words(v: &str) -> impl Iterator<Item = &str> {
-    // ASCII without a vertical tab (the one ASCII character `char::is_whitespace` has and
-    // `is_ascii_whitespace` has not): the same words, without decoding
-    let ascii = v.is_ascii() && !v.as_bytes().contains(&0x0b);
-    let (a, b) = if ascii {
-        (Some(v.split_ascii_whitespace()), None)
+    // the usual text is one word: printable ASCII only (no white space of any kind)
+    let one = v.bytes().all(|b| b > b' ' && b < 0x7f);
+    let (a, b) = if one {
+        (Some(v).filter(|v| !v.is_empty()), None)
     } else {
         (None, Some(v.split_whitespace()))
     };
-    a.into_iter().flatten().chain(b.into_iter().flatten())
+    a.into_iter().chain(b.into_iter().flatten())
 }
 
 /// Advisories handed from the parsing thread to the caller's at a time.

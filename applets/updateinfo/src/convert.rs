@@ -317,6 +317,8 @@ pub struct Converter<'a> {
     rec_bounds: Vec<(u64, u64)>,
     runs: Option<BufWriter<File>>,
     run_bounds: Vec<(u64, u64)>,
+    /// Each run's keys of each release: (release, start, end) in the runs file.
+    run_segs: Vec<Vec<(u32, u64, u64)>>,
     runs_off: u64,
     chunk: usize,
     budget: usize,
@@ -332,6 +334,8 @@ pub struct Converter<'a> {
 struct Reuse {
     os_releases: Vec<u32>,
     pkgs: Vec<(u32, Nevra<'static>, &'static str)>,
+    sorted: Vec<(u32, Nevra<'static>, &'static str)>,
+    order: Vec<u32>,
     srcs: Vec<(&'static Nevra<'static>, &'static str)>,
     out: Vec<Pkg<'static>>,
     hrefs: Vec<String>,
@@ -412,13 +416,15 @@ impl Entry {
     }
 }
 
-/// Reads one run back with pread (runs share one file), 64 KiB at a time.
+/// Reads one run back with pread (runs share one file), `chunk` bytes at a time.
 struct RunReader<'f> {
     file: &'f File,
     pos: u64,
     end: u64,
     buf: Vec<u8>,
     at: usize,
+    /// How much to read at a time.
+    chunk: usize,
 }
 
 impl RunReader<'_> {
@@ -426,7 +432,7 @@ impl RunReader<'_> {
         let mut done = 0;
         while done < out.len() {
             if self.at == self.buf.len() {
-                let n = ((self.end - self.pos) as usize).min(1 << 16);
+                let n = ((self.end - self.pos) as usize).min(self.chunk);
                 if n == 0 {
                     return Err(Error::io("temporary file: run ends early"));
                 }
@@ -514,10 +520,12 @@ impl<'a> Converter<'a> {
             spool_off: 0,
             rec_bounds: Vec::new(),
             entries: Vec::new(),
-            frag: Frag::new(),
+            // (allocated, not touched: a run never grows it, unless one record is huge)
+            frag: Frag::with_capacity(BUDGET + (1 << 16)),
             stats: Stats::default(),
             runs: None,
             run_bounds: Vec::new(),
+            run_segs: Vec::new(),
             runs_off: 0,
             chunk: CHUNK,
             budget: BUDGET,
@@ -661,9 +669,16 @@ impl<'a> Converter<'a> {
         if pkgs.is_empty() {
             return self.skip(raw, &id, "no packages", "no packages".into());
         }
-        // (elements that compare equal are equal in every field: any sort will do)
+        // (elements that compare equal are equal in every field: any sort will do; sorting
+        // their indices moves 4 bytes where an element is 88)
+        let mut sorted: Vec<(u32, Nevra, &str)> = recycle(std::mem::take(&mut self.reuse.sorted));
         if !pkgs.is_sorted_by(|a, b| pkg_cmp(a, b).is_le()) {
-            pkgs.sort_unstable_by(pkg_cmp);
+            let order = &mut self.reuse.order;
+            order.clear();
+            order.extend(0..pkgs.len() as u32);
+            order.sort_unstable_by(|&a, &b| pkg_cmp(&pkgs[a as usize], &pkgs[b as usize]));
+            sorted.extend(order.iter().map(|&i| pkgs[i as usize].clone()));
+            std::mem::swap(&mut pkgs, &mut sorted);
         }
         pkgs.dedup_by(|a, b| pkg_cmp(a, b).is_eq());
         let reboot = raw.get(Field::Keywords).is_some_and(|k| {
@@ -749,6 +764,8 @@ impl<'a> Converter<'a> {
         self.reuse = Reuse {
             os_releases,
             pkgs: recycle(pkgs),
+            sorted: recycle(sorted),
+            order: std::mem::take(&mut self.reuse.order),
             srcs,
             out,
             hrefs: std::mem::take(&mut self.reuse.hrefs),
@@ -916,13 +933,22 @@ impl<'a> Converter<'a> {
         let runs = temp(&mut self.runs)?;
         let mut bytes = Vec::with_capacity(64);
         let start = self.runs_off;
+        let mut segs: Vec<(u32, u64, u64)> = Vec::new();
         for e in &self.entries {
             bytes.clear();
             e.encode(&mut bytes);
             runs.write_all(&bytes).ctx("writing a temporary file")?;
+            match segs.last_mut() {
+                Some(seg) if seg.0 == e.release => {}
+                _ => segs.push((e.release, self.runs_off, self.runs_off)),
+            }
             self.runs_off += bytes.len() as u64;
+            if let Some(seg) = segs.last_mut() {
+                seg.2 = self.runs_off;
+            }
         }
         self.run_bounds.push((start, self.runs_off));
+        self.run_segs.push(segs);
         self.entries.clear();
         self.frag.clear();
         Ok(())
@@ -997,7 +1023,7 @@ impl<'a> Converter<'a> {
                 spool,
                 rec_bounds: std::mem::take(&mut self.rec_bounds),
                 keys: runs,
-                key_bounds: std::mem::take(&mut self.run_bounds),
+                key_segs: std::mem::take(&mut self.run_segs),
                 releases,
             },
             stats: self.stats,
@@ -1020,6 +1046,7 @@ fn merge_runs(
             end,
             buf: Vec::new(),
             at: 0,
+            chunk: (MERGE_BUFFERS / 4 / bounds.len().max(1)).clamp(1 << 12, 1 << 16),
         })
         .collect();
     let mut heap = std::collections::BinaryHeap::new();
@@ -1180,13 +1207,13 @@ pub struct Spooled {
 enum Order {
     /// The records and their sorted keys (duplicates dropped).
     Mem { records: Frag, entries: Vec<Entry> },
-    /// Sorted runs: the records in `spool` (at `rec_bounds`), their keys in `keys` (at
-    /// `key_bounds`), and the releases they have.
+    /// Sorted runs: the records in `spool` (at `rec_bounds`), their keys in `keys` (each
+    /// release's at `key_segs`), and the releases they have.
     Runs {
         spool: File,
         rec_bounds: Vec<(u64, u64)>,
         keys: File,
-        key_bounds: Vec<(u64, u64)>,
+        key_segs: Vec<Vec<(u32, u64, u64)>>,
         releases: Vec<u32>,
     },
 }
@@ -1219,7 +1246,7 @@ impl Spooled {
                 spool,
                 rec_bounds,
                 keys,
-                key_bounds,
+                key_segs,
                 ..
             } => {
                 let size = (MERGE_BUFFERS / rec_bounds.len().max(1)).clamp(1 << 12, 1 << 18);
@@ -1235,7 +1262,16 @@ impl Spooled {
                     .collect();
                 // the first of each id (as in Converter::finish)
                 let mut last: Option<Id> = None;
-                merge_runs(keys, key_bounds, |e, run| {
+                // only this release's keys of each run
+                let bounds: Vec<(u64, u64)> = key_segs
+                    .iter()
+                    .map(|segs| {
+                        segs.iter()
+                            .find(|s| s.0 == rel)
+                            .map_or((0, 0), |s| (s.1, s.2))
+                    })
+                    .collect();
+                merge_runs(keys, &bounds, |e, run| {
                     if e.release != rel || last.as_ref() == Some(&e.id) {
                         return Ok(());
                     }
