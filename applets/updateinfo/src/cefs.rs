@@ -65,6 +65,15 @@ fn list_index(f: Field) -> Option<usize> {
 }
 
 impl Raw {
+    /// An empty advisory with room for a usual one (growing is allocating anew).
+    fn with_room() -> Self {
+        Raw {
+            text: Frag::with_capacity(4096),
+            lists: std::array::from_fn(|_| Vec::with_capacity(16)),
+            ..Raw::default()
+        }
+    }
+
     fn clear(&mut self) {
         self.text.clear();
         self.name = (0, 0);
@@ -124,7 +133,7 @@ impl Raw {
 /// Fatal: malformed XML, a root other than `<opt>`, no advisory at all.
 pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Result<usize> {
     let mut buf = Vec::with_capacity(1 << 12);
-    let mut raw = Raw::default();
+    let mut raw = Raw::with_room();
     let mut count = 0usize;
     let mut root_seen = false;
     let mut in_adv = false;
@@ -259,7 +268,7 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
                 let mut batch: Vec<Raw> = Vec::with_capacity(BATCH);
                 let mut spare: Vec<Raw> = Vec::new();
                 let res = read(&mut src, |raw| {
-                    let mut slot = spare.pop().unwrap_or_default();
+                    let mut slot = spare.pop().unwrap_or_else(Raw::with_room);
                     std::mem::swap(raw, &mut slot);
                     batch.push(slot);
                     if batch.len() == BATCH {
