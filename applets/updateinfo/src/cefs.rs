@@ -268,7 +268,11 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
                 let mut batch: Vec<Raw> = Vec::with_capacity(BATCH);
                 let mut spare: Vec<Raw> = Vec::new();
                 let res = read(&mut src, |raw| {
-                    let mut slot = spare.pop().unwrap_or_else(Raw::with_room);
+                    // (one that held a huge advisory is let go: memory stays bounded)
+                    let mut slot = spare
+                        .pop()
+                        .filter(|r| r.text.capacity() <= 1 << 13)
+                        .unwrap_or_else(Raw::with_room);
                     std::mem::swap(raw, &mut slot);
                     batch.push(slot);
                     if batch.len() == BATCH {

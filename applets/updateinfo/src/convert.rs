@@ -353,7 +353,7 @@ const CHUNK: usize = 16384;
 /// Bytes of records kept in memory before a run is spilled.
 const BUDGET: usize = 4 << 20;
 /// What the readers of the runs' records may buffer, all together.
-const MERGE_BUFFERS: usize = 4 << 20;
+const MERGE_BUFFERS: usize = 2 << 20;
 
 fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.release

@@ -41,6 +41,11 @@ impl Frag {
         &self.b[..self.n]
     }
 
+    /// Bytes it can hold before it grows.
+    pub fn capacity(&self) -> usize {
+        self.b.len()
+    }
+
     pub fn len(&self) -> usize {
         self.n
     }
