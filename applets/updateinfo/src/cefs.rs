@@ -24,6 +24,36 @@ pub struct Raw {
     lists: [Vec<(u32, u32)>; 3],
 }
 
+/// The texts of a [`Raw`], to read its fields from.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    raw: &'a Raw,
+    text: &'a str,
+}
+
+impl<'a> View<'a> {
+    fn range(&self, (a, b): (u32, u32)) -> &'a str {
+        self.text.get(a as usize..b as usize).unwrap_or("")
+    }
+
+    /// The element name, e.g. `CESA-2013--1764`.
+    pub fn name(&self) -> &'a str {
+        self.range(self.raw.name)
+    }
+
+    /// A scalar field's text (the last one given); `None` for a list field.
+    pub fn get(&self, f: Field) -> Option<&'a str> {
+        self.raw.fields.get(f as usize)?.map(|r| self.range(r))
+    }
+
+    /// A list field's items: the words (split at white space) of every occurrence; empty
+    /// for a scalar field. (Split here, on the converting side, not while parsing.)
+    pub fn list(self, f: Field) -> impl Iterator<Item = &'a str> + 'a {
+        let texts = list_index(f).map_or(&[][..], |i| &self.raw.lists[i][..]);
+        texts.iter().flat_map(move |&r| words(self.range(r)))
+    }
+}
+
 /// A field of an advisory: the scalar ones come first, then the lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
@@ -83,26 +113,27 @@ impl Raw {
         }
     }
 
-    fn range(&self, (a, b): (u32, u32)) -> &str {
-        let b = self.text.as_bytes().get(a as usize..b as usize);
-        b.and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("")
+    /// Its texts, checked as UTF-8 once (they are: only whole `str`s are put in).
+    pub fn view(&self) -> View<'_> {
+        View {
+            raw: self,
+            text: std::str::from_utf8(self.text.as_bytes()).unwrap_or(""),
+        }
     }
 
     /// The element name, e.g. `CESA-2013--1764`.
     pub fn name(&self) -> &str {
-        self.range(self.name)
+        self.view().name()
     }
 
     /// A scalar field's text (the last one given); `None` for a list field.
     pub fn get(&self, f: Field) -> Option<&str> {
-        self.fields.get(f as usize)?.map(|r| self.range(r))
+        self.view().get(f)
     }
 
-    /// A list field's items: the words (split at white space) of every occurrence; empty
-    /// for a scalar field. (Split here, on the converting side, not while parsing.)
+    /// A list field's items (see [`View::list`]).
     pub fn list(&self, f: Field) -> impl Iterator<Item = &str> + '_ {
-        let texts = list_index(f).map_or(&[][..], |i| &self.lists[i][..]);
-        texts.iter().flat_map(|&r| words(self.range(r)))
+        self.view().list(f)
     }
 
     /// Where the text of a field begins (then push its text, then [`Raw::end`]).
@@ -360,23 +391,14 @@ mod tests {
 
     /// Everything of an advisory, as one text.
     fn summary(r: &Raw) -> String {
-        use Field::*;
         let mut t = format!("{} @{}:{}:{}", r.name(), r.off, r.line, r.col);
-        for f in [
-            Kind,
-            Severity,
-            Synopsis,
-            Description,
-            IssueDate,
-            References,
-            Release,
-            Keywords,
-            From,
-        ] {
-            t += &format!(" {f:?}={:?}", r.get(f));
-        }
-        for f in [OsRelease, OsArch, Packages] {
-            t += &format!(" {f:?}={:?}", r.list(f).collect::<Vec<_>>());
+        let names = "type severity synopsis description issue_date references release \
+                     keywords from os_release os_arch packages";
+        for f in names.split_whitespace().filter_map(|n| field(n.as_bytes())) {
+            match list_index(f) {
+                None => t += &format!(" {f:?}={:?}", r.get(f)),
+                Some(_) => t += &format!(" {f:?}={:?}", r.list(f).collect::<Vec<_>>()),
+            }
         }
         t
     }

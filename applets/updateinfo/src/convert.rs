@@ -4,7 +4,7 @@
 //! second file; the output merges the runs, reading each one front to back. Memory does
 //! not grow with the input, and a small input never touches a temporary file.
 
-use crate::cefs::{Field, Raw};
+use crate::cefs::{Field, Raw, View};
 use crate::frag::Frag;
 use crate::rpm::{Nevra, Primary, dist_release};
 use opsbox_common::diag::Diag;
@@ -563,8 +563,9 @@ impl<'a> Converter<'a> {
     /// Map one advisory (possibly to several releases) and spool its records.
     pub fn add(&mut self, raw: &Raw) -> Result<()> {
         self.stats.read += 1;
-        let Some(id) = advisory_id(raw.name()) else {
-            let id = raw.name().replace("--", ":");
+        let v = raw.view();
+        let Some(id) = advisory_id(v.name()) else {
+            let id = v.name().replace("--", ":");
             return self.skip(
                 raw,
                 &id,
@@ -572,7 +573,7 @@ impl<'a> Converter<'a> {
                 format!("'{id}' is not an advisory id (printable ASCII, at most 48 bytes)"),
             );
         };
-        let kind = match raw.get(Field::Kind).map(str::trim) {
+        let kind = match v.get(Field::Kind).map(str::trim) {
             None | Some("") => return self.skip(raw, &id, "no type", "no type".into()),
             Some(t) => match Kind::from_cefs(t) {
                 Some(k) => k,
@@ -594,7 +595,7 @@ impl<'a> Converter<'a> {
                 ),
             )?;
         }
-        let issued = match raw.get(Field::IssueDate) {
+        let issued = match v.get(Field::IssueDate) {
             None => return self.skip(raw, &id, "no date", "no issue_date".into()),
             Some(d) => match issued_date(d) {
                 Some(d) => d,
@@ -608,7 +609,7 @@ impl<'a> Converter<'a> {
                 }
             },
         };
-        let sev = match raw.get(Field::Severity).map(str::trim) {
+        let sev = match v.get(Field::Severity).map(str::trim) {
             None | Some("") => None,
             Some(s) => match severity(s) {
                 Some(s) => Some(s),
@@ -627,7 +628,7 @@ impl<'a> Converter<'a> {
         }
         let mut os_releases = std::mem::take(&mut self.reuse.os_releases);
         os_releases.clear();
-        for r in raw.list(Field::OsRelease) {
+        for r in v.list(Field::OsRelease) {
             match r.trim().parse::<u32>() {
                 Ok(n) => os_releases.push(n),
                 Err(_) => {
@@ -641,7 +642,7 @@ impl<'a> Converter<'a> {
             }
         }
         let mut pkgs: Vec<(u32, Nevra, &str)> = recycle(std::mem::take(&mut self.reuse.pkgs));
-        for file in raw.list(Field::Packages) {
+        for file in v.list(Field::Packages) {
             let Some(n) = Nevra::from_filename(file) else {
                 return self.skip(
                     raw,
@@ -681,7 +682,7 @@ impl<'a> Converter<'a> {
             std::mem::swap(&mut pkgs, &mut sorted);
         }
         pkgs.dedup_by(|a, b| pkg_cmp(a, b).is_eq());
-        let reboot = raw.get(Field::Keywords).is_some_and(|k| {
+        let reboot = v.get(Field::Keywords).is_some_and(|k| {
             k.split(|c: char| c.is_whitespace() || c == ',')
                 .any(|w| w == "reboot_suggested")
         });
@@ -754,7 +755,7 @@ impl<'a> Converter<'a> {
                 continue;
             }
             kept_any = true;
-            self.record(&id, rel, kind, sev, &issued, raw, &out, reboot)?;
+            self.record(&id, rel, kind, sev, &issued, &v, &out, reboot)?;
         }
         if !kept_any {
             self.stats.filtered += 1;
@@ -781,14 +782,14 @@ impl<'a> Converter<'a> {
         kind: Kind,
         sev: Option<&'static str>,
         issued: &str,
-        raw: &Raw,
+        v: &View,
         pkgs: &[Pkg],
         reboot: bool,
     ) -> Result<()> {
         let w = &mut self.frag;
         let start = w.len();
         w.put(b"  <update");
-        if let Some(from) = raw.get(Field::From).filter(|s| !s.trim().is_empty()) {
+        if let Some(from) = v.get(Field::From).filter(|s| !s.trim().is_empty()) {
             w.put(b" from=\"");
             escape(w, from.trim(), true);
             w.byte(b'"');
@@ -798,7 +799,7 @@ impl<'a> Converter<'a> {
         w.put(b"\" version=\"");
         escape(
             w,
-            raw.get(Field::Release)
+            v.get(Field::Release)
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .unwrap_or("1"),
@@ -807,7 +808,7 @@ impl<'a> Converter<'a> {
         w.put(b"\">\n    <id>");
         escape(w, id, false);
         w.put(b"</id>\n    <title>");
-        let title = raw
+        let title = v
             .get(Field::Synopsis)
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -821,7 +822,7 @@ impl<'a> Converter<'a> {
             w.put(s.as_bytes());
             w.put(b"</severity>\n");
         }
-        let desc = raw
+        let desc = v
             .get(Field::Description)
             .map(str::trim)
             .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("not available"))
@@ -832,7 +833,7 @@ impl<'a> Converter<'a> {
         let refs_at = w.len();
         w.put(b"    <references>\n");
         let n = each_reference(
-            raw.get(Field::References).unwrap_or(""),
+            v.get(Field::References).unwrap_or(""),
             id,
             &mut self.reuse.hrefs,
             |href, rid, kind| {

@@ -504,6 +504,55 @@ pub fn copy<R: Read, W: Write>(r: &mut R, w: &mut W) -> io::Result<u64> {
     io::copy(r, w)
 }
 
+/// An input stream: a plain file read directly (the usual case, without a call through a
+/// `dyn` at every step of the parser), or anything else.
+pub enum Input {
+    File(BufReader<std::fs::File>),
+    Other(Box<dyn BufRead + Send>),
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::File(r) => r.read(buf),
+            Input::Other(r) => r.read(buf),
+        }
+    }
+}
+
+impl BufRead for Input {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Input::File(r) => r.fill_buf(),
+            Input::Other(r) => r.fill_buf(),
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        match self {
+            Input::File(r) => r.consume(n),
+            Input::Other(r) => r.consume(n),
+        }
+    }
+}
+
+/// Open an input path (`-` = stdin) and undo its compression, as an [`Input`].
+pub fn open_stream(path: &str) -> Result<(Compression, Input)> {
+    if path == "-" {
+        let (c, r) = open_input(path)?;
+        return Ok((c, Input::Other(r)));
+    }
+    let name = opsbox_common::input::display_name(path);
+    let mut file = BufReader::with_capacity(1 << 16, opsbox_common::input::open_file(path)?);
+    let head = file.fill_buf().map_err(|e| read_error(name, &e))?;
+    match Compression::sniff(head) {
+        Compression::None => Ok((Compression::None, Input::File(file))),
+        _ => {
+            let (c, r) = decompress(file).map_err(|e| read_error(name, &e))?;
+            Ok((c, Input::Other(r)))
+        }
+    }
+}
+
 /// Open an input path (`-` = stdin) and undo its compression.
 pub fn open_input(path: &str) -> Result<(Compression, Box<dyn BufRead + Send>)> {
     let name = opsbox_common::input::display_name(path);

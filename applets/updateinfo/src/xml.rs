@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::io::BufRead;
 
 pub struct Src {
-    reader: Reader<Tracked<Box<dyn BufRead + Send>>>,
+    reader: Reader<Tracked<stream::Input>>,
     /// The input's name in messages.
     pub name: String,
     /// Names of the open elements, concatenated, and where each starts.
@@ -21,6 +21,10 @@ pub struct Src {
 
 impl Src {
     pub fn new(input: Box<dyn BufRead + Send>, name: &str) -> Self {
+        Self::from_input(stream::Input::Other(input), name)
+    }
+
+    fn from_input(input: stream::Input, name: &str) -> Self {
         let mut reader = Reader::from_reader(Tracked::new(input));
         let c = reader.config_mut();
         c.check_end_names = true;
@@ -36,8 +40,11 @@ impl Src {
 
     /// Open a file (`-` = stdin), undoing its compression.
     pub fn open(path: &str) -> Result<Self> {
-        let (_, r) = stream::open_input(path)?;
-        Ok(Self::new(r, opsbox_common::input::display_name(path)))
+        let (_, r) = stream::open_stream(path)?;
+        Ok(Self::from_input(
+            r,
+            opsbox_common::input::display_name(path),
+        ))
     }
 
     /// How many elements are open.
