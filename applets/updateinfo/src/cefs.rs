@@ -4,7 +4,7 @@
 //! attributes too. `<meta>` is skipped. Streaming: one advisory in memory at a time.
 
 use crate::frag::Frag;
-use crate::xml::{Src, name_str};
+use crate::xml::{Src, attributes, name_str};
 use opsbox_common::Result;
 use quick_xml::events::{BytesStart, Event};
 
@@ -22,6 +22,10 @@ pub struct Raw {
     pub col: u64,
     fields: [Option<(u32, u32)>; 9],
     lists: [Vec<(u32, u32)>; 3],
+    /// The advisory's start tag (name and attributes, between `<` and `>`) until
+    /// [`Raw::read_tag`] has read its attributes, and the length of its name.
+    tag: String,
+    name_len: usize,
 }
 
 /// The texts of a [`Raw`], to read its fields from.
@@ -48,9 +52,42 @@ impl<'a> View<'a> {
 
     /// A list field's items: the words (split at white space) of every occurrence; empty
     /// for a scalar field. (Split here, on the converting side, not while parsing.)
-    pub fn list(self, f: Field) -> impl Iterator<Item = &'a str> + 'a {
+    pub fn list(self, f: Field) -> Words<'a> {
         let texts = list_index(f).map_or(&[][..], |i| &self.raw.lists[i][..]);
-        texts.iter().flat_map(move |&r| words(self.range(r)))
+        Words {
+            view: self,
+            texts: texts.iter(),
+            split: None,
+        }
+    }
+}
+
+/// The items of a list field: the words of each of its texts, split at white space
+/// (`char::is_whitespace`). The usual text is one word, and is taken whole.
+pub struct Words<'a> {
+    view: View<'a>,
+    texts: std::slice::Iter<'a, (u32, u32)>,
+    split: Option<std::str::SplitWhitespace<'a>>,
+}
+
+impl<'a> Iterator for Words<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            if let Some(w) = self.split.as_mut().and_then(Iterator::next) {
+                return Some(w);
+            }
+            let v = self.view.range(*self.texts.next()?);
+            // printable ASCII only: no white space of any kind
+            if v.bytes().all(|b| b > b' ' && b < 0x7f) {
+                self.split = None;
+                if !v.is_empty() {
+                    return Some(v);
+                }
+            } else {
+                self.split = Some(v.split_whitespace());
+            }
+        }
     }
 }
 
@@ -106,6 +143,7 @@ impl Raw {
 
     fn clear(&mut self) {
         self.text.clear();
+        self.tag.clear();
         self.name = (0, 0);
         self.fields = [None; 9];
         for l in &mut self.lists {
@@ -132,7 +170,7 @@ impl Raw {
     }
 
     /// A list field's items (see [`View::list`]).
-    pub fn list(&self, f: Field) -> impl Iterator<Item = &str> + '_ {
+    pub fn list(&self, f: Field) -> Words<'_> {
         self.view().list(f)
     }
 
@@ -151,6 +189,42 @@ impl Raw {
         }
     }
 
+    /// Read the attributes of the start tag into fields (an error names `input`, and the
+    /// line and column in it).
+    pub fn read_tag(&mut self, input: &str) -> Result<()> {
+        if self.tag.is_empty() {
+            return Ok(());
+        }
+        let tag = std::mem::take(&mut self.tag);
+        let e = BytesStart::from_content(tag.as_str(), self.name_len);
+        let (line, col) = (self.line, self.col);
+        // `d` bytes after the tag's `<` (which is at line:col)
+        let at = |d: u64, msg: String| {
+            let before = tag
+                .as_bytes()
+                .get(..(d as usize).saturating_sub(1))
+                .unwrap_or(b"");
+            let (l, c) = match memchr::memrchr(b'\n', before) {
+                None => (line, col + d),
+                Some(nl) => (
+                    line + memchr::memchr_iter(b'\n', before).count() as u64,
+                    (before.len() - nl) as u64,
+                ),
+            };
+            opsbox_common::Error::at(input, l, c, msg)
+        };
+        let r = attributes(&e, at, |k, v| {
+            if let Some(f) = field(k) {
+                self.set(f, &v);
+            }
+            Ok(())
+        });
+        drop(e);
+        self.tag = tag;
+        self.tag.clear();
+        r
+    }
+
     /// Set field `f` to `v`.
     fn set(&mut self, f: Field, v: &str) {
         let start = self.begin();
@@ -162,7 +236,17 @@ impl Raw {
 /// Read every advisory of `src`, calling `each` for it (it may take the advisory, leaving
 /// another `Raw` in its place). Returns how many were read.
 /// Fatal: malformed XML, a root other than `<opt>`, no advisory at all.
-pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Result<usize> {
+pub fn read(src: &mut Src, each: impl FnMut(&mut Raw) -> Result<()>) -> Result<usize> {
+    read_with(src, false, each)
+}
+
+/// [`read`]; with `parallel`, advisories are handed to `each` with their start tag unread
+/// (the caller calls [`Raw::read_tag`]).
+fn read_with(
+    src: &mut Src,
+    parallel: bool,
+    mut each: impl FnMut(&mut Raw) -> Result<()>,
+) -> Result<usize> {
     let mut buf = Vec::with_capacity(1 << 12);
     let mut raw = Raw::with_room();
     let mut count = 0usize;
@@ -202,7 +286,10 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Resu
                             continue;
                         }
                         src.forget_before(off);
-                        start_advisory(src, off, e, &mut raw)?;
+                        start_advisory(src, off, e, &mut raw);
+                        if !parallel {
+                            raw.read_tag(&src.name)?;
+                        }
                         if empty {
                             count += 1;
                             each(&mut raw)?;
@@ -268,18 +355,6 @@ pub fn read(src: &mut Src, mut each: impl FnMut(&mut Raw) -> Result<()>) -> Resu
     Ok(count)
 }
 
-/// The words of a list text, split at white space (`char::is_whitespace`).
-fn words(v: &str) -> impl Iterator<Item = &str> {
-    // the usual text is one word: printable ASCII only (no white space of any kind)
-    let one = v.bytes().all(|b| b > b' ' && b < 0x7f);
-    let (a, b) = if one {
-        (Some(v).filter(|v| !v.is_empty()), None)
-    } else {
-        (None, Some(v.split_whitespace()))
-    };
-    a.into_iter().chain(b.into_iter().flatten())
-}
-
 /// Advisories handed from the parsing thread to the caller's at a time.
 const BATCH: usize = 64;
 
@@ -290,6 +365,7 @@ const BATCH: usize = 64;
 /// the parsing.
 pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> Result<usize> {
     use std::sync::mpsc;
+    let input = src.name.clone();
     std::thread::scope(|s| {
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Raw>>(4);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<Raw>>();
@@ -298,7 +374,7 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
             .spawn_scoped(s, move || {
                 let mut batch: Vec<Raw> = Vec::with_capacity(BATCH);
                 let mut spare: Vec<Raw> = Vec::new();
-                let res = read(&mut src, |raw| {
+                let res = read_with(&mut src, true, |raw| {
                     // (one that held a huge advisory is let go: memory stays bounded)
                     let mut slot = spare
                         .pop()
@@ -334,8 +410,9 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
             ))
         })?;
         let mut failed = None;
-        for batch in full_rx {
-            if let Some(e) = batch.iter().find_map(|raw| each(raw).err()) {
+        for mut batch in full_rx {
+            let mut one = |raw: &mut Raw| raw.read_tag(&input).and_then(|()| each(raw));
+            if let Some(e) = batch.iter_mut().find_map(|raw| one(raw).err()) {
                 failed = Some(e);
                 break;
             }
@@ -351,19 +428,17 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
     })
 }
 
-fn start_advisory(src: &Src, off: u64, e: &BytesStart, raw: &mut Raw) -> Result<()> {
+/// A new advisory: its name and position; its start tag is kept whole, its attributes are
+/// read by [`Raw::read_tag`] (on the converting side, with `read_parallel`).
+fn start_advisory(src: &Src, off: u64, e: &BytesStart, raw: &mut Raw) {
     raw.clear();
     raw.text
         .put(name_str(e.name().as_ref().as_bytes()).as_bytes());
     raw.name = (0, raw.text.len() as u32);
     raw.off = off;
     (raw.line, raw.col) = src.line_col(off);
-    src.attrs(off, e, |k, v| {
-        if let Some(f) = field(k) {
-            raw.set(f, &v);
-        }
-        Ok(())
-    })
+    raw.tag.push_str(e);
+    raw.name_len = e.name().as_ref().len();
 }
 
 trait TrimAscii {
@@ -489,6 +564,26 @@ mod tests {
         let e =
             parse("<opt>\n  <A-1--1>\n    <packages>a</packagez>\n</A-1--1></opt>").unwrap_err();
         assert!(e.message().unwrap().starts_with("t.xml:3:16: "), "{e:?}");
+        // a start tag over several lines (its attributes are read apart from the parsing)
+        for doc in [
+            "<opt>\n<A-1--1\ttype=\"x\"\n  \n   type=\"y\"/>\n</opt>",
+            "<opt>\n<A-1--1 type=\"x\"\n   type=\"y\"></A-1--1>\n</opt>",
+        ] {
+            let e = parse(doc).unwrap_err();
+            let want = if doc.contains("  \n") {
+                "t.xml:4:4: "
+            } else {
+                "t.xml:3:4: "
+            };
+            assert!(e.message().unwrap().starts_with(want), "{e:?}");
+            assert!(
+                e.message().unwrap().contains("duplicate attribute"),
+                "{e:?}"
+            );
+            assert_eq!(both(doc, None).1, Some(format!("{e:?}")));
+        }
+        let e = parse("<opt>\n<A-1--1 a=\"1\"\n b=\"&x;\"/></opt>").unwrap_err();
+        assert_eq!(e.message(), Some("t.xml:2:1: unknown entity &x;"));
         let e = parse("<opt>\n  <A-1--1 type=\"x\" type=\"y\"/>\n</opt>").unwrap_err();
         assert!(
             e.message()

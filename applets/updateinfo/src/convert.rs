@@ -665,7 +665,8 @@ impl<'a> Converter<'a> {
                     continue;
                 }
             };
-            pkgs.push((rel, n, file.rsplit('/').next().unwrap_or(file)));
+            let base = n.base_name(file);
+            pkgs.push((rel, n, base));
         }
         if pkgs.is_empty() {
             return self.skip(raw, &id, "no packages", "no packages".into());

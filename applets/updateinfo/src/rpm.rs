@@ -84,6 +84,12 @@ impl<'a> Nevra<'a> {
         })
     }
 
+    /// The file name `self` was parsed from, without its directory (`file` is that path).
+    pub fn base_name<'f>(&self, file: &'f str) -> &'f str {
+        let at = (self.name.as_ptr() as usize).wrapping_sub(file.as_ptr() as usize);
+        file.get(at..).unwrap_or(file)
+    }
+
     /// `name-version-release.arch`, the key of [`Primary`].
     pub fn key(&self) -> String {
         format!(
@@ -96,18 +102,22 @@ impl<'a> Nevra<'a> {
 /// The major release a package release string is built for: the dist tag `.elN`,
 /// `.elN_M`, `.module_elN…` or `.centosN`.
 pub fn dist_release(release: &str) -> Option<u32> {
+    // (release strings are short: a plain scan, no searcher to set up)
     let b = release.as_bytes();
     for tag in [&b"el"[..], &b"centos"[..]] {
-        let mut i = 0;
-        while let Some(p) = memchr::memmem::find(&b[i..], tag) {
-            let at = i + p;
-            let before_ok = at > 0 && matches!(b[at - 1], b'.' | b'_');
-            let digits: &[u8] = &b[at + tag.len()..];
-            let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
-            if before_ok && n > 0 && n <= 3 {
-                return std::str::from_utf8(&digits[..n]).ok()?.parse().ok();
+        for at in 1..b.len() {
+            if !matches!(b[at - 1], b'.' | b'_') || !b[at..].starts_with(tag) {
+                continue;
             }
-            i = at + 1;
+            let digits = &b[at + tag.len()..];
+            let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+            if (1..=3).contains(&n) {
+                return Some(
+                    digits[..n]
+                        .iter()
+                        .fold(0, |v, d| v * 10 + u32::from(d - b'0')),
+                );
+            }
         }
     }
     None
@@ -286,7 +296,41 @@ mod tests {
         })
     }
 
+    /// The definition `dist_release` implements without a searcher.
+    fn dist_by_search(release: &str) -> Option<u32> {
+        let b = release.as_bytes();
+        for tag in [&b"el"[..], &b"centos"[..]] {
+            let mut i = 0;
+            while let Some(p) = memchr::memmem::find(&b[i..], tag) {
+                let at = i + p;
+                let before_ok = at > 0 && matches!(b[at - 1], b'.' | b'_');
+                let digits: &[u8] = &b[at + tag.len()..];
+                let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+                if before_ok && n > 0 && n <= 3 {
+                    return std::str::from_utf8(&digits[..n]).ok()?.parse().ok();
+                }
+                i = at + 1;
+            }
+        }
+        None
+    }
+
     proptest::proptest! {
+        #[test]
+        fn dist_release_is_the_search_definition(r in "([0-9a-z._]|el|centos|\\.el|_el|\\.centos){0,12}") {
+            proptest::prop_assert_eq!(dist_release(&r), dist_by_search(&r));
+        }
+
+        #[test]
+        fn base_name_is_after_the_last_slash(
+            dir in "(/?[a-z]{0,3}/){0,3}",
+            base in "[a-z]{1,4}-[0-9]{1,2}-[0-9]\\.el7\\.x86_64\\.rpm",
+        ) {
+            let file = format!("{dir}{base}");
+            let n = Nevra::from_filename(&file).unwrap();
+            proptest::prop_assert_eq!(n.base_name(&file), base.as_str());
+        }
+
         #[test]
         fn one_pass_parse_is_the_split_definition(
             s in "[a-z0-9._/<&\"é -]{0,12}-[a-z0-9._/ -]{0,6}-[a-zA-Z0-9._/-]{0,8}\\.[a-z0-9_.-]{0,7}(\\.rpm)?"

@@ -142,26 +142,35 @@ impl Src {
         &self,
         off: u64,
         e: &BytesStart,
-        mut f: impl FnMut(&[u8], Cow<str>) -> Result<()>,
+        f: impl FnMut(&[u8], Cow<str>) -> Result<()>,
     ) -> Result<()> {
-        for a in e.attributes() {
-            let a = a.map_err(|err| {
-                use quick_xml::events::attributes::AttrError;
-                match err {
-                    // positions inside the tag, after its `<`
-                    AttrError::Duplicated(at, _) => {
-                        self.at(off + 1 + at as u64, "duplicate attribute")
-                    }
-                    other => self.at(off, attr_reason(&other)),
-                }
-            })?;
-            let v = a
-                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|err| self.at(off, xml_reason(&err)))?;
-            f(a.key.as_ref().as_bytes(), v)?;
-        }
-        Ok(())
+        attributes(e, |d, msg| self.at(off + d, msg), f)
     }
+}
+
+/// Call `f(key, value)` for every attribute of `e`, values unescaped and normalised;
+/// duplicates and unknown entities are errors, made by `at(offset from the tag's '<',
+/// message)`.
+pub fn attributes(
+    e: &BytesStart,
+    at: impl Fn(u64, String) -> Error,
+    mut f: impl FnMut(&[u8], Cow<str>) -> Result<()>,
+) -> Result<()> {
+    for a in e.attributes() {
+        let a = a.map_err(|err| {
+            use quick_xml::events::attributes::AttrError;
+            match err {
+                // positions inside the tag, after its `<`
+                AttrError::Duplicated(d, _) => at(1 + d as u64, "duplicate attribute".into()),
+                other => at(0, attr_reason(&other)),
+            }
+        })?;
+        let v = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|err| at(0, xml_reason(&err)))?;
+        f(a.key.as_ref().as_bytes(), v)?;
+    }
+    Ok(())
 }
 
 fn attr_reason(e: &quick_xml::events::attributes::AttrError) -> String {
