@@ -26,7 +26,7 @@ pub struct AtomicFile {
 
 /// Start writing back every this many bytes, so the fsync of a large file has little
 /// left to wait for.
-const WRITEBACK: u64 = 8 << 20;
+const WRITEBACK: u64 = 2 << 20;
 
 impl AtomicFile {
     /// Start writing `dest` (mode 0644 before umask, or the mode of the file it replaces).
