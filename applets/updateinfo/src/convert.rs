@@ -364,6 +364,44 @@ fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
 
 const SEVERITIES: [&str; 4] = ["Low", "Moderate", "Important", "Critical"];
 
+/// The counts of the kept records, made in key order (release by release) and put into
+/// [`Stats`] at the end.
+#[derive(Default)]
+struct Tally {
+    duplicates: usize,
+    releases: Vec<ReleaseTally>,
+}
+
+#[derive(Default)]
+struct ReleaseTally {
+    release: u32,
+    advisories: usize,
+    packages: usize,
+    /// By `Kind as usize`.
+    kinds: [usize; 3],
+    /// None, then [`SEVERITIES`].
+    severities: [usize; 5],
+}
+
+impl Tally {
+    fn into_stats(self, stats: &mut Stats) {
+        stats.duplicates += self.duplicates;
+        for t in self.releases {
+            let rs = stats.releases.entry(t.release).or_default();
+            rs.advisories += t.advisories;
+            rs.packages += t.packages;
+            let kinds = [Kind::Security, Kind::Bugfix, Kind::Enhancement];
+            for (k, n) in kinds.iter().zip(t.kinds).filter(|(_, n)| *n > 0) {
+                *rs.types.entry(k.name()).or_default() += n;
+            }
+            let names = std::iter::once("none").chain(SEVERITIES);
+            for (s, n) in names.zip(t.severities).filter(|(_, n)| *n > 0) {
+                *rs.severities.entry(s).or_default() += n;
+            }
+        }
+    }
+}
+
 impl Entry {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.release.to_le_bytes());
@@ -382,17 +420,18 @@ impl Entry {
     }
 
     fn decode(r: &mut RunReader) -> Result<Entry> {
-        let mut h = [0u8; 30];
-        r.read_exact(&mut h)?;
+        let h: [u8; 30] = r
+            .take(30)?
+            .try_into()
+            .map_err(|_| Error::io("temporary file: corrupt key"))?;
         let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
         let mut off = [0u8; 8];
         off.copy_from_slice(&h[8..16]);
-        let mut idb = [0u8; 48];
-        let idb = idb
-            .get_mut(..u32_at(26) as usize)
-            .ok_or_else(|| Error::io("temporary file: corrupt key"))?;
-        r.read_exact(idb)?;
-        let id = std::str::from_utf8(idb)
+        let id_len = u32_at(26) as usize;
+        if id_len > Id::new().capacity() {
+            return Err(Error::io("temporary file: corrupt key"));
+        }
+        let id = std::str::from_utf8(r.take(id_len)?)
             .ok()
             .and_then(|s| Id::try_from(s).ok())
             .ok_or_else(|| Error::io("temporary file: corrupt key"))?;
@@ -428,27 +467,25 @@ struct RunReader<'f> {
 }
 
 impl RunReader<'_> {
-    fn read_exact(&mut self, out: &mut [u8]) -> Result<()> {
-        let mut done = 0;
-        while done < out.len() {
-            if self.at == self.buf.len() {
-                let n = ((self.end - self.pos) as usize).min(self.chunk);
-                if n == 0 {
-                    return Err(Error::io("temporary file: run ends early"));
-                }
-                self.buf.resize(n, 0);
-                self.file
-                    .read_exact_at(&mut self.buf, self.pos)
-                    .ctx("reading a temporary file")?;
-                self.pos += n as u64;
-                self.at = 0;
+    /// The next `n` bytes of the run, from the buffer (refilled when they are not all in
+    /// it: what is left moves to the front, the rest is read after it).
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if self.buf.len() - self.at < n {
+            self.buf.drain(..self.at);
+            self.at = 0;
+            let have = self.buf.len();
+            let more = ((self.end - self.pos) as usize).min(self.chunk.max(n - have));
+            if have + more < n {
+                return Err(Error::io("temporary file: run ends early"));
             }
-            let k = (self.buf.len() - self.at).min(out.len() - done);
-            out[done..done + k].copy_from_slice(&self.buf[self.at..self.at + k]);
-            self.at += k;
-            done += k;
+            self.buf.resize(have + more, 0);
+            self.file
+                .read_exact_at(&mut self.buf[have..], self.pos)
+                .ctx("reading a temporary file")?;
+            self.pos += more as u64;
         }
-        Ok(())
+        self.at += n;
+        Ok(&self.buf[self.at - n..self.at])
     }
 }
 
@@ -480,25 +517,6 @@ impl RecReader<'_> {
         }
         let i = (off - self.at) as usize;
         Ok(&self.buf[i..i + len])
-    }
-}
-
-struct Head(Entry, usize);
-impl PartialEq for Head {
-    fn eq(&self, o: &Self) -> bool {
-        key_cmp(&self.0, &o.0).is_eq()
-    }
-}
-impl Eq for Head {}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Head {
-    // reversed: BinaryHeap is a max-heap
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        key_cmp(&o.0, &self.0)
     }
 }
 
@@ -956,13 +974,14 @@ impl<'a> Converter<'a> {
         Ok(())
     }
 
-    /// Count one kept record (after duplicates are dropped); false for a duplicate.
-    fn keep(stats: &mut Stats, diag: &Diag, last: &mut Option<(u32, Id)>, e: &Entry) -> bool {
+    /// Count one kept record (after duplicates are dropped); false for a duplicate. The
+    /// records come in key order.
+    fn keep(tally: &mut Tally, diag: &Diag, last: &mut Option<(u32, Id)>, e: &Entry) -> bool {
         if let Some((r, id)) = last.as_ref()
             && *r == e.release
             && *id == e.id
         {
-            stats.duplicates += 1;
+            tally.duplicates += 1;
             diag.warn(format!(
                 "{}: advisory appears more than once for release {}: keeping the first",
                 e.id, e.release
@@ -970,13 +989,21 @@ impl<'a> Converter<'a> {
             return false;
         }
         *last = Some((e.release, e.id.clone()));
-        let rs = stats.releases.entry(e.release).or_default();
-        rs.advisories += 1;
-        rs.packages += e.packages as usize;
-        *rs.types.entry(e.kind.name()).or_default() += 1;
-        *rs.severities
-            .entry(e.severity.unwrap_or("none"))
-            .or_default() += 1;
+        if tally.releases.last().is_none_or(|t| t.release != e.release) {
+            tally.releases.push(ReleaseTally {
+                release: e.release,
+                ..ReleaseTally::default()
+            });
+        }
+        if let Some(t) = tally.releases.last_mut() {
+            t.advisories += 1;
+            t.packages += e.packages as usize;
+            t.kinds[e.kind as usize] += 1;
+            let sev = e
+                .severity
+                .and_then(|s| SEVERITIES.iter().position(|x| *x == s));
+            t.severities[sev.map_or(0, |i| i + 1)] += 1;
+        }
         true
     }
 
@@ -987,11 +1014,13 @@ impl<'a> Converter<'a> {
             let mut last = None;
             self.entries.sort_unstable_by(key_cmp);
             let mut kept: Vec<Entry> = Vec::with_capacity(self.entries.len());
+            let mut tally = Tally::default();
             for e in std::mem::take(&mut self.entries) {
-                if Self::keep(&mut self.stats, self.diag, &mut last, &e) {
+                if Self::keep(&mut tally, self.diag, &mut last, &e) {
                     kept.push(e);
                 }
             }
+            tally.into_stats(&mut self.stats);
             return Ok(Spooled {
                 order: Order::Mem {
                     records: std::mem::take(&mut self.frag),
@@ -1013,13 +1042,15 @@ impl<'a> Converter<'a> {
         // Spooled::write_release merges them again and copies its records
         let mut releases = Vec::new();
         let mut last = None;
-        let (stats, diag) = (&mut self.stats, self.diag);
+        let mut tally = Tally::default();
+        let diag = self.diag;
         merge_runs(&runs, &self.run_bounds, |e, _| {
-            if Self::keep(stats, diag, &mut last, e) && releases.last() != Some(&e.release) {
+            if Self::keep(&mut tally, diag, &mut last, e) && releases.last() != Some(&e.release) {
                 releases.push(e.release);
             }
             Ok(())
         })?;
+        tally.into_stats(&mut self.stats);
         Ok(Spooled {
             order: Order::Runs {
                 spool,
@@ -1051,20 +1082,64 @@ fn merge_runs(
             chunk: (MERGE_BUFFERS / 4 / bounds.len().max(1)).clamp(1 << 12, 1 << 16),
         })
         .collect();
-    let mut heap = std::collections::BinaryHeap::new();
-    for (i, r) in readers.iter_mut().enumerate() {
-        if r.pos < r.end {
-            heap.push(Head(Entry::decode(r)?, i));
-        }
+    // each run's next key, and a min-heap of run numbers ordered by them (moving 4-byte
+    // numbers, not keys)
+    let mut heads: Vec<Option<Entry>> = Vec::with_capacity(readers.len());
+    for r in &mut readers {
+        heads.push(if r.pos < r.end {
+            Some(Entry::decode(r)?)
+        } else {
+            None
+        });
     }
-    while let Some(Head(e, i)) = heap.pop() {
-        let r = &mut readers[i];
-        if r.pos < r.end || r.at < r.buf.len() {
-            heap.push(Head(Entry::decode(r)?, i));
+    let less =
+        |heads: &[Option<Entry>], a: u32, b: u32| match (&heads[a as usize], &heads[b as usize]) {
+            (Some(x), Some(y)) => key_cmp(x, y).is_lt(),
+            (x, _) => x.is_some(),
+        };
+    let mut heap: Vec<u32> = (0..heads.len() as u32)
+        .filter(|&i| heads[i as usize].is_some())
+        .collect();
+    for i in (0..heap.len() / 2).rev() {
+        sift_down(&mut heap, i, |a, b| less(&heads, a, b));
+    }
+    while let Some(&i) = heap.first() {
+        let run = i as usize;
+        let r = &mut readers[run];
+        let next = if r.pos < r.end || r.at < r.buf.len() {
+            Some(Entry::decode(r)?)
+        } else {
+            None
+        };
+        let Some(e) = std::mem::replace(&mut heads[run], next) else {
+            break;
+        };
+        if heads[run].is_none() {
+            heap.swap_remove(0);
         }
-        f(&e, i)?;
+        sift_down(&mut heap, 0, |a, b| less(&heads, a, b));
+        f(&e, run)?;
     }
     Ok(())
+}
+
+/// Restore the min-heap order of `heap` (by `less`) below position `i`.
+fn sift_down(heap: &mut [u32], mut i: usize, less: impl Fn(u32, u32) -> bool) {
+    loop {
+        let (l, r) = (2 * i + 1, 2 * i + 2);
+        let mut m = i;
+        if l < heap.len() && less(heap[l], heap[m]) {
+            m = l;
+        }
+        if r < heap.len() && less(heap[r], heap[m]) {
+            m = r;
+        }
+        if m == i {
+            return;
+        }
+        heap.swap(i, m);
+        i = m;
+    }
 }
 
 /// Byte-string order without musl's `memcmp` (a call, then a loop byte by byte): eight
