@@ -535,13 +535,14 @@ impl BufRead for Input {
     }
 }
 
-/// Open an input path (`-` = stdin) and undo its compression, as an [`Input`].
-pub fn open_stream(path: &str) -> Result<(Compression, Input)> {
+/// Open an input path (`-` = stdin) and undo its compression (found by its first bytes).
+pub fn open_input(path: &str) -> Result<(Compression, Input)> {
+    let name = opsbox_common::input::display_name(path);
     if path == "-" {
-        let (c, r) = open_input(path)?;
+        let stdin = BufReader::with_capacity(1 << 16, io::stdin());
+        let (c, r) = decompress(stdin).map_err(|e| read_error(name, &e))?;
         return Ok((c, Input::Other(r)));
     }
-    let name = opsbox_common::input::display_name(path);
     let mut file = BufReader::with_capacity(1 << 16, opsbox_common::input::open_file(path)?);
     let head = file.fill_buf().map_err(|e| read_error(name, &e))?;
     match Compression::sniff(head) {
@@ -551,20 +552,6 @@ pub fn open_stream(path: &str) -> Result<(Compression, Input)> {
             Ok((c, Input::Other(r)))
         }
     }
-}
-
-/// Open an input path (`-` = stdin) and undo its compression.
-pub fn open_input(path: &str) -> Result<(Compression, Box<dyn BufRead + Send>)> {
-    let name = opsbox_common::input::display_name(path);
-    let raw: Box<dyn BufRead + Send> = if path == "-" {
-        Box::new(BufReader::with_capacity(1 << 16, io::stdin()))
-    } else {
-        Box::new(BufReader::with_capacity(
-            1 << 16,
-            opsbox_common::input::open_file(path)?,
-        ))
-    };
-    decompress(raw).map_err(|e| read_error(name, &e))
 }
 
 #[cfg(test)]

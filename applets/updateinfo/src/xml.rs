@@ -40,7 +40,7 @@ impl Src {
 
     /// Open a file (`-` = stdin), undoing its compression.
     pub fn open(path: &str) -> Result<Self> {
-        let (_, r) = stream::open_stream(path)?;
+        let (_, r) = stream::open_input(path)?;
         Ok(Self::from_input(
             r,
             opsbox_common::input::display_name(path),
