@@ -158,6 +158,16 @@ impl Uno {
         }
     }
 
+    /// The receive queue is empty and nothing was lost or left unanswered.
+    fn assert_all_read(&mut self) {
+        let rx = self.rx();
+        assert_eq!(
+            (rx.losses, rx.handled, rx.tail),
+            (0, 0, rx.head),
+            "all read, nothing lost: {rx:?}"
+        );
+    }
+
     /// Send bytes as fast as QEMU takes them (a flood no real serial line delivers).
     fn send_flood(&mut self, bytes: &[u8]) {
         self.serial.write_all(bytes).expect("write to the UART");
@@ -368,23 +378,9 @@ fn symbol(elf: &Path, name: &str) -> u32 {
     addr - 0x80_0000
 }
 
-/// dist/firmware.elf and qemu-system-avr, or a skip (a failure under OPSBOX_STRICT=1,
-/// where scripts/test has just built the firmware).
+/// The firmware and the tools these tests use, or a skip.
 fn firmware() -> Option<PathBuf> {
-    let elf = support::root().join("dist/firmware.elf");
-    if !elf.is_file() {
-        assert!(
-            !support::strict(),
-            "{} is missing: scripts/firmware builds it",
-            elf.display()
-        );
-        eprintln!(
-            "skipped: {} is missing (scripts/firmware builds it)",
-            elf.display()
-        );
-        return None;
-    }
-    (support::have_tool("qemu-system-avr") && support::have_tool("avr-nm")).then_some(elf)
+    support::firmware(&["qemu-system-avr", "avr-nm"])
 }
 
 fn angle(n: u32) -> String {
@@ -452,12 +448,7 @@ fn boots_and_answers_every_kind_of_line() {
     uno.exchange(b"\r\n\r\n\n\r12\r\n", &[&angle(12), OK]);
     assert_eq!(uno.silence(Duration::from_millis(300)), "", "nothing more");
     assert_eq!(uno.pulse_us(), spec_pulse_us(12));
-    let rx = uno.rx();
-    assert_eq!(
-        (rx.losses, rx.handled, rx.tail),
-        (0, 0, rx.head),
-        "all read, nothing lost: {rx:?}"
-    );
+    uno.assert_all_read();
 }
 
 #[test]
@@ -491,12 +482,7 @@ fn a_burst_is_answered_in_order_after_each_sweep() {
     assert_eq!(uno.lines(want.len()), want);
     assert_eq!(uno.pulse_us(), spec_pulse_us(100));
     assert_eq!(uno.silence(Duration::from_millis(300)), "");
-    let rx = uno.rx();
-    assert_eq!(
-        (rx.losses, rx.handled, rx.tail),
-        (0, 0, rx.head),
-        "all read, nothing lost: {rx:?}"
-    );
+    uno.assert_all_read();
 }
 
 #[test]

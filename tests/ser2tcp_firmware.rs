@@ -14,27 +14,6 @@ use support::*;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// The firmware image: `$OPSBOX_FIRMWARE_ELF`, else `dist/firmware.elf`. Missing: a skip
-/// with a message, or under OPSBOX_STRICT (scripts/test builds it first) a failure.
-fn firmware() -> Option<PathBuf> {
-    let p = std::env::var_os("OPSBOX_FIRMWARE_ELF")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("dist/firmware.elf"));
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        !strict(),
-        "{} is missing: scripts/firmware should have built it",
-        p.display()
-    );
-    eprintln!(
-        "skipped: no firmware at {} (build it with scripts/firmware, or set OPSBOX_FIRMWARE_ELF)",
-        p.display()
-    );
-    None
-}
-
 /// A process killed on drop (also when the test panics).
 struct Killed(Child);
 
@@ -155,10 +134,9 @@ fn connect(port: u16) -> TcpStream {
 
 #[test]
 fn firmware_in_qemu_answers_through_ser2tcp() {
-    let Some(elf) = firmware() else { return };
-    if !have_tool("qemu-system-avr") {
+    let Some(elf) = firmware(&["qemu-system-avr"]) else {
         return;
-    }
+    };
     let (_qemu, pty) = qemu(&elf);
     let (_bridge, port) = bridge(&pty, &[]);
     let mut c = connect(port);
@@ -209,10 +187,9 @@ fn firmware_in_qemu_answers_through_ser2tcp() {
 
 #[test]
 fn angle_mode_answers_as_the_firmware_does() {
-    let Some(elf) = firmware() else { return };
-    if !have_tool("qemu-system-avr") {
+    let Some(elf) = firmware(&["qemu-system-avr"]) else {
         return;
-    }
+    };
     let (_qemu, pty) = qemu(&elf);
     let (_bridge, port) = bridge(&pty, &["--angle"]);
     let mut c = connect(port);

@@ -96,6 +96,30 @@ pub fn strict() -> bool {
     std::env::var_os("OPSBOX_STRICT").is_some_and(|v| v == "1")
 }
 
+/// The firmware image (`$OPSBOX_FIRMWARE_ELF`, else `dist/firmware.elf`, which
+/// scripts/firmware builds) when it and the `tools` are there. Missing: a skip with a
+/// message, or under [`strict`] (scripts/test builds the firmware first) a failure.
+pub fn firmware(tools: &[&str]) -> Option<PathBuf> {
+    let elf = std::env::var_os("OPSBOX_FIRMWARE_ELF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("dist/firmware.elf"));
+    if !elf.is_file() {
+        assert!(
+            !strict(),
+            "{} is missing: scripts/firmware should have built it",
+            elf.display()
+        );
+        eprintln!(
+            "skipped: no firmware at {} (build it with scripts/firmware, or set OPSBOX_FIRMWARE_ELF)",
+            elf.display()
+        );
+        return None;
+    }
+    // (every tool is looked for, so that each missing one is said)
+    let found = tools.iter().filter(|t| have_tool(t)).count();
+    (found == tools.len()).then_some(elf)
+}
+
 /// Whether an external program is on PATH. Missing: a skip with a message, or under
 /// [`strict`] a failure naming the setup step that should have installed it.
 pub fn have_tool(name: &str) -> bool {
