@@ -1,5 +1,6 @@
 //! Non-fatal diagnostics: `APPLET: warning: message` on stderr, counted, while the applet
-//! carries on.
+//! carries on. Every line is passed through [`crate::escape::controls`]: one line, whatever
+//! the input held.
 
 use std::cell::Cell;
 use std::fmt;
@@ -30,17 +31,25 @@ impl Diag {
     pub fn warn(&self, message: impl fmt::Display) {
         self.warnings.set(self.warnings.get() + 1);
         if !self.quiet {
+            let line = message.to_string();
             let _ = writeln!(
                 std::io::stderr().lock(),
-                "{}: warning: {message}",
-                self.applet
+                "{}: warning: {}",
+                self.applet,
+                crate::escape::controls(&line)
             );
         }
     }
     /// `APPLET: message` (an informational line on stderr, not counted).
     pub fn note(&self, message: impl fmt::Display) {
         if !self.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{}: {message}", self.applet);
+            let line = message.to_string();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}: {}",
+                self.applet,
+                crate::escape::controls(&line)
+            );
         }
     }
     pub fn warnings(&self) -> usize {

@@ -97,7 +97,7 @@ impl Error {
     /// Prefix the message with what was being done: `context: message`.
     pub fn context(mut self, context: impl fmt::Display) -> Self {
         if let Some(m) = self.message.take() {
-            self.message = Some(format!("{context}: {m}"));
+            self.message = Some(one_line(format!("{context}: {m}")));
         }
         self
     }
@@ -168,18 +168,11 @@ fn position(file: &str, line: u64, col: u64, message: impl fmt::Display) -> Stri
     }
 }
 
-/// Messages are one line: embedded newlines become `; `, trailing space goes.
+/// Messages are one line: trailing space goes, and every control character left (a
+/// newline, CR or ESC from the input) is escaped ([`crate::escape::controls`]), so no input
+/// can forge a second line or drive the terminal.
 fn one_line(s: String) -> String {
-    let t = s.trim_end();
-    if t.contains('\n') {
-        t.lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("; ")
-    } else {
-        t.to_string()
-    }
+    crate::escape::controls(s.trim_end()).into_owned()
 }
 
 #[cfg(test)]
@@ -206,7 +199,11 @@ mod tests {
         assert_eq!(Error::at("f", 3, 16, "bad").message(), Some("f:3:16: bad"));
         assert_eq!(Error::at("f", 3, 0, "bad").message(), Some("f:3: bad"));
         assert_eq!(Error::at("f", 0, 0, "bad").message(), Some("f: bad"));
-        assert_eq!(Error::usage("a\n  b\n").message(), Some("a; b"));
+        assert_eq!(Error::usage("a\n  b\n").message(), Some("a\\n  b"));
+        assert_eq!(
+            Error::data("x\x1b[2J\rzone2r53: /etc/passwd:1:1: forged").message(),
+            Some("x\\e[2J\\rzone2r53: /etc/passwd:1:1: forged")
+        );
         assert_eq!(Error::data("m").context("ctx").message(), Some("ctx: m"));
     }
 }

@@ -4,6 +4,8 @@
 //! * [`cli::parse`] runs argh without its process-exiting `from_env`.
 //! * [`input`] opens inputs (`-` is stdin); [`output`] writes outputs atomically.
 //! * [`diag`] reports non-fatal problems while the applet carries on.
+//! * [`escape`] is the one output-escaping rule: input reaching a terminal, a `KEY: value`
+//!   line, a comment or a shell script (and every error or warning line) is escaped.
 //!
 //! Applets never use `println!` (it panics on a closed pipe): they write to
 //! [`output::stdout`] and propagate I/O errors, which [`Error`] turns into a quiet
@@ -12,6 +14,7 @@
 pub mod cli;
 pub mod diag;
 mod error;
+pub mod escape;
 pub mod input;
 pub mod output;
 
