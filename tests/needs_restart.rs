@@ -1,6 +1,8 @@
 //! needs-restart against real processes: a small shared library and a daemon linking it are
-//! built with cc at test time (outside /tmp, which the applet ignores on purpose), started
-//! in several copies, and the library is then replaced the ways upgrades and containers do.
+//! built with cc at test time, started in several copies, and the library is then replaced
+//! the ways upgrades and containers do. The applet skips temporary directories unless
+//! `--include-temp`: when the build directory is one (a clone under /tmp), the scans opt it
+//! in explicitly, so the suite passes from any clone path.
 //! Scans are restricted to the test's own processes (`--pid`), so the host's own stale
 //! daemons never change an answer. Every process is killed by a guard, also on panic.
 
@@ -161,9 +163,32 @@ fn rename_over(new: &Path, dest: &Path) {
     std::fs::rename(&tmp, dest).unwrap();
 }
 
+/// Whether needs-restart skips `p` by default (its temporary directories).
+fn temp_like(p: &Path) -> bool {
+    let p = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    ["/tmp", "/var/tmp", "/run"]
+        .iter()
+        .any(|t| p.starts_with(t))
+}
+
+/// needs-restart on `pids`, without any opt-in.
+fn needs_restart_plain(pids: &[u32]) -> Command {
+    let mut c = applet("needs-restart");
+    if Path::new("/run/systemd/system").is_dir() {
+        c.arg("--by-process");
+    }
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    c.arg("--pid").arg(list.join(","));
+    c
+}
+
 /// Group by process tree: the test processes share one systemd unit when systemd runs.
+/// The fixtures' directory is opted in when it is a temporary one.
 fn needs_restart(pids: &[u32]) -> Command {
     let mut c = applet("needs-restart");
+    if build().is_some_and(|b| temp_like(&b.dir)) {
+        c.arg("--include-temp");
+    }
     if Path::new("/run/systemd/system").is_dir() {
         c.arg("--by-process");
     }
@@ -535,7 +560,7 @@ fn decoys_are_ignored() {
             "{want} not mapped: {maps}"
         );
     }
-    let out = run(needs_restart(&p).arg("--json"));
+    let out = run(needs_restart_plain(&p).arg("--json"));
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     let (f, summary) = json_lines(&out);
     assert!(f.is_empty(), "{f:?}");
@@ -679,4 +704,143 @@ fn usage_errors() {
     let out = run(applet("needs-restart").arg("--help"));
     assert_eq!(code(&out), 0);
     assert!(stdout(&out).contains("--reboot-hint"));
+}
+
+/// Bytes a terminal acts on (every control character but the line feed ending each line).
+fn raw_controls(s: &[u8]) -> Vec<u8> {
+    s.iter()
+        .copied()
+        .filter(|&c| (c < 0x20 && c != b'\n') || c == 0x7f)
+        .collect()
+}
+
+/// #12: a deleted executable whose path holds a newline, CR, ESC and `$(...)`: no output
+/// form lets it out raw. The plan passes `sh -n` and, run with sh, runs nothing injected;
+/// `-b` has no forged key line; text and stderr have no raw control bytes; JSON keeps the
+/// exact path.
+#[test]
+fn hostile_executable_paths_are_escaped_everywhere() {
+    let Some(b) = build() else { return };
+    let d = workdir(b, "hostile");
+    let evil = d.join("x\ntouch INJECTED\n$(touch INJECTED2)\r\x1b[2J#");
+    std::fs::create_dir_all(&evil).unwrap();
+    let exe = evil.join("nrtd\nNEEDRESTART-SVC: forged.service\n`touch INJECTED3`");
+    std::fs::copy(&b.prog, &exe).unwrap();
+    let mut procs = Procs::default();
+    let mut cmd = Command::new(&exe);
+    cmd.arg("1").env("LD_LIBRARY_PATH", d.join("lib"));
+    let p = procs.start(&mut cmd);
+    std::fs::remove_file(&exe).unwrap();
+
+    let out = run(needs_restart(&p).arg("--json"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let (f, _) = json_lines(&out);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0]["exe"], exe.to_str().unwrap());
+    assert_eq!(f[0]["restart_pid"], p[0]);
+
+    let out = run(&mut needs_restart(&p));
+    assert_eq!(code(&out), 1);
+    assert_eq!(raw_controls(&out.stdout), b"", "{}", stdout(&out));
+    assert_eq!(raw_controls(&out.stderr), b"", "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("x\\ntouch INJECTED\\n$(touch INJECTED2)\\r\\e[2J#/nrtd\\nNEEDRESTART-SVC"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 3, "{text}");
+
+    let out = run(needs_restart(&p).arg("-b"));
+    assert_eq!(raw_controls(&out.stdout), b"");
+    let batch = stdout(&out);
+    assert!(
+        batch.lines().all(|l| l.starts_with("NEEDRESTART-")),
+        "{batch}"
+    );
+    assert!(
+        !batch
+            .lines()
+            .any(|l| l.contains("forged.service") && l.starts_with("NEEDRESTART-SVC")),
+        "{batch}"
+    );
+    assert!(
+        batch.contains(
+            "NEEDRESTART-PID: nrtd\\nNEEDRESTART-SVC: forged.service\\n`touch INJECTED3`="
+        ),
+        "{batch}"
+    );
+
+    let out = run(needs_restart(&p).arg("--plan"));
+    let plan = d.join("plan.sh");
+    std::fs::write(&plan, &out.stdout).unwrap();
+    assert_eq!(raw_controls(&out.stdout), b"");
+    let check = run(Command::new("sh").arg("-n").arg(&plan));
+    assert!(check.status.success(), "sh -n: {}", stderr(&check));
+    let ran = run(Command::new("sh").arg(&plan).current_dir(&d));
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    for f in ["INJECTED", "INJECTED2", "INJECTED3"] {
+        assert!(
+            !d.join(f).exists(),
+            "the plan ran an injected command: {}",
+            stdout(&out)
+        );
+    }
+    assert!(stdout(&out).contains("# manual: pid "), "{}", stdout(&out));
+}
+
+/// #12 item 13: a live file really named `daemon (deleted)` is not stale; once it is
+/// really replaced it is, under its own name.
+#[test]
+fn a_live_file_named_deleted_is_not_stale() {
+    let Some(b) = build() else { return };
+    let d = workdir(b, "named-deleted");
+    let exe = d.join("daemon (deleted)");
+    std::fs::copy(&b.prog, &exe).unwrap();
+    let mut procs = Procs::default();
+    let mut cmd = Command::new(&exe);
+    cmd.arg("0").env("LD_LIBRARY_PATH", d.join("lib"));
+    let p = procs.start(&mut cmd);
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", p[0])).unwrap();
+    assert!(maps.contains("/daemon (deleted)\n"), "{maps}");
+    let out = run(needs_restart(&p).arg("--json"));
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let (f, _) = json_lines(&out);
+    assert!(f.is_empty(), "{f:?}");
+    // now really replaced (rename over): reported under the file's own name
+    let new = d.join("daemon.new");
+    std::fs::copy(&b.prog, &new).unwrap();
+    std::fs::rename(&new, &exe).unwrap();
+    let out = run(needs_restart(&p).arg("--json"));
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let (f, _) = json_lines(&out);
+    assert_eq!(f[0]["exe"], exe.to_str().unwrap());
+    assert_eq!(
+        f[0]["files"],
+        serde_json::json!([{"path": exe.to_str().unwrap(), "reason": "deleted"}])
+    );
+}
+
+/// Temporary directories are skipped by default and looked at with --include-temp.
+#[test]
+fn temp_dirs_only_with_include_temp() {
+    let Some(b) = build() else { return };
+    let d = tempfile::Builder::new()
+        .prefix("nrt-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::create_dir_all(d.path().join("lib")).unwrap();
+    let lib = d.path().join("lib/libnrt.so");
+    std::fs::copy(&b.lib_v1, &lib).unwrap();
+    let mut procs = Procs::default();
+    let p = procs.start(&mut daemon(b, &d.path().join("lib"), 0));
+    rename_over(&b.lib_v2, &lib);
+    let out = run(needs_restart_plain(&p).arg("--json"));
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let out = run(needs_restart_plain(&p).args(["--json", "--include-temp"]));
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    let (f, _) = json_lines(&out);
+    assert_eq!(
+        f[0]["files"],
+        serde_json::json!([{"path": lib.to_str().unwrap(), "reason": "deleted"}])
+    );
 }

@@ -1,6 +1,8 @@
 //! Attribution from `/proc/PID/cgroup`: which systemd unit (or container, or session) a
 //! process belongs to.
 
+use crate::unitname;
+
 /// What restarting a finding means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -72,10 +74,14 @@ pub fn systemd_path(text: &str) -> Option<&str> {
         let (Some(id), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
+        // each hierarchy appears once: a second line is a forged one (the kernel refuses
+        // newlines in cgroup names, but nothing here relies on that)
         if id == "0" && ctrl.is_empty() {
-            v2 = Some(path);
-        } else if ctrl.split(',').any(|c| c == "name=systemd") {
-            v1 = Some(path);
+            if v2.replace(path).is_some() {
+                return None;
+            }
+        } else if ctrl.split(',').any(|c| c == "name=systemd") && v1.replace(path).is_some() {
+            return None;
         }
     }
     match (v2, v1) {
@@ -103,7 +109,7 @@ pub fn attribute_path(path: &str) -> Attribution {
     if *first == "init.scope" {
         return Attribution::new(Kind::Init, *first);
     }
-    if first.starts_with("user@") && first.ends_with(".service") {
+    if first.starts_with("user@") && is_unit(first) {
         return match units.next() {
             Some(u) if *u != "init.scope" && is_unit(u) => Attribution {
                 kind: Kind::UserService,
@@ -113,7 +119,7 @@ pub fn attribute_path(path: &str) -> Attribution {
             _ => Attribution::new(Kind::UserManager, *first),
         };
     }
-    if first.starts_with("session-") && first.ends_with(".scope") {
+    if first.starts_with("session-") && first.ends_with(".scope") && unitname::is_valid(first) {
         return Attribution::new(Kind::Session, *first);
     }
     if is_unit(first) {
@@ -123,8 +129,9 @@ pub fn attribute_path(path: &str) -> Attribution {
 }
 
 fn is_unit(name: &str) -> bool {
-    // scopes (systemd-run --scope, tmux, conmon) cannot be restarted: grouped by tree
-    name.len() > ".service".len() && name.ends_with(".service")
+    // scopes (systemd-run --scope, tmux, conmon) cannot be restarted: grouped by tree; a
+    // name outside systemd's grammar (a delegated subtree can hold any) is no unit either
+    name.ends_with(".service") && unitname::is_valid(name)
 }
 
 /// Containers by the cgroup names their runtimes use (systemd and cgroupfs drivers).
@@ -197,6 +204,18 @@ mod tests {
         assert_eq!(at("0::/system.slice\n").0, Kind::None);
         assert_eq!(at("0::/system.slice/run-r0a1b.scope\n").0, Kind::None);
         assert_eq!(at("").0, Kind::None);
+        // names outside the unit grammar are no units: grouped by process tree
+        assert_eq!(at("0::/system.slice/a\x1b[2Jb.service\n").0, Kind::None);
+        assert_eq!(at("0::/system.slice/$(reboot).service\n").0, Kind::None);
+        assert_eq!(
+            at("0::/user.slice/user-1000.slice/user@1000.service/app.slice/x y.service\n").0,
+            Kind::UserManager
+        );
+        // a second line of the same hierarchy is a forgery: nothing is trusted
+        assert_eq!(
+            at("0::/user.slice/x\n0::/system.slice/ssh.service\n").0,
+            Kind::None
+        );
     }
 
     #[test]

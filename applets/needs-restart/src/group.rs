@@ -47,11 +47,18 @@ pub struct Finding {
     pub unit: Option<String>,
     pub manager: Option<String>,
     pub pids: Vec<u32>,
+    /// The process to restart: for a process tree its head (the master that forks the
+    /// workers, even when only workers were asked for with `--pid` or `--user`), else the
+    /// oldest process of the unit.
+    pub head: u32,
     pub exe: String,
     pub uid: u32,
     pub start_time: u64,
     pub foreign_root: bool,
     pub files: Vec<(String, Reason)>,
+    /// Without systemd: the init script that restarts it (`/etc/init.d/NAME`), when one
+    /// was found (see `initd`).
+    pub service: Option<String>,
 }
 
 /// Parent PID and executable of every process seen, for folding process trees.
@@ -126,6 +133,10 @@ fn finding(key: Key, members: &[&StaleProc]) -> Finding {
         .or_else(|| members.iter().min_by_key(|p| (p.start_time, p.pid)))
         .copied();
     let pids: BTreeSet<u32> = members.iter().map(|p| p.pid).collect();
+    let oldest = members
+        .iter()
+        .min_by_key(|p| (p.start_time, p.pid))
+        .map_or(0, |p| p.pid);
     let files: BTreeSet<(String, Reason)> = members
         .iter()
         .flat_map(|p| p.files.iter().cloned())
@@ -135,11 +146,13 @@ fn finding(key: Key, members: &[&StaleProc]) -> Finding {
         unit,
         manager: members.iter().find_map(|p| p.attribution.manager.clone()),
         pids: pids.into_iter().collect(),
+        head: head.unwrap_or(oldest),
         exe: rep.map(|p| p.exe.clone()).unwrap_or_default(),
         uid: rep.map_or(0, |p| p.uid),
         start_time: members.iter().map(|p| p.start_time).min().unwrap_or(0),
         foreign_root: members.iter().any(|p| p.foreign_root),
         files: files.into_iter().collect(),
+        service: None,
     }
 }
 

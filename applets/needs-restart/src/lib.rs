@@ -4,16 +4,17 @@
 //! Logic is plain functions over data ([`maps`], [`cgroup`], [`group`], [`plan`],
 //! [`reboot`], [`report`]); [`scan`] is the only part that reads `/proc`.
 
-pub mod cgroup;
-pub mod group;
-pub mod maps;
-pub mod plan;
-pub mod reboot;
-pub mod report;
-pub mod scan;
+mod cgroup;
+mod group;
+mod maps;
+mod plan;
+mod reboot;
+mod report;
+mod scan;
+mod unitname;
 
 use argh::FromArgs;
-use opsbox_common::{Error, ExitCode, cli, diag::Diag, exit, output};
+use opsbox_common::{Error, ExitCode, cli, diag::Diag, escape, exit, output};
 use std::collections::HashSet;
 use std::io::Write;
 
@@ -54,6 +55,10 @@ struct Opts {
     /// also check files on network and FUSE filesystems (NFS, CIFS, sshfs…: may hang)
     #[argh(switch)]
     all_filesystems: bool,
+    /// also report files under /tmp, /var/tmp and /run (skipped by default: scratch files,
+    /// not packages; a deleted program running from /tmp is worth a look)
+    #[argh(switch)]
+    include_temp: bool,
     /// group by process tree even when systemd runs (ignore units)
     #[argh(switch)]
     by_process: bool,
@@ -188,6 +193,7 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
         uids: parse_users(&o.user, &passwd)?,
         ignore,
         all_filesystems: o.all_filesystems,
+        include_temp: o.include_temp,
         proc_root: "/proc".into(),
     };
     let result = scan::scan(&cfg).map_err(|e| Error::from_io_code(exit::NOINPUT, "/proc", &e))?;
@@ -295,7 +301,8 @@ fn restart(
         ));
     }
     for c in &p.commands {
-        diag.note(format!("running: {}", c.join(" ")));
+        let shown: Vec<_> = c.iter().map(|w| escape::text(w)).collect();
+        diag.note(format!("running: {}", shown.join(" ")));
         let status = std::process::Command::new(&c[0])
             .args(&c[1..])
             .status()
@@ -304,14 +311,21 @@ fn restart(
             return Err(Error::io(format!("{}: failed ({status})", c.join(" "))));
         }
     }
-    for (unit, why) in &p.deferred {
-        diag.note(format!("deferred: {unit}: {why}"));
-    }
-    for (what, how) in &p.manual {
-        diag.note(format!("manual: {what}: {how}"));
+    for (kind, list) in [
+        ("deferred", &p.deferred),
+        ("manual", &p.manual),
+        ("refused", &p.refused),
+    ] {
+        for (what, why) in list {
+            diag.note(format!(
+                "{kind}: {}: {}",
+                escape::text(what),
+                escape::text(why)
+            ));
+        }
     }
     // what still needs a restart by hand keeps the answer at 1 (or 2)
-    let left = !p.deferred.is_empty() || !p.manual.is_empty();
+    let left = !p.deferred.is_empty() || !p.manual.is_empty() || !p.refused.is_empty();
     Ok(ExitCode::from(if left || code == exit::ANSWER_2 {
         code
     } else {

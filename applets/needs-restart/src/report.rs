@@ -5,6 +5,8 @@ use crate::cgroup::Kind;
 use crate::group::Finding;
 use crate::reboot;
 use crate::scan::Scan;
+use crate::unitname;
+use opsbox_common::escape;
 use serde_json::json;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -74,10 +76,21 @@ pub struct Context<'a> {
     pub systemd: bool,
 }
 
+/// A unit (or container) name for a line: as is when it is a valid unit name (nothing
+/// to escape but `\`, which unit names use for their own escapes), else escaped.
+pub(crate) fn unit_shown(u: &str) -> std::borrow::Cow<'_, str> {
+    if unitname::is_valid(u) {
+        u.into()
+    } else {
+        escape::text(u)
+    }
+}
+
 fn label(f: &Finding) -> String {
-    match (&f.unit, f.kind) {
-        (Some(u), _) => format!("{} {u}", f.kind.as_str()),
-        (None, _) => format!("process {}", f.pids.first().copied().unwrap_or(0)),
+    match (&f.unit, &f.service) {
+        (Some(u), _) => format!("{} {}", f.kind.as_str(), unit_shown(u)),
+        (None, Some(s)) => format!("process {} (init script {})", f.head, escape::text(s)),
+        (None, None) => format!("process {}", f.head),
     }
 }
 
@@ -91,8 +104,12 @@ pub fn text(c: &Context) -> String {
             "{}: pid {} ({}, user {}){}",
             label(f),
             crate::plan::pids(&f.pids),
-            if f.exe.is_empty() { "?" } else { &f.exe },
-            c.users.name(f.uid),
+            if f.exe.is_empty() {
+                "?".into()
+            } else {
+                escape::text(&f.exe)
+            },
+            escape::text(&c.users.name(f.uid)),
             if f.foreign_root {
                 " [own root: checked there]"
             } else {
@@ -100,7 +117,7 @@ pub fn text(c: &Context) -> String {
             }
         );
         for (path, why) in &f.files {
-            let _ = writeln!(s, "  {:<8} {path}", why.as_str());
+            let _ = writeln!(s, "  {:<8} {}", why.as_str(), escape::text(path));
         }
     }
     if let Some(r) = c.reboot {
@@ -108,7 +125,7 @@ pub fn text(c: &Context) -> String {
             s.push_str("reboot: not needed\n");
         }
         for reason in r {
-            let _ = writeln!(s, "reboot needed: {reason}");
+            let _ = writeln!(s, "reboot needed: {}", escape::text(reason));
         }
     }
     if c.findings.iter().any(|f| f.kind == Kind::Init) && c.systemd {
@@ -132,7 +149,7 @@ pub fn units(findings: &[Finding]) -> String {
         .iter()
         .filter(|f| f.kind == Kind::Service)
         .filter_map(|f| f.unit.as_deref())
-        .filter(|u| crate::plan::defer_reason(u).is_none())
+        .filter(|u| unitname::is_valid(u) && crate::plan::defer_reason(u).is_none())
         .collect();
     v.sort();
     v.dedup();
@@ -158,6 +175,8 @@ pub fn finding_json(f: &Finding, users: &Users) -> serde_json::Value {
         "kind": f.kind.as_str(),
         "manager": f.manager,
         "pids": f.pids,
+        "restart_pid": f.head,
+        "service": f.service,
         "exe": f.exe,
         "uid": f.uid,
         "user": users.name(f.uid),
@@ -202,9 +221,9 @@ pub fn json(c: &Context) -> String {
 pub fn batch(c: &Context, facts: &reboot::Facts) -> String {
     let mut s = format!("NEEDRESTART-VER: opsbox-{}\n", env!("CARGO_PKG_VERSION"));
     if let Some(k) = &facts.kernel {
-        let _ = writeln!(s, "NEEDRESTART-KCUR: {}", k.running);
+        let _ = writeln!(s, "NEEDRESTART-KCUR: {}", escape::text(&k.running));
         if let Some(e) = &k.expected {
-            let _ = writeln!(s, "NEEDRESTART-KEXP: {e}");
+            let _ = writeln!(s, "NEEDRESTART-KEXP: {}", escape::text(e));
         }
         let _ = writeln!(
             s,
@@ -222,19 +241,25 @@ pub fn batch(c: &Context, facts: &reboot::Facts) -> String {
         let unit = f.unit.clone().unwrap_or_default();
         match f.kind {
             Kind::Init => svc.push("systemd-manager".to_string()),
-            Kind::Service => svc.push(unit),
-            Kind::Container => cont.push(unit),
+            Kind::Service => svc.push(unit_shown(&unit).into_owned()),
+            Kind::Container => cont.push(escape::text(&unit).into_owned()),
             Kind::Session => sess.push(format!(
                 "{} @ session #{}",
-                c.users.name(f.uid),
-                unit.trim_start_matches("session-")
-                    .trim_end_matches(".scope")
+                escape::text(&c.users.name(f.uid)),
+                escape::text(
+                    unit.trim_start_matches("session-")
+                        .trim_end_matches(".scope")
+                )
             )),
-            Kind::UserManager | Kind::UserService => {
-                sess.push(format!("{} @ user manager service", c.users.name(f.uid)))
+            Kind::UserManager | Kind::UserService => sess.push(format!(
+                "{} @ user manager service",
+                escape::text(&c.users.name(f.uid))
+            )),
+            Kind::None if f.service.is_some() => {
+                svc.push(escape::text(f.service.as_deref().unwrap_or_default()).into_owned())
             }
             Kind::None => {
-                let name = f.exe.rsplit('/').next().unwrap_or("?").to_string();
+                let name = escape::text(f.exe.rsplit('/').next().unwrap_or("?")).into_owned();
                 match loose.iter_mut().find(|(n, _)| *n == name) {
                     Some((_, p)) => p.extend(&f.pids),
                     None => loose.push((name, f.pids.clone())),

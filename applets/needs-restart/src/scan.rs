@@ -23,6 +23,8 @@ pub struct Config {
     pub ignore: Vec<Regex>,
     /// Also check files on network and FUSE filesystems (may hang on a dead server).
     pub all_filesystems: bool,
+    /// Also look at files in temporary directories (`--include-temp`).
+    pub include_temp: bool,
     /// The proc filesystem (`/proc`).
     pub proc_root: String,
 }
@@ -278,14 +280,21 @@ impl<'c> Ctx<'c> {
         let mut checked: HashSet<&str> = HashSet::new();
         let mut view: Option<Option<View>> = None;
         for line in text.lines() {
-            let Some(m) = maps::parse_line(line) else {
+            let Some(m) = maps::parse_line(line, self.cfg.include_temp) else {
                 continue;
             };
             if self.ignored(&m.path) {
                 continue;
             }
-            if m.deleted {
-                push_file(&mut files, &m.path, Reason::Deleted);
+            if let Some(literal) = &m.literal {
+                // the marker, unless a live file is really named so: then it is that file
+                let v = view.get_or_insert_with(|| self.view_of(&dir)).clone();
+                let live = v
+                    .and_then(|v| self.ident(&dir, &v, literal))
+                    .is_some_and(|(dev, ino)| !is_replaced(m.dev, m.inode, dev, ino));
+                if !live {
+                    push_file(&mut files, &m.path, Reason::Deleted);
+                }
                 continue;
             }
             if !checked.insert(line_path(line)) {
@@ -313,14 +322,14 @@ impl<'c> Ctx<'c> {
         };
         let exe = readlink_at(&dir, "exe").unwrap_or_default();
         let exe = match exe.strip_suffix(" (deleted)") {
-            Some(p) => {
+            Some(p) if !self.exe_is_live(&dir, &view.clone().flatten(), &exe) => {
                 let p = maps::normalize(p).to_string();
-                if !maps::is_ignored_path(&p) && !self.ignored(&p) {
+                if !maps::is_ignored_path(&p, self.cfg.include_temp) && !self.ignored(&p) {
                     push_file(&mut files, &p, Reason::Deleted);
                 }
                 p
             }
-            None => exe,
+            _ => exe,
         };
         let uid = uid.unwrap_or_else(|| rustix::fs::fstat(&dir).map_or(u32::MAX, |s| s.st_uid));
         let cg = read_at(&dir, "cgroup", buf)
@@ -342,6 +351,22 @@ impl<'c> Ctx<'c> {
             foreign_root,
             files,
         });
+    }
+
+    /// Whether the file `exe` links to is the live file at the path `literal` (a name that
+    /// really ends in ` (deleted)`).
+    fn exe_is_live(&mut self, dir: &OwnedFd, view: &Option<View>, literal: &str) -> bool {
+        let view = match view {
+            Some(v) => Some(v.clone()),
+            None => self.view_of(dir),
+        };
+        let Some(view) = view else { return false };
+        let Ok(st) = rustix::fs::statat(dir, "exe", AtFlags::empty()) else {
+            return false;
+        };
+        let mapped = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+        self.ident(dir, &view, literal)
+            .is_some_and(|(dev, ino)| !is_replaced(mapped, st.st_ino, dev, ino))
     }
 
     fn ignored(&self, path: &str) -> bool {
