@@ -284,9 +284,10 @@ fn rename_over_is_deleted_grouped_once_per_parent() {
     let got: Vec<u32> = stdout(&out).lines().map(|l| l.parse().unwrap()).collect();
     assert_eq!(got, sorted(all.clone()));
 
-    // --batch: needrestart's keys, loose processes as NEEDRESTART-PID
+    // --batch: needrestart's keys, loose processes as NEEDRESTART-PID; exit 0 as
+    // needrestart -b gives (monitoring reads the lines)
     let out = run(needs_restart(&all).arg("--batch"));
-    assert_eq!(code(&out), 1);
+    assert_eq!(code(&out), 0);
     let batch = stdout(&out);
     assert!(batch.starts_with("NEEDRESTART-VER: opsbox-"), "{batch}");
     assert!(batch.contains("\nNEEDRESTART-KCUR: "), "{batch}");
@@ -640,6 +641,144 @@ fn unreadable_processes_answer_3() {
         stderr(&out)
     );
     assert!(stdout(&out).contains("1 unreadable"), "{}", stdout(&out));
+    // --ignore-unreadable: counted, but the answer is the scan's
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(links.join("needs-restart"))
+        .args(["--ignore-unreadable", "--json", "--pid", &p[0].to_string()]));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let (_, summary) = json_lines(&out);
+    assert_eq!(summary["unreadable"], 1);
+    assert_eq!(summary["exit"], 0);
+}
+
+/// A process even root cannot read (this machine's PID 1 in some sandboxes) is named but
+/// does not pin a clean run at 3.
+#[test]
+fn what_root_cannot_read_does_not_pin_unknown() {
+    if !rustix_root() || std::fs::read("/proc/1/maps").is_ok() {
+        eprintln!("skipped: PID 1 is readable here (or not root): nothing root cannot read");
+        return;
+    }
+    let out = run(applet("needs-restart").args(["--pid", "1"]));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("1 process(es) could not be read (pid 1) even as root"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("1 unreadable"), "{}", stdout(&out));
+}
+
+fn rustix_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+/// `--pid`/`--user` on workers still name the master to restart (the process that
+/// re-forks them), not the workers.
+#[test]
+fn filters_name_the_master_not_the_workers() {
+    let Some(b) = build() else { return };
+    let d = workdir(b, "master");
+    let mut procs = Procs::default();
+    let mut cmd = daemon(b, &d.join("lib"), 2);
+    cmd.env("NRT_KID_UID", "65534");
+    let p = procs.start(&mut cmd);
+    let (master, workers) = (p[0], &p[1..]);
+    rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
+    for args in [
+        vec!["--pid".to_string(), workers[0].to_string()],
+        vec!["--user".to_string(), "65534".to_string()],
+    ] {
+        let mut c = needs_restart(&p);
+        // the --pid of needs_restart() lists all three: narrow it to the workers' filter
+        let mut argv: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_str().unwrap().to_string())
+            .collect();
+        let at = argv.iter().position(|a| a == "--pid").unwrap();
+        argv.drain(at..at + 2);
+        if args[0] == "--user" {
+            argv.extend([
+                "--pid".to_string(),
+                p.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            ]);
+        }
+        c = applet("needs-restart");
+        c.args(&argv).args(&args);
+        let out = run(c.arg("--json"));
+        assert_eq!(code(&out), 1, "{args:?}: {}", stderr(&out));
+        let (f, _) = json_lines(&out);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0]["restart_pid"], master, "{args:?}: {f:?}");
+        assert!(pids_of(&f[0]).iter().all(|p| workers.contains(p)), "{f:?}");
+        c = applet("needs-restart");
+        c.args(&argv).args(&args);
+        let text = stdout(&run(&mut c));
+        assert!(
+            text.starts_with(&format!("process {master}: pid ")),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+/// --nagios: needrestart's plugin line and exit codes. The kernel part needs a kernel
+/// image under /boot: a private mount namespace gives it one named as the running kernel.
+#[test]
+fn nagios_line_and_status() {
+    let Some(b) = build() else { return };
+    if !have_tool("unshare") || !rustix_root() {
+        return;
+    }
+    let d = workdir(b, "nagios");
+    let mut procs = Procs::default();
+    let p = procs.start(&mut daemon(b, &d.join("lib"), 0));
+    let nagios = |pids: &[u32]| {
+        let nr = needs_restart(pids);
+        run(Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(r#"mount -t tmpfs none /boot && touch "/boot/vmlinuz-$(uname -r)" && exec "$0" "$@""#)
+            .arg(nr.get_program())
+            .args(nr.get_args())
+            .arg("--nagios"))
+    };
+    let kernel = stdout(&run(Command::new("uname").arg("-r")));
+    let out = nagios(&p);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // inside a container (as needrestart, no kernel check there) the kernel part is absent
+    let (k, kperf) = if stdout(&out).starts_with("OK - Kernel: ") {
+        (format!("Kernel: {}, ", kernel.trim()), "Kernel=0;0;;0;2 ")
+    } else {
+        eprintln!("in a container: no kernel part");
+        (String::new(), "")
+    };
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "OK - {k}Services: none, Containers: none, Sessions: none|{kperf}Services=0;;0;0 Containers=0;;0;0 Sessions=0;0;;0\n"
+        )
+    );
+    rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
+    let out = nagios(&p);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with(&format!("WARN - {k}Services: 1 (!), Containers: none, Sessions: none|{kperf}Services=1;;0;0 Containers=0;;0;0 Sessions=0;0;;0\nServices:\n- ")),
+        "{text}"
+    );
+    // every perfdata item is label=value;warn;crit;min[;max] with a numeric value
+    let perf = text.lines().next().unwrap().split_once('|').unwrap().1;
+    for item in perf.split(' ') {
+        let (label, data) = item.split_once('=').unwrap();
+        assert!(label.chars().all(|c| c.is_ascii_alphabetic()), "{item}");
+        let fields: Vec<&str> = data.split(';').collect();
+        assert!(
+            fields.len() >= 4 && fields[0].parse::<u32>().is_ok(),
+            "{item}"
+        );
+    }
 }
 
 /// `-r` with Debian's flag file present (in a private mount namespace: a tmpfs over /run)
@@ -843,4 +982,153 @@ fn temp_dirs_only_with_include_temp() {
         f[0]["files"],
         serde_json::json!([{"path": lib.to_str().unwrap(), "reason": "deleted"}])
     );
+}
+
+/// Ends a daemon an init script started (its PID in a file), also on panic.
+struct PidFile(PathBuf);
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if let Some(pid) = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            unsafe {
+                kill(pid, 15);
+            }
+        }
+    }
+}
+
+/// The PIDs in the daemon's "ready" line.
+fn ready_pids(path: &Path) -> Vec<u32> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+/// Without systemd, a process maps to the init script that restarts it: here the fallback
+/// (a script named as the executable: the test daemon belongs to no package). In a private
+/// mount namespace a scratch /etc/init.d holds the script and /run/systemd (when present)
+/// is hidden under a tmpfs, so `service` and needs-restart see no systemd. --plan writes
+/// `service nrtd restart`, --restart runs it: a new daemon (new PID) mapping the new
+/// library, after which needs-restart answers 0.
+#[test]
+fn without_systemd_init_scripts_are_restarted() {
+    let Some(b) = build() else { return };
+    if !have_tool("unshare") || !have_tool("service") || !rustix_root() {
+        return;
+    }
+    let d = workdir(b, "initd");
+    let exe = d.join("nrtd");
+    std::fs::copy(&b.prog, &exe).unwrap();
+    let initd = d.join("init.d");
+    std::fs::create_dir_all(&initd).unwrap();
+    let script = initd.join("nrtd");
+    // `service` runs scripts with a cleared environment: paths are written in
+    std::fs::write(
+        &script,
+        format!(
+            r#"#!/bin/sh
+# nrtd: the test daemon, started and stopped as a SysV init script does
+D='{}'
+case "$1" in
+start)
+  rm -f "$D/ready"
+  setsid env LD_LIBRARY_PATH="$D/lib" "$D/nrtd" 1 > "$D/ready" 2>/dev/null < /dev/null &
+  echo $! > "$D/pid"
+  i=0; while ! [ -s "$D/ready" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done ;;
+stop)
+  p=$(cat "$D/pid" 2>/dev/null) || exit 0
+  kill -TERM "$p" 2>/dev/null
+  i=0; while [ -e "/proc/$p/exe" ] && [ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done
+  rm -f "$D/pid" ;;
+restart) "$0" stop; "$0" start ;;
+*) echo "usage: $0 start|stop|restart" >&2; exit 2 ;;
+esac
+"#,
+            d.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let _guard = PidFile(d.join("pid"));
+    let started = run(Command::new(&script).arg("start"));
+    assert!(started.status.success(), "{}", stderr(&started));
+    let old = ready_pids(&d.join("ready"));
+    assert_eq!(
+        old.len(),
+        2,
+        "{:?}",
+        std::fs::read_to_string(d.join("ready"))
+    );
+    rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
+
+    // needs-restart in a namespace without systemd, with the scratch init.d
+    let no_systemd = |pids: &[u32], args: &[&str]| {
+        let nr = needs_restart(pids);
+        run(Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(
+                r#"mount --bind "$INITD" /etc/init.d || exit 99
+if [ -d /run/systemd ]; then mount -t tmpfs none /run/systemd || exit 99; fi
+[ ! -d /run/systemd/system ] || exit 98
+exec "$0" "$@""#,
+            )
+            .arg(nr.get_program())
+            .args(nr.get_args())
+            .args(args)
+            .env("INITD", &initd))
+    };
+    let out = no_systemd(&old, &["--plan"]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.lines().any(|l| l == "service nrtd restart"), "{plan}");
+    assert_eq!(plan.matches("service ").count(), 1, "once: {plan}");
+    let out = no_systemd(&old, &["-b"]);
+    assert!(
+        stdout(&out).contains("\nNEEDRESTART-SVC: nrtd\n"),
+        "{}",
+        stdout(&out)
+    );
+    let out = no_systemd(&old, &["--json"]);
+    let (f, summary) = json_lines(&out);
+    assert_eq!(f[0]["service"], "nrtd");
+    assert_eq!(summary["systemd"], false);
+
+    let out = no_systemd(&old, &["--restart"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("running: service nrtd restart"),
+        "{}",
+        stderr(&out)
+    );
+    let new = ready_pids(&d.join("ready"));
+    assert_eq!(
+        new.len(),
+        2,
+        "restarted: {:?}",
+        std::fs::read_to_string(d.join("ready"))
+    );
+    assert!(
+        new.iter().all(|p| !old.contains(p)),
+        "old {old:?}, new {new:?}"
+    );
+    for p in &old {
+        assert!(
+            !Path::new(&format!("/proc/{p}/exe")).exists(),
+            "old {p} still runs"
+        );
+    }
+    // a fresh mapping: the new daemon maps the library's current inode
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", new[0])).unwrap();
+    assert_eq!(
+        mapped_inode(&maps, &d.join("lib/libnrt.so")),
+        Some(inode(&d.join("lib/libnrt.so"))),
+        "{maps}"
+    );
+    let out = no_systemd(&new, &["--json"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
 }

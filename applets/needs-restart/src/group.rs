@@ -36,6 +36,9 @@ pub struct StaleProc {
     /// The process is in another mount namespace (a container): paths were checked in its
     /// own root.
     pub foreign_root: bool,
+    /// Its root directory is another than ours (a container's): its executable is not a
+    /// file of our packages.
+    pub other_root: bool,
     pub files: Vec<(String, Reason)>,
 }
 
@@ -55,6 +58,7 @@ pub struct Finding {
     pub uid: u32,
     pub start_time: u64,
     pub foreign_root: bool,
+    pub other_root: bool,
     pub files: Vec<(String, Reason)>,
     /// Without systemd: the init script that restarts it (`/etc/init.d/NAME`), when one
     /// was found (see `initd`).
@@ -151,6 +155,7 @@ fn finding(key: Key, members: &[&StaleProc]) -> Finding {
         uid: rep.map_or(0, |p| p.uid),
         start_time: members.iter().map(|p| p.start_time).min().unwrap_or(0),
         foreign_root: members.iter().any(|p| p.foreign_root),
+        other_root: members.iter().any(|p| p.other_root),
         files: files.into_iter().collect(),
         service: None,
     }
@@ -170,6 +175,7 @@ pub(crate) mod tests {
             exe: exe.into(),
             attribution: attribute_path(cgroup),
             foreign_root: false,
+            other_root: false,
             files: vec![(file.into(), Reason::Deleted)],
         }
     }

@@ -6,7 +6,9 @@
 
 mod cgroup;
 mod group;
+mod initd;
 mod maps;
+mod nagios;
 mod plan;
 mod reboot;
 mod report;
@@ -18,6 +20,8 @@ use opsbox_common::{Error, ExitCode, cli, diag::Diag, escape, exit, output};
 use std::collections::HashSet;
 use std::io::Write;
 
+mod fleet;
+
 /// The applet's name, as dispatched and as it prefixes messages.
 pub const NAME: &str = "needs-restart";
 /// One line for `opsbox --list` and `opsbox --help`.
@@ -26,12 +30,16 @@ pub const ABOUT: &str = "find processes and services still running deleted or re
 #[derive(FromArgs, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
-    note = "Output: text grouped by unit (default), or one of --units, --pids, --json, --batch, --plan.
-Nothing is ever restarted without --restart.",
-    error_code(0, "nothing runs deleted or replaced files"),
+    note = "Output: text grouped by unit (default), or one of --units, --pids, --json, --batch,
+--nagios, --plan. Nothing is ever restarted without --restart.
+`needs-restart fleet [FILE...]` reads many hosts' --json outputs (see fleet --help).",
+    error_code(0, "nothing runs deleted or replaced files (always, with -b)"),
     error_code(1, "some unit or process needs a restart"),
     error_code(2, "a reboot is needed (with -r; wins over 1)"),
-    error_code(3, "nothing stale found, but some processes could not be read"),
+    error_code(
+        3,
+        "nothing stale found, but processes of other users could not be read (not root)"
+    ),
     error_code(64, "usage error; 69: systemctl missing for --restart; 74: I/O error")
 )]
 /// Find every process and service still running deleted or replaced files (libraries,
@@ -75,9 +83,19 @@ struct Opts {
     /// print JSON lines: one finding object each, then a summary
     #[argh(switch)]
     json: bool,
-    /// print needrestart-compatible NEEDRESTART-* lines
+    /// print needrestart-compatible NEEDRESTART-* lines (exit 0, as needrestart -b)
     #[argh(switch, short = 'b')]
     batch: bool,
+    /// print a Nagios/Icinga plugin line with perfdata, as needrestart -p does (here -p
+    /// is --pid)
+    #[argh(switch)]
+    nagios: bool,
+    /// never answer 3 for processes that could not be read (they are still counted)
+    #[argh(switch)]
+    ignore_unreadable: bool,
+    /// the host's name in the --json summary (default: the hostname)
+    #[argh(option, arg_name = "NAME")]
+    host_id: Option<String>,
     /// print the shell commands that restart each unit once
     #[argh(switch)]
     plan: bool,
@@ -97,6 +115,7 @@ enum Mode {
     Pids,
     Json,
     Batch,
+    Nagios,
     Plan,
     Restart,
 }
@@ -107,6 +126,7 @@ fn mode(o: &Opts) -> Result<Mode, Error> {
         (o.pids, Mode::Pids, "--pids"),
         (o.json, Mode::Json, "--json"),
         (o.batch, Mode::Batch, "--batch"),
+        (o.nagios, Mode::Nagios, "--nagios"),
         (o.plan, Mode::Plan, "--plan"),
         (o.restart, Mode::Restart, "--restart"),
     ];
@@ -170,10 +190,40 @@ fn systemd_version() -> Option<u32> {
     report::parse_systemd_version(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// The answer (exit status) of a scan: 2 reboot, 1 restart, 3 unknown, 0 clean. Processes
+/// that could not be read make it unknown only when a run with more privileges could read
+/// them: as root nothing more can be seen, so they are reported but do not pin every clean
+/// run at 3 (Nagios UNKNOWN) forever; `--ignore-unreadable` never lets them.
+fn answer(reboot: bool, stale: bool, unreadable: usize, root: bool, ignore: bool) -> u8 {
+    if reboot {
+        exit::ANSWER_2
+    } else if stale {
+        exit::ANSWER_1
+    } else if unreadable > 0 && !root && !ignore {
+        exit::ANSWER_3
+    } else {
+        exit::OK
+    }
+}
+
+/// Longest `--host-id`.
+const HOST_ID_MAX: usize = 255;
+
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
+    if args.first().is_some_and(|a| a == "fleet") {
+        return fleet::run(&args[1..]);
+    }
     let o: Opts = cli::parse(&[NAME], &args)?;
     let mode = mode(&o)?;
+    if let Some(h) = &o.host_id
+        && (h.is_empty() || h.len() > HOST_ID_MAX || h.chars().any(char::is_control))
+    {
+        return Err(Error::usage(format!(
+            "--host-id {}: 1 to {HOST_ID_MAX} bytes, no control characters",
+            escape::quote(h)
+        )));
+    }
     let diag = Diag::new(NAME).quiet(o.quiet);
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let ignore = o
@@ -200,6 +250,10 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     let systemd = systemd_running();
     let mut findings = group::group(&result.stale, &result.tree, systemd && !o.by_process);
     findings.retain(|f| keep(f, &o));
+    if !systemd && !matches!(mode, Mode::Units | Mode::Pids) && !o.quiet {
+        initd::resolve(&mut findings);
+    }
+    let root = rustix::process::geteuid().is_root();
 
     let reboot = o.reboot_hint.then(|| {
         let bus: Vec<(String, Vec<u32>)> = findings
@@ -214,15 +268,13 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
         reboot::reasons(&reboot::facts(bus))
     });
 
-    let code = if reboot.as_ref().is_some_and(|r| !r.is_empty()) {
-        exit::ANSWER_2
-    } else if !findings.is_empty() {
-        exit::ANSWER_1
-    } else if !result.unreadable.is_empty() {
-        exit::ANSWER_3
-    } else {
-        exit::OK
-    };
+    let code = answer(
+        reboot.as_ref().is_some_and(|r| !r.is_empty()),
+        !findings.is_empty(),
+        result.unreadable.len(),
+        root,
+        o.ignore_unreadable,
+    );
     for pid in &result.missing {
         diag.warn(format!("--pid {pid}: no such process"));
     }
@@ -231,8 +283,8 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
             "{} process(es) could not be read (pid {}){}",
             result.unreadable.len(),
             report::pid_list(&result.unreadable, 10),
-            if rustix::process::geteuid().is_root() {
-                ""
+            if root {
+                " even as root: not counted in the exit status"
             } else {
                 ": run as root to see them"
             }
@@ -248,6 +300,8 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
         reboot: reboot.as_deref(),
         users: &users,
         systemd,
+        host: o.host_id.clone(),
+        code,
     };
     let mut out = output::stdout();
     match mode {
@@ -255,7 +309,24 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
         Mode::Units => out.write_all(report::units(&findings).as_bytes())?,
         Mode::Pids => out.write_all(report::pids(&findings).as_bytes())?,
         Mode::Json => out.write_all(report::json(&ctx).as_bytes())?,
-        Mode::Batch => out.write_all(report::batch(&ctx, &reboot::facts(Vec::new())).as_bytes())?,
+        Mode::Batch => {
+            out.write_all(report::batch(&ctx, &reboot::facts(Vec::new())).as_bytes())?;
+            out.flush()?;
+            // needrestart -b answers 0 whatever it found: monitoring reads the lines
+            return Ok(ExitCode::from(exit::OK));
+        }
+        Mode::Nagios => {
+            let (text, state) = if root {
+                let facts = reboot::facts(Vec::new());
+                let kernel = (!facts.in_container).then_some(facts.kernel).flatten();
+                nagios::status(&findings, kernel.as_ref(), &users)
+            } else {
+                (nagios::NOT_ROOT.to_string(), exit::ANSWER_3)
+            };
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+            return Ok(ExitCode::from(state));
+        }
         Mode::Plan => {
             let p = plan::plan(&findings, systemd.then(|| systemd_version().unwrap_or(0)));
             out.write_all(p.render().as_bytes())?;
@@ -295,11 +366,6 @@ fn restart(
     code: u8,
 ) -> Result<ExitCode, Error> {
     let p = plan::plan(findings, systemd.then(|| systemd_version().unwrap_or(0)));
-    if !p.commands.is_empty() && !systemd {
-        return Err(Error::unavailable(
-            "systemd is not running: nothing can be restarted",
-        ));
-    }
     for c in &p.commands {
         let shown: Vec<_> = c.iter().map(|w| escape::text(w)).collect();
         diag.note(format!("running: {}", shown.join(" ")));
@@ -383,6 +449,18 @@ mod tests {
         assert!(kept(&["--unit", "ngin"]).is_empty());
         assert_eq!(kept(&["--lib", "libgnutls"]), vec!["nginx.service"]);
         assert!(kept(&["--lib", "libgnutls", "--unit", "cron"]).is_empty());
+    }
+
+    #[test]
+    fn answers() {
+        // (reboot, stale, unreadable, root, --ignore-unreadable)
+        assert_eq!(answer(true, true, 3, false, false), 2);
+        assert_eq!(answer(false, true, 3, false, false), 1);
+        assert_eq!(answer(false, false, 3, false, false), 3);
+        assert_eq!(answer(false, false, 3, false, true), 0);
+        // as root, what root cannot read does not pin a clean host at UNKNOWN
+        assert_eq!(answer(false, false, 1, true, false), 0);
+        assert_eq!(answer(false, false, 0, false, false), 0);
     }
 
     #[test]

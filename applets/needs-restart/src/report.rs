@@ -74,6 +74,10 @@ pub struct Context<'a> {
     pub reboot: Option<&'a [String]>,
     pub users: &'a Users,
     pub systemd: bool,
+    /// `--host-id`, else the hostname.
+    pub host: Option<String>,
+    /// The exit status the run gives.
+    pub code: u8,
 }
 
 /// A unit (or container) name for a line: as is when it is a valid unit name (nothing
@@ -201,7 +205,7 @@ pub fn json(c: &Context) -> String {
     let uts = rustix::system::uname();
     let summary = json!({
         "type": "summary",
-        "host": uts.nodename().to_string_lossy(),
+        "host": c.host.clone().unwrap_or_else(|| uts.nodename().to_string_lossy().into_owned()),
         "boot_id": read_trim("/proc/sys/kernel/random/boot_id"),
         "kernel": uts.release().to_string_lossy(),
         "systemd": c.systemd,
@@ -212,6 +216,7 @@ pub fn json(c: &Context) -> String {
         "scan_seconds": (c.scan.seconds * 1000.0).round() / 1000.0,
         "reboot_needed": c.reboot.map(|r| !r.is_empty()),
         "reboot_reasons": c.reboot,
+        "exit": c.code,
     });
     let _ = writeln!(s, "{summary}");
     s
@@ -358,6 +363,8 @@ mod tests {
             reboot: Some(&reasons),
             users: &users,
             systemd: true,
+            host: Some("web1".into()),
+            code: 2,
         };
         let t = text(&c);
         assert!(t.starts_with("init init.scope: pid 1 (/usr/lib/systemd/systemd, user root)\n  deleted  /l/a.so\nservice dbus.service: pid 200 (/usr/bin/dbus-daemon, user root)\n  deleted  /l/a.so\nservice nginx.service: pid 300,301 (/usr/sbin/nginx, user root)\n  deleted  /l/libgnutls.so.30\n"), "{t}");
@@ -410,6 +417,8 @@ mod tests {
         assert_eq!(lines[6]["type"], "summary");
         assert_eq!(lines[6]["reboot_needed"], true);
         assert_eq!(lines[6]["unreadable_pids"], json!([7]));
+        assert_eq!(lines[6]["host"], "web1");
+        assert_eq!(lines[6]["exit"], 2);
     }
 
     #[test]

@@ -335,10 +335,10 @@ impl<'c> Ctx<'c> {
         let cg = read_at(&dir, "cgroup", buf)
             .map(|_| cgroup::attribute(&String::from_utf8_lossy(buf)))
             .unwrap_or_else(|_| cgroup::Attribution::none());
-        let foreign_root = view
-            .flatten()
-            .or_else(|| self.view_of(&dir))
-            .is_some_and(|v| v.0 != self.my_view.0);
+        let v = view.flatten().or_else(|| self.view_of(&dir));
+        let foreign_root = v.as_ref().is_some_and(|v| v.0 != self.my_view.0);
+        // unknown counts as another root: its packages are then not looked up here
+        let other_root = v.is_none_or(|v| v.1 != self.my_view.1);
         files.sort();
         out.tree.insert(pid, (ppid, exe.clone()));
         out.stale.push(StaleProc {
@@ -349,6 +349,7 @@ impl<'c> Ctx<'c> {
             exe,
             attribution: cg,
             foreign_root,
+            other_root,
             files,
         });
     }
