@@ -83,8 +83,9 @@ pub(crate) fn script_for(
     present(base).then(|| base.to_string())
 }
 
-/// Run a package-manager query; its standard output when it succeeds.
-fn query(cmd: &str, args: &[&str]) -> Option<String> {
+/// Run a package-manager query; its standard output when it succeeds (or, `any_status`,
+/// whatever it printed: `dpkg -S` fails when one of several paths is not found).
+fn query(cmd: &str, args: &[&str], any_status: bool) -> Option<String> {
     let out = Command::new(cmd)
         .args(args)
         .stdin(Stdio::null())
@@ -92,38 +93,70 @@ fn query(cmd: &str, args: &[&str]) -> Option<String> {
         .env("LC_ALL", "C")
         .output()
         .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    (any_status || out.status.success()).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The package owning `exe` and its files: dpkg first, then rpm (each only when
-/// installed). Merged-/usr systems record `/bin/x` or `/usr/bin/x`: both are asked.
-pub(crate) fn package_of(exe: &str) -> Option<(String, Vec<String>)> {
+/// Merged-/usr systems record `/bin/x` or `/usr/bin/x`: both names of an executable.
+fn both_names(exe: &str) -> [String; 2] {
     let alt = match exe.strip_prefix("/usr") {
         Some(rest) if rest.starts_with('/') => rest.to_string(),
         _ => format!("/usr{exe}"),
     };
-    for path in [exe, alt.as_str()] {
-        if let Some(out) = query("dpkg", &["-S", path])
-            && let Some(pkg) = parse_dpkg_search(&out, path).into_iter().next()
-            && let Some(files) = query("dpkg", &["-L", &pkg])
-        {
-            return Some((pkg, files.lines().map(str::to_string).collect()));
-        }
-        if let Some(out) = query("rpm", &["-qf", "--qf", "%{NAME}\\n", path])
-            && let Some(pkg) = out.lines().next().filter(|l| !l.is_empty())
-            && let Some(files) = query("rpm", &["-ql", pkg])
-        {
-            return Some((pkg.to_string(), files.lines().map(str::to_string).collect()));
+    [exe.to_string(), alt]
+}
+
+/// The packages owning each executable and their files: one `dpkg -S` for all of them
+/// (it is slow to start), then `dpkg -L` per package; `rpm -qf`/`rpm -ql` for what dpkg
+/// does not know (each only when installed).
+pub(crate) fn packages_of(exes: &[&str]) -> HashMap<String, (String, Vec<String>)> {
+    let mut found: HashMap<String, (String, Vec<String>)> = HashMap::new();
+    if exes.is_empty() {
+        return found;
+    }
+    let names: Vec<[String; 2]> = exes.iter().map(|e| both_names(e)).collect();
+    let mut args: Vec<&str> = vec!["-S"];
+    args.extend(names.iter().flatten().map(String::as_str));
+    let dpkg = query("dpkg", &args, true);
+    let mut lists: HashMap<String, Option<Vec<String>>> = HashMap::new();
+    for (exe, both) in exes.iter().zip(&names) {
+        let pkg = dpkg.as_deref().and_then(|out| {
+            both.iter()
+                .find_map(|n| parse_dpkg_search(out, n).into_iter().next())
+        });
+        let pkg = pkg.map(|p| ("dpkg", p)).or_else(|| {
+            both.iter().find_map(|n| {
+                query("rpm", &["-qf", "--qf", "%{NAME}\\n", n], false)
+                    .and_then(|o| {
+                        o.lines()
+                            .next()
+                            .filter(|l| !l.is_empty())
+                            .map(str::to_string)
+                    })
+                    .map(|p| ("rpm", p))
+            })
+        });
+        let Some((tool, pkg)) = pkg else { continue };
+        let files = lists
+            .entry(pkg.clone())
+            .or_insert_with(|| {
+                let flag = if tool == "dpkg" { "-L" } else { "-ql" };
+                query(tool, &[flag, &pkg], false).map(|o| o.lines().map(str::to_string).collect())
+            })
+            .clone();
+        if let Some(files) = files {
+            found.insert(exe.to_string(), (pkg, files));
         }
     }
-    None
+    found
 }
 
 /// Fill in [`Finding::service`] for the process trees (not containers, not processes with
 /// another root directory: their packages are not ours), each executable looked up once.
 pub(crate) fn resolve(findings: &mut [Finding]) {
+    let wanted = |f: &Finding| f.unit.is_none() && !f.other_root && !f.exe.is_empty();
+    if !findings.iter().any(wanted) {
+        return;
+    }
     let Ok(dir) = std::fs::read_dir(INITD) else {
         return;
     };
@@ -141,21 +174,30 @@ pub(crate) fn resolve(findings: &mut [Finding]) {
     if scripts.is_empty() {
         return;
     }
-    let mut cache: HashMap<String, Option<String>> = HashMap::new();
-    for f in findings.iter_mut() {
-        if f.unit.is_some() || f.other_root || f.exe.is_empty() {
-            continue;
-        }
-        let s = cache.entry(f.exe.clone()).or_insert_with(|| {
-            let pkg = package_of(&f.exe);
-            script_for(
-                &f.exe,
-                pkg.as_ref()
-                    .map(|(n, files)| (n.as_str(), files.as_slice())),
+    let mut exes: Vec<&str> = findings
+        .iter()
+        .filter(|f| wanted(f))
+        .map(|f| f.exe.as_str())
+        .collect();
+    exes.sort_unstable();
+    exes.dedup();
+    let packages = packages_of(&exes);
+    let chosen: HashMap<String, Option<String>> = exes
+        .iter()
+        .map(|e| {
+            let pkg = packages.get(*e);
+            let s = script_for(
+                e,
+                pkg.map(|(n, files)| (n.as_str(), files.as_slice())),
                 &scripts,
-            )
-        });
-        f.service.clone_from(s);
+            );
+            (e.to_string(), s)
+        })
+        .collect();
+    for f in findings.iter_mut() {
+        if wanted(f) {
+            f.service = chosen.get(&f.exe).cloned().flatten();
+        }
     }
 }
 
@@ -258,12 +300,14 @@ mod tests {
     fn real_dpkg_maps_sshd_to_ssh() {
         if !std::path::Path::new("/usr/sbin/sshd").exists()
             || !std::path::Path::new("/etc/init.d/ssh").exists()
-            || query("dpkg", &["--version"]).is_none()
+            || query("dpkg", &["--version"], false).is_none()
         {
             eprintln!("skipped: no dpkg-installed openssh-server here");
             return;
         }
-        let pkg = package_of("/usr/sbin/sshd").expect("dpkg knows sshd");
+        let all = packages_of(&["/usr/sbin/sshd", "/no/such/exe"]);
+        assert_eq!(all.len(), 1, "{all:?}");
+        let pkg = &all["/usr/sbin/sshd"];
         assert_eq!(pkg.0, "openssh-server");
         let scripts = v(&["ssh"]);
         assert_eq!(
