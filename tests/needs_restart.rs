@@ -89,9 +89,12 @@ fn build() -> Option<&'static Build> {
         if !have_tool("cc") {
             return None;
         }
-        // CARGO_TARGET_TMPDIR is under target/, not /tmp: the applet ignores temp dirs
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("needs-restart-{}", std::process::id()));
+        // under target/ (in a clone under /tmp a temporary directory: see needs_restart());
+        // OPSBOX_TEST_TMPDIR puts it elsewhere, to try that without another build
+        let base = std::env::var_os("OPSBOX_TEST_TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")));
+        let dir = base.join(format!("needs-restart-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("v1")).unwrap();
         std::fs::create_dir_all(dir.join("v2")).unwrap();
