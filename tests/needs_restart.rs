@@ -798,11 +798,12 @@ fn reboot_flag_answers_2_and_wins_over_restart() {
     let p = procs.start(&mut daemon(b, &d.join("lib"), 0));
     rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
     let in_ns = |args: &[&str]| {
+        let nr = needs_restart(&p[..1]);
         run(Command::new("unshare")
             .args(["-m", "sh", "-c"])
             .arg(r#"mount -t tmpfs none /run && touch /run/reboot-required && exec "$0" "$@""#)
-            .arg(support::links_dir().join("needs-restart"))
-            .args(["--by-process", "--pid", &p[0].to_string()])
+            .arg(nr.get_program())
+            .args(nr.get_args())
             .args(args))
     };
     let out = in_ns(&["-r"]);
