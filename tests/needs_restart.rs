@@ -1136,3 +1136,94 @@ exec "$0" "$@""#,
     let out = no_systemd(&new, &["--json"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
 }
+
+/// `fleet`: real `--json` outputs of two "hosts" (two daemons, two --host-id), a clean
+/// one, an UNKNOWN one and a truncated one, read from stdin and from files, give the
+/// fleet view.
+#[test]
+fn fleet_view_of_real_outputs() {
+    let Some(b) = build() else { return };
+    let d = workdir(b, "fleet");
+    let mut procs = Procs::default();
+    let a = procs.start(&mut daemon(b, &d.join("lib"), 2));
+    let c = procs.start(&mut daemon(b, &d.join("lib"), 0));
+    rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
+    let lib = d.join("lib/libnrt.so");
+    let host = |pids: &[u32], id: &str| {
+        let out = run(needs_restart(pids).args(["--json", "--host-id", id]));
+        assert!(code(&out) <= 1, "{}", stderr(&out));
+        out.stdout
+    };
+    let mut all = Vec::new();
+    all.extend(host(&a, "web1"));
+    all.extend(host(&c, "web2"));
+    all.extend(host(&[4194305], "db1"));
+    all.extend(br#"{"type":"summary","host":"db2","exit":3,"unreadable":4}"#);
+    all.push(b'\n');
+    let truncated = host(&a, "web3");
+    let cut = truncated.iter().position(|b| *b == b'\n').unwrap() + 1;
+    all.extend(&truncated[..cut]);
+    let input = d.join("all.jsonl");
+    std::fs::write(&input, &all).unwrap();
+    let hosts = d.join("hosts");
+    std::fs::write(&hosts, "web1\nweb2\ndb1\ndb2\nweb3\nweb4\n").unwrap();
+
+    let out = run(applet("needs-restart")
+        .args(["fleet", "--hosts"])
+        .arg(&hosts)
+        .arg(&input));
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    let want_file = format!("file {}: 2 hosts, 4 processes: web1 web2\n", lib.display());
+    assert!(text.starts_with(&want_file), "{text}");
+    assert!(
+        text.contains(&format!(
+            "unit process {}: 2 hosts, 4 processes: web1 web2\n",
+            b.prog.display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("host db2: UNKNOWN (exit 3, 4 unreadable processes)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("host {}:", input.display())),
+        "{text}"
+    );
+    assert!(
+        text.contains("without a summary (1 findings dropped)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("host web3: no output\nhost web4: no output\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("fleet: 4 hosts answered, 2 need a restart (0 a reboot): 2 findings, 4 processes; 4 hosts with problems\n"), "{text}");
+
+    // the same from standard input, as JSON
+    use std::io::Write;
+    let mut child = applet("needs-restart")
+        .args(["fleet", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&all).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1);
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["type"], "file");
+    assert_eq!(lines[0]["path"], lib.to_str().unwrap());
+    assert_eq!(lines[0]["host_names"], serde_json::json!(["web1", "web2"]));
+    let totals = lines.last().unwrap();
+    assert_eq!(totals["type"], "totals");
+    assert_eq!(totals["answered"], 4);
+    assert_eq!(totals["exit"], 1);
+    // a missing input: 66
+    let out = run(applet("needs-restart").args(["fleet"]).arg(d.join("nope")));
+    assert_eq!(code(&out), 66, "{}", stderr(&out));
+}

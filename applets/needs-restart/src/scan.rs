@@ -72,11 +72,18 @@ fn libc_eio() -> i32 {
     Errno::IO.raw_os_error()
 }
 
-/// Read a whole file relative to a directory handle into `buf`.
-fn read_at(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
+/// Most bytes read of one `/proc/PID/maps` (about 800,000 mappings of ordinary paths; the
+/// kernel's default `vm.max_map_count` is 65,530); the rest is not looked at.
+pub(crate) const MAPS_MAX: u64 = 64 << 20;
+/// Most bytes read of a process's `stat` or `cgroup` file.
+pub(crate) const SMALL_MAX: u64 = 1 << 20;
+
+/// Read a file relative to a directory handle into `buf`, at most `max` bytes.
+fn read_at(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>, max: u64) -> Result<(), Errno> {
     buf.clear();
     let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     std::fs::File::from(fd)
+        .take(max)
         .read_to_end(buf)
         .map(|_| ())
         .map_err(|e| errno(&e))
@@ -208,7 +215,7 @@ impl<'c> Ctx<'c> {
                         .unwrap_or_default()
                 } else {
                     let mut b = Vec::new();
-                    let _ = read_at(dir, "mountinfo", &mut b);
+                    let _ = read_at(dir, "mountinfo", &mut b, MAPS_MAX);
                     String::from_utf8_lossy(&b).into_owned()
                 };
                 self.remote.insert(view.clone(), remote_mounts(&text));
@@ -255,12 +262,12 @@ impl<'c> Ctx<'c> {
             }
             uid = Some(u);
         }
-        match read_at(&dir, "maps", buf) {
+        match read_at(&dir, "maps", buf, MAPS_MAX) {
             Ok(()) => {}
             Err(e) if gone(e) => return,
             Err(_) => {
                 // a kernel thread is unreadable to non-root, and has nothing to report
-                let kthread = read_at(&dir, "stat", buf)
+                let kthread = read_at(&dir, "stat", buf, SMALL_MAX)
                     .ok()
                     .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
                     .is_some_and(|(_, flags, _)| flags & PF_KTHREAD != 0);
@@ -273,6 +280,11 @@ impl<'c> Ctx<'c> {
         // kernel threads and zombies map nothing
         if buf.is_empty() {
             return;
+        }
+        // cut at the limit: the last, partial line would name a shorter path
+        if buf.len() as u64 >= MAPS_MAX {
+            let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            buf.truncate(end);
         }
         out.scanned += 1;
         let text = String::from_utf8_lossy(buf);
@@ -314,7 +326,7 @@ impl<'c> Ctx<'c> {
             return;
         }
         // stale: now who it is
-        let Some((ppid, _, start_ticks)) = read_at(&dir, "stat", buf)
+        let Some((ppid, _, start_ticks)) = read_at(&dir, "stat", buf, SMALL_MAX)
             .ok()
             .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
         else {
@@ -332,7 +344,7 @@ impl<'c> Ctx<'c> {
             _ => exe,
         };
         let uid = uid.unwrap_or_else(|| rustix::fs::fstat(&dir).map_or(u32::MAX, |s| s.st_uid));
-        let cg = read_at(&dir, "cgroup", buf)
+        let cg = read_at(&dir, "cgroup", buf, SMALL_MAX)
             .map(|_| cgroup::attribute(&String::from_utf8_lossy(buf)))
             .unwrap_or_else(|_| cgroup::Attribution::none());
         let v = view.flatten().or_else(|| self.view_of(&dir));
@@ -397,7 +409,7 @@ fn ancestors(proc_root: &str, out: &mut Scan, buf: &mut Vec<u8>) {
             let Ok(dir) = open_pid(proc_root, cur) else {
                 break;
             };
-            let Some((ppid, _, start)) = read_at(&dir, "stat", buf)
+            let Some((ppid, _, start)) = read_at(&dir, "stat", buf, SMALL_MAX)
                 .ok()
                 .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
             else {
