@@ -5,6 +5,7 @@
 //! [`reboot`], [`report`]); [`scan`] is the only part that reads `/proc`.
 
 mod cgroup;
+mod fleet;
 mod group;
 mod initd;
 mod maps;
@@ -19,8 +20,6 @@ use argh::FromArgs;
 use opsbox_common::{Error, ExitCode, cli, diag::Diag, escape, exit, output};
 use std::collections::HashSet;
 use std::io::Write;
-
-mod fleet;
 
 /// The applet's name, as dispatched and as it prefixes messages.
 pub const NAME: &str = "needs-restart";
@@ -399,6 +398,95 @@ fn restart(
     }))
 }
 
+/// Entry points for the fuzz targets (`fuzz/fuzz_targets/needs_restart_*.rs`): each runs
+/// a parser on arbitrary bytes and asserts its properties.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::{cgroup, fleet, maps, unitname};
+    use opsbox_common::escape;
+
+    fn one_line(s: &str) -> bool {
+        !escape::text(s).chars().any(char::is_control)
+    }
+
+    /// `/proc/PID/maps` lines: no panic; a parsed path is absolute, no longer than its
+    /// line, escapes to one line, is never a pseudo or (without the opt-in) temporary
+    /// path; the marker is reported exactly when the line ends with it; the mapping
+    /// written back as the kernel writes it parses to the same device and inode.
+    pub fn maps_line(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        for line in text.lines() {
+            for temp in [false, true] {
+                let Some(m) = maps::parse_line(line, temp) else {
+                    continue;
+                };
+                assert!(m.path.starts_with('/'), "{line:?}");
+                assert!(m.path.len() <= line.len(), "{line:?}");
+                assert!(one_line(&m.path), "{line:?}");
+                assert!(!maps::is_ignored_path(&m.path, true) || m.path.contains('\n'));
+                assert_eq!(m.deleted, line.ends_with(" (deleted)"), "{line:?}");
+                assert_eq!(m.deleted, m.literal.is_some());
+                let again = format!(
+                    "0-1 r-xp 00000000 {:x}:{:x} {} {}",
+                    m.dev.0,
+                    m.dev.1,
+                    m.inode,
+                    m.path.replace('\n', "\\012")
+                );
+                if let Some(n) = maps::parse_line(&again, true) {
+                    assert_eq!((n.dev, n.inode), (m.dev, m.inode), "{again:?}");
+                }
+            }
+        }
+    }
+
+    /// `/proc/PID/cgroup` files: no panic; a unit kind names a valid unit that occurs in
+    /// the input; every name escapes to one line and is no longer than the input.
+    pub fn cgroup_file(data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        let a = cgroup::attribute(&text);
+        assert!(a.unit.len() <= text.len() + 16);
+        assert!(one_line(&a.unit));
+        match a.kind {
+            cgroup::Kind::Service
+            | cgroup::Kind::UserService
+            | cgroup::Kind::UserManager
+            | cgroup::Kind::Session => {
+                assert!(unitname::is_valid(&a.unit), "{text:?} -> {a:?}");
+                assert!(text.contains(a.unit.as_str()), "{text:?} -> {a:?}");
+            }
+            cgroup::Kind::None => assert!(a.unit.is_empty()),
+            _ => {}
+        }
+        if let Some(m) = &a.manager {
+            assert!(unitname::is_valid(m), "{text:?} -> {a:?}");
+        }
+    }
+
+    /// `needs-restart fleet` input: no panic; the text view is lines free of control
+    /// characters; the JSON view is JSON lines ending with the totals.
+    pub fn fleet_input(data: &[u8]) {
+        let mut f = fleet::Fleet::default();
+        for (i, line) in data.split(|b| *b == b'\n').enumerate() {
+            f.line(line, &format!("-:{}", i + 1));
+        }
+        f.end("-:end");
+        let text = f.text();
+        assert!(text.ends_with('\n'));
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        let json = f.json();
+        let mut last = None;
+        for l in json.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+            last = Some(v);
+        }
+        assert_eq!(last.expect("totals")["type"], "totals");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +537,29 @@ mod tests {
         assert!(kept(&["--unit", "ngin"]).is_empty());
         assert_eq!(kept(&["--lib", "libgnutls"]), vec!["nginx.service"]);
         assert!(kept(&["--lib", "libgnutls", "--unit", "cron"]).is_empty());
+    }
+
+    /// The fuzz properties hold on the seeds (tests/fixtures/needs-restart/fuzz).
+    #[test]
+    fn fuzz_properties_on_the_seeds() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/needs-restart/fuzz");
+        let mut n = 0;
+        for (sub, f) in [
+            ("maps", fuzz::maps_line as fn(&[u8])),
+            ("cgroup", fuzz::cgroup_file),
+            ("fleet", fuzz::fleet_input),
+        ] {
+            for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+                f(&std::fs::read(e.unwrap().path()).unwrap());
+                n += 1;
+            }
+        }
+        assert!(n >= 10, "{n} seeds");
+        fuzz::maps_line(b"0-1 r-xp 0 0:0 1 /a\\012b (deleted)\n\xff\x00 r-xp");
+        fuzz::cgroup_file(
+            b"0::/system.slice/\x1b.service\n1:name=systemd:/user.slice/user@1.service/a.service",
+        );
     }
 
     #[test]
