@@ -5,7 +5,7 @@ use crate::unitname;
 
 /// What restarting a finding means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// PID 1 (`systemctl daemon-reexec`).
     Init,
     /// A system service.
@@ -23,7 +23,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Init => "init",
             Kind::Service => "service",
@@ -38,17 +38,17 @@ impl Kind {
 
 /// A process's place: its kind and the unit (or container) name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Attribution {
-    pub kind: Kind,
+pub(crate) struct Attribution {
+    pub(crate) kind: Kind,
     /// Unit name (`ssh.service`, `session-3.scope`), container (`docker:0123456789ab`), or
     /// empty for [`Kind::None`].
-    pub unit: String,
+    pub(crate) unit: String,
     /// For user services: the manager (`user@1000.service`).
-    pub manager: Option<String>,
+    pub(crate) manager: Option<String>,
 }
 
 impl Attribution {
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Attribution {
             kind: Kind::None,
             unit: String::new(),
@@ -66,7 +66,7 @@ impl Attribution {
 
 /// The cgroup path systemd manages: the v2 `0::` line, or v1 `name=systemd` when the v2
 /// line is missing or only `/` (hybrid hierarchy).
-pub fn systemd_path(text: &str) -> Option<&str> {
+pub(crate) fn systemd_path(text: &str) -> Option<&str> {
     let mut v2 = None;
     let mut v1 = None;
     for line in text.lines() {
@@ -92,12 +92,12 @@ pub fn systemd_path(text: &str) -> Option<&str> {
 }
 
 /// The attribution of a process from its cgroup file's text.
-pub fn attribute(text: &str) -> Attribution {
+pub(crate) fn attribute(text: &str) -> Attribution {
     systemd_path(text).map_or_else(Attribution::none, attribute_path)
 }
 
 /// The attribution of one cgroup path (`/system.slice/ssh.service`).
-pub fn attribute_path(path: &str) -> Attribution {
+pub(crate) fn attribute_path(path: &str) -> Attribution {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     if let Some(c) = container(&parts) {
         return c;

@@ -1,8 +1,22 @@
 //! `needs-restart`: find processes and services still running deleted or replaced files,
-//! group them once per unit (or process tree), and plan the restarts.
+//! group them once per unit (or process tree), and plan the restarts; `needs-restart
+//! fleet` folds many hosts' answers into one view.
 //!
-//! Logic is plain functions over data ([`maps`], [`cgroup`], [`group`], [`plan`],
-//! [`reboot`], [`report`]); [`scan`] is the only part that reads `/proc`.
+//! Module map (logic is plain functions over data; I/O at the edges):
+//! - `scan`: the only part that reads `/proc` (maps, exe, stat, cgroup), bounded reads;
+//! - `maps`: one `/proc/PID/maps` line → an executable file mapping (or none);
+//! - `cgroup`: `/proc/PID/cgroup` text → unit, session, user manager or container;
+//! - `unitname`: systemd's unit-name grammar (what may go into a command);
+//! - `group`: stale processes → one finding per unit or process tree (its master);
+//! - `initd`: without systemd, a finding's init script (package lookups at the edge);
+//! - `plan`: findings → restart commands, deferred, manual and refused items;
+//! - `report`: text, `--units`, `--pids`, `--json`, `-b`;
+//! - `nagios`: needrestart's `-p` plugin line;
+//! - `reboot`: whether a reboot is needed, and why;
+//! - `fleet`: the `fleet` subcommand (many hosts' `--json` in, one view out);
+//! - `fuzz`: entry points of the fuzz targets.
+//!
+//! Every output goes through `opsbox_common::escape` (or JSON's own escaping).
 
 mod cgroup;
 mod fleet;

@@ -6,15 +6,15 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mapping<'a> {
     /// Device of the mapped file as the kernel shows it (major, minor).
-    pub dev: (u32, u32),
-    pub inode: u64,
+    pub(crate) dev: (u32, u32),
+    pub(crate) inode: u64,
     /// The path with ` (deleted)` and package managers' temporary suffixes removed.
-    pub path: std::borrow::Cow<'a, str>,
+    pub(crate) path: std::borrow::Cow<'a, str>,
     /// The kernel's ` (deleted)` marker ends the line. A live file may really be named so:
     /// the scan trusts the marker only when this path is not that same file.
-    pub deleted: bool,
+    pub(crate) deleted: bool,
     /// With the marker: the whole path as shown, marker included.
-    pub literal: Option<String>,
+    pub(crate) literal: Option<String>,
 }
 
 /// Parse one maps line; `None` for non-executable, anonymous or pseudo mappings, and for

@@ -10,14 +10,14 @@ use opsbox_common::escape;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Plan {
     /// Commands to run, in order (argv).
-    pub commands: Vec<Vec<String>>,
+    pub(crate) commands: Vec<Vec<String>>,
     /// Units set aside: (unit, reason).
-    pub deferred: Vec<(String, String)>,
+    pub(crate) deferred: Vec<(String, String)>,
     /// What cannot be restarted by a command here: (what, how).
-    pub manual: Vec<(String, String)>,
+    pub(crate) manual: Vec<(String, String)>,
     /// Names that cannot be written into a command (outside systemd's unit grammar, or
     /// not a safe shell word): (name, why). Never run; named in an escaped comment.
-    pub refused: Vec<(String, String)>,
+    pub(crate) refused: Vec<(String, String)>,
 }
 
 /// Why a service unit must not be restarted blindly, if it must not.

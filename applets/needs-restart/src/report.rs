@@ -12,12 +12,12 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 /// uid ↔ name from /etc/passwd text.
-pub struct Users {
+pub(crate) struct Users {
     names: HashMap<u32, String>,
 }
 
 impl Users {
-    pub fn new(passwd: &str) -> Self {
+    pub(crate) fn new(passwd: &str) -> Self {
         let names = passwd
             .lines()
             .filter_map(|l| {
@@ -29,7 +29,7 @@ impl Users {
             .collect();
         Users { names }
     }
-    pub fn name(&self, uid: u32) -> String {
+    pub(crate) fn name(&self, uid: u32) -> String {
         self.names
             .get(&uid)
             .cloned()
@@ -38,7 +38,7 @@ impl Users {
 }
 
 /// The uid of a user name in /etc/passwd text.
-pub fn uid_of(passwd: &str, name: &str) -> Option<u32> {
+pub(crate) fn uid_of(passwd: &str, name: &str) -> Option<u32> {
     passwd.lines().find_map(|l| {
         let mut f = l.split(':');
         (f.next()? == name).then_some(())?;
@@ -47,7 +47,7 @@ pub fn uid_of(passwd: &str, name: &str) -> Option<u32> {
 }
 
 /// `systemd 252 (252.38-1~deb12u1)` → 252.
-pub fn parse_systemd_version(text: &str) -> Option<u32> {
+pub(crate) fn parse_systemd_version(text: &str) -> Option<u32> {
     text.lines()
         .next()?
         .strip_prefix("systemd ")?
@@ -58,7 +58,7 @@ pub fn parse_systemd_version(text: &str) -> Option<u32> {
 }
 
 /// At most `max` PIDs, comma-separated, then `…` if there were more.
-pub fn pid_list(pids: &[u32], max: usize) -> String {
+pub(crate) fn pid_list(pids: &[u32], max: usize) -> String {
     let mut s = crate::plan::pids(&pids[..pids.len().min(max)]);
     if pids.len() > max {
         s.push_str(",…");
@@ -67,17 +67,17 @@ pub fn pid_list(pids: &[u32], max: usize) -> String {
 }
 
 /// Everything an output format may show.
-pub struct Context<'a> {
-    pub findings: &'a [Finding],
-    pub scan: &'a Scan,
+pub(crate) struct Context<'a> {
+    pub(crate) findings: &'a [Finding],
+    pub(crate) scan: &'a Scan,
     /// Reboot reasons when `-r` asked for them.
-    pub reboot: Option<&'a [String]>,
-    pub users: &'a Users,
-    pub systemd: bool,
+    pub(crate) reboot: Option<&'a [String]>,
+    pub(crate) users: &'a Users,
+    pub(crate) systemd: bool,
     /// `--host-id`, else the hostname.
-    pub host: Option<String>,
+    pub(crate) host: Option<String>,
     /// The exit status the run gives.
-    pub code: u8,
+    pub(crate) code: u8,
 }
 
 /// A unit (or container) name for a line: as is when it is a valid unit name (nothing
@@ -100,7 +100,7 @@ fn label(f: &Finding) -> String {
 
 /// Human text: one block per finding (units, then loose processes, sessions, containers),
 /// the reboot hint, and a summary line.
-pub fn text(c: &Context) -> String {
+pub(crate) fn text(c: &Context) -> String {
     let mut s = String::new();
     for f in c.findings {
         let _ = writeln!(
@@ -148,7 +148,7 @@ pub fn text(c: &Context) -> String {
 
 /// `--units`: the system services safe to restart, one a line (those the plan defers, such
 /// as dbus, are left out: `--units | xargs systemctl restart` must not cut the bus).
-pub fn units(findings: &[Finding]) -> String {
+pub(crate) fn units(findings: &[Finding]) -> String {
     let mut v: Vec<&str> = findings
         .iter()
         .filter(|f| f.kind == Kind::Service)
@@ -161,7 +161,7 @@ pub fn units(findings: &[Finding]) -> String {
 }
 
 /// `--pids`: every stale PID, one a line, ascending.
-pub fn pids(findings: &[Finding]) -> String {
+pub(crate) fn pids(findings: &[Finding]) -> String {
     let mut v: Vec<u32> = findings
         .iter()
         .flat_map(|f| f.pids.iter().copied())
@@ -172,7 +172,7 @@ pub fn pids(findings: &[Finding]) -> String {
 }
 
 /// One finding as a JSON object.
-pub fn finding_json(f: &Finding, users: &Users) -> serde_json::Value {
+pub(crate) fn finding_json(f: &Finding, users: &Users) -> serde_json::Value {
     json!({
         "type": "finding",
         "unit": f.unit,
@@ -197,7 +197,7 @@ fn read_trim(path: &str) -> String {
 }
 
 /// `--json`: JSON lines, one per finding, then the summary.
-pub fn json(c: &Context) -> String {
+pub(crate) fn json(c: &Context) -> String {
     let mut s = String::new();
     for f in c.findings {
         let _ = writeln!(s, "{}", finding_json(f, c.users));
@@ -223,7 +223,7 @@ pub fn json(c: &Context) -> String {
 }
 
 /// `--batch`: needrestart's `-b` keys.
-pub fn batch(c: &Context, facts: &reboot::Facts) -> String {
+pub(crate) fn batch(c: &Context, facts: &reboot::Facts) -> String {
     let mut s = format!("NEEDRESTART-VER: opsbox-{}\n", env!("CARGO_PKG_VERSION"));
     if let Some(k) = &facts.kernel {
         let _ = writeln!(s, "NEEDRESTART-KCUR: {}", escape::text(&k.running));

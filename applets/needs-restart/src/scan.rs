@@ -14,33 +14,33 @@ use std::os::fd::OwnedFd;
 
 /// What to scan.
 #[derive(Debug, Default)]
-pub struct Config {
+pub(crate) struct Config {
     /// Only these processes (their ancestors are still looked at, for grouping).
-    pub pids: Option<HashSet<u32>>,
+    pub(crate) pids: Option<HashSet<u32>>,
     /// Only processes of these users.
-    pub uids: Option<HashSet<u32>>,
+    pub(crate) uids: Option<HashSet<u32>>,
     /// Mapped paths matching any of these are never reported.
-    pub ignore: Vec<Regex>,
+    pub(crate) ignore: Vec<Regex>,
     /// Also check files on network and FUSE filesystems (may hang on a dead server).
-    pub all_filesystems: bool,
+    pub(crate) all_filesystems: bool,
     /// Also look at files in temporary directories (`--include-temp`).
-    pub include_temp: bool,
+    pub(crate) include_temp: bool,
     /// The proc filesystem (`/proc`).
-    pub proc_root: String,
+    pub(crate) proc_root: String,
 }
 
 /// What a scan found.
 #[derive(Debug, Default)]
-pub struct Scan {
-    pub stale: Vec<StaleProc>,
-    pub tree: Tree,
+pub(crate) struct Scan {
+    pub(crate) stale: Vec<StaleProc>,
+    pub(crate) tree: Tree,
     /// Processes whose maps were read (kernel threads and ourselves excluded).
-    pub scanned: usize,
+    pub(crate) scanned: usize,
     /// Processes whose maps could not be read (permission).
-    pub unreadable: Vec<u32>,
+    pub(crate) unreadable: Vec<u32>,
     /// PIDs `--pid` asked for that do not exist.
-    pub missing: Vec<u32>,
-    pub seconds: f64,
+    pub(crate) missing: Vec<u32>,
+    pub(crate) seconds: f64,
 }
 
 /// (mount namespace, root device and inode): where a path means the same file.
@@ -99,7 +99,7 @@ fn gone(e: Errno) -> bool {
 }
 
 /// Fields of `/proc/PID/stat` we use: (ppid, flags, starttime in ticks).
-pub fn parse_stat(text: &str) -> Option<(u32, u64, u64)> {
+pub(crate) fn parse_stat(text: &str) -> Option<(u32, u64, u64)> {
     let rest = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_ascii_whitespace().collect();
     Some((
@@ -125,7 +125,7 @@ fn dev_ino(st: &rustix::fs::Stat) -> (u64, u64) {
 }
 
 /// Mount points of filesystems whose stat may hang (network, FUSE), from mountinfo text.
-pub fn remote_mounts(mountinfo: &str) -> Vec<String> {
+pub(crate) fn remote_mounts(mountinfo: &str) -> Vec<String> {
     const REMOTE: &[&str] = &[
         "nfs",
         "nfs4",
@@ -179,7 +179,7 @@ fn unescape_octal(s: &str) -> String {
 }
 
 /// Whether `path` lies under one of the mount points.
-pub fn under_any(path: &str, mounts: &[String]) -> bool {
+pub(crate) fn under_any(path: &str, mounts: &[String]) -> bool {
     mounts.iter().any(|m| {
         m == "/"
             || path
@@ -444,7 +444,7 @@ fn push_file(files: &mut Vec<(String, Reason)>, path: &str, why: Reason) {
 /// Whether a mapping of (dev, inode) is stale given what its path names now. Devices of
 /// major 0 (overlay, btrfs subvolumes, tmpfs) are not comparable across filesystems: when
 /// the devices differ and one of them is anonymous, the answer is "unknown" (not stale).
-pub fn is_replaced(map_dev: (u32, u32), map_ino: u64, dev: (u32, u32), ino: u64) -> bool {
+pub(crate) fn is_replaced(map_dev: (u32, u32), map_ino: u64, dev: (u32, u32), ino: u64) -> bool {
     if map_dev == dev {
         map_ino != ino
     } else {
@@ -453,7 +453,7 @@ pub fn is_replaced(map_dev: (u32, u32), map_ino: u64, dev: (u32, u32), ino: u64)
 }
 
 /// Scan the processes.
-pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
+pub(crate) fn scan(cfg: &Config) -> std::io::Result<Scan> {
     let started = std::time::Instant::now();
     let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let self_dir = rustix::fs::openat(
