@@ -367,7 +367,10 @@ fn keep(f: &group::Finding, o: &Opts) -> bool {
             o.unit
                 .iter()
                 .any(|w| u == w || u.strip_suffix(".service") == Some(w.as_str()))
-        });
+        })
+        || f.service
+            .as_deref()
+            .is_some_and(|s| o.unit.iter().any(|w| w == s));
     lib_ok && unit_ok
 }
 
