@@ -546,7 +546,15 @@ fn line_of(text: &str, needle: &str) -> u64 {
 fn json_items(v: &serde_json::Value) -> Vec<String> {
     use serde_json::Value;
     match v {
-        Value::Array(a) => a.iter().flat_map(json_items).collect(),
+        // a list's strings are items as they are (a string alone may be "a,b")
+        Value::Array(a) => a
+            .iter()
+            .flat_map(|i| match i {
+                Value::String(s) => vec![s.trim().to_string()],
+                other => json_items(other),
+            })
+            .filter(|s| !s.is_empty())
+            .collect(),
         Value::String(s) => split_value(s),
         Value::Null => vec![],
         Value::Bool(b) => vec![b.to_string()],

@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod inventory;
 pub mod local;
+mod names;
 pub mod ops;
 pub mod policy;
 pub mod render;

@@ -3,6 +3,7 @@
 
 use crate::addr::{self, Net};
 use crate::inventory::{Inventory, Val, Vars};
+use crate::names;
 use opsbox_common::Error;
 use std::collections::BTreeSet;
 
@@ -256,19 +257,17 @@ pub fn build(
         p.peer_tcp = Some(sorted(tcp));
         p.peer_udp = Some(sorted(udp));
     }
-    let mut ifaces: BTreeSet<String> = extra.trust_iface.iter().cloned().collect();
+    // the same rule for both sources: nothing unvalidated reaches a rule file
+    let mut ifaces: BTreeSet<String> = BTreeSet::new();
+    // commas only: quotes and spaces are part of the name (and refused)
+    for w in extra.trust_iface.iter().flat_map(|w| w.split(',')) {
+        let w = w.to_string();
+        names::iface(&w).map_err(|m| Error::usage(format!("--trust-iface: {m}")))?;
+        ifaces.insert(w);
+    }
     if let Some(v) = vars.get("genfw_trust_iface") {
         for w in &v.items {
-            if w.is_empty()
-                || w.len() > 15
-                || w.contains(['/', '"', '\\'])
-                || w.contains(char::is_whitespace)
-            {
-                return Err(inv.err(
-                    v.line,
-                    format!("genfw_trust_iface: '{w}' is not an interface name"),
-                ));
-            }
+            names::iface(w).map_err(|m| inv.err(v.line, format!("genfw_trust_iface: {m}")))?;
             ifaces.insert(w.clone());
         }
     }
