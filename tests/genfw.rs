@@ -332,7 +332,7 @@ fn policy_errors() {
         ),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh[3:1] ansible_host=192.0.2.1\n",
-            ":4: 'h[3:1]': a range is",
+            ":4: \"h[3:1]\": [3:1] runs backwards",
         ),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a:bogus]\n",
@@ -435,4 +435,67 @@ fn usage_and_exit_codes() {
         ))
         .current_dir(fixtures()));
     assert_eq!(code(&out), 0);
+}
+
+#[test]
+fn host_ranges_are_capped_before_expanding() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    let head = "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh1 ansible_host=192.0.2.1\n";
+    let cases = [
+        (
+            "web[0:999999] ansible_host=192.0.2.2\n",
+            ":5: \"web[0:999999]\": the range names 1000000 hosts; one pattern may name at most 65536",
+        ),
+        (
+            "db-[a:z][a:z][a:z][a:z][a:z] ansible_host=192.0.2.2\n",
+            "names 11881376 hosts; one pattern may name at most 65536",
+        ),
+    ];
+    for (line, want) in cases {
+        std::fs::write(&f, format!("{head}{line}")).unwrap();
+        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{line}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{line}: {}", stderr(&out));
+    }
+    // the inventory-wide cap: 15 full patterns fit, the 16th would pass 1,000,000 hosts
+    let mut text = head.to_string();
+    for i in 0..16 {
+        text.push_str(&format!("g{i}-[1:65536]\n"));
+    }
+    std::fs::write(&f, text).unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(":20: the inventory would hold more than 1000000 hosts"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ipv4_mapped_ipv6_is_ipv4() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=::ffff:198.51.100.0/120\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=::ffff:192.0.2.7\n",
+    )
+    .unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let set = |name: &str| {
+        text.split(&format!("set {name} {{"))
+            .nth(1)
+            .unwrap()
+            .split('}')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert!(set("peers4").contains("elements = { 192.0.2.7 "), "{text}");
+    assert!(!set("peers6").contains("elements"), "{text}");
+    assert!(set("mgmt4").contains("198.51.100.0/24"), "{text}");
+    assert!(!text.contains("ffff"), "{text}");
 }

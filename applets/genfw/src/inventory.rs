@@ -423,6 +423,15 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(pattern) = w.first() else { continue };
                 let pattern = strip_port(pattern);
+                let count = range_count(pattern).map_err(|m| inv.err(n, m))?;
+                if count <= RANGE_MAX as u64
+                    && count.saturating_add(inv.hosts.len() as u64) > HOSTS_MAX as u64
+                {
+                    return Err(inv.err(
+                        n,
+                        format!("the inventory would hold more than {HOSTS_MAX} hosts"),
+                    ));
+                }
                 let names = expand_range(pattern).map_err(|m| inv.err(n, m))?;
                 let mut vars = Vars::new();
                 for kv in &w[1..] {
@@ -470,67 +479,167 @@ fn strip_port(pattern: &str) -> &str {
     }
 }
 
-/// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`.
-pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
-    let Some(open) = pattern.find('[') else {
-        return Ok(vec![pattern.to_string()]);
-    };
-    // an IPv6 literal is not a range
-    if pattern.contains("::") || pattern[..open].contains(':') {
-        return Ok(vec![pattern.to_string()]);
-    }
-    let Some(close) = pattern[open..].find(']').map(|c| c + open) else {
-        return Err(format!("'{pattern}': unclosed range"));
-    };
-    let (head, inner, tail) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    let parts: Vec<&str> = inner.split(':').collect();
-    let bad = || format!("'{pattern}': a range is [START:END] or [START:END:STEP]");
-    if parts.len() < 2 || parts.len() > 3 {
-        return Err(bad());
-    }
-    let step: usize = match parts.get(2) {
-        Some(s) => s.parse().ok().filter(|&s| s > 0).ok_or_else(bad)?,
-        None => 1,
-    };
-    let tails = expand_range(tail)?;
-    if tails.len() > 1_000_000 {
-        return Err(format!("'{pattern}': the ranges expand to too many hosts"));
-    }
-    let mut out = Vec::new();
-    let (a, b) = (parts[0], parts[1]);
-    if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
-        if x > y || y - x > 100_000 {
-            return Err(bad());
+/// Most hosts one range pattern may name (`db-[a:z][a:z][a:z]` is 17,576).
+pub(crate) const RANGE_MAX: usize = 65_536;
+/// Most hosts one inventory may hold (ranges counted before they are expanded).
+pub(crate) const HOSTS_MAX: usize = 1_000_000;
+
+/// One `[START:END:STEP]` of a pattern: numbers (with their zero-padding width) or letters.
+enum Range {
+    Num {
+        from: u64,
+        to: u64,
+        step: u64,
+        width: usize,
+    },
+    Alpha {
+        from: u8,
+        to: u8,
+        step: u8,
+    },
+}
+
+impl Range {
+    fn len(&self) -> u64 {
+        match *self {
+            Range::Num { from, to, step, .. } => (to - from) / step + 1,
+            Range::Alpha { from, to, step } => u64::from((to - from) / step) + 1,
         }
-        let width = if a.len() > 1 && a.starts_with('0') {
-            a.len()
-        } else {
-            0
+    }
+}
+
+/// A pattern cut into its fixed texts and ranges: `head [r] mid [r] tail`.
+fn parse_pattern(pattern: &str) -> Result<(Vec<&str>, Vec<Range>), String> {
+    let shown = opsbox_common::escape::quote(pattern);
+    let mut texts = Vec::new();
+    let mut ranges = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| c + open) else {
+            return Err(format!("{shown}: unclosed range ('[' without ']')"));
         };
-        if (y - x + 1) as usize * tails.len() > 1_000_000 {
-            return Err(format!("'{pattern}': the ranges expand to too many hosts"));
+        texts.push(&rest[..open]);
+        let inner = &rest[open + 1..close];
+        let parts: Vec<&str> = inner.split(':').collect();
+        let bad = |why: &str| {
+            format!(
+                "{shown}: [{}] {why} (a range is [START:END] or [START:END:STEP], numbers or single letters)",
+                opsbox_common::escape::text(inner)
+            )
+        };
+        if parts.len() < 2 || parts.len() > 3 {
+            return Err(bad("has the wrong number of parts"));
         }
-        for v in (x..=y).step_by(step) {
-            for t in &tails {
-                out.push(format!("{head}{v:0width$}{t}"));
+        let step = match parts.get(2) {
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s > 0)
+                .ok_or_else(|| bad("has a step that is not a positive number"))?,
+            None => 1,
+        };
+        let (a, b) = (parts[0], parts[1]);
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        if digits(a) && digits(b) {
+            let (Ok(from), Ok(to)) = (a.parse::<u64>(), b.parse::<u64>()) else {
+                return Err(bad("has a number too large"));
+            };
+            if from > to {
+                return Err(bad("runs backwards"));
+            }
+            let width = if a.len() > 1 && a.starts_with('0') {
+                a.len()
+            } else {
+                0
+            };
+            ranges.push(Range::Num {
+                from,
+                to,
+                step,
+                width,
+            });
+        } else if a.len() == 1 && b.len() == 1 {
+            let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
+            if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
+                return Err(bad("is neither numbers nor letters"));
+            }
+            if x > y {
+                return Err(bad("runs backwards"));
+            }
+            let step = u8::try_from(step).unwrap_or(u8::MAX);
+            ranges.push(Range::Alpha {
+                from: x,
+                to: y,
+                step,
+            });
+        } else {
+            return Err(bad("is neither numbers nor letters"));
+        }
+        rest = &rest[close + 1..];
+    }
+    texts.push(rest);
+    Ok((texts, ranges))
+}
+
+/// How many hosts a pattern names, without expanding it (`None`: it is not a pattern the
+/// parser accepts, and [`expand_range`] says why).
+pub(crate) fn range_count(pattern: &str) -> Result<u64, String> {
+    if pattern.contains("::") || pattern.split('[').next().unwrap_or("").contains(':') {
+        return Ok(1);
+    }
+    let (_, ranges) = parse_pattern(pattern)?;
+    Ok(ranges
+        .iter()
+        .try_fold(1u64, |n, r| n.checked_mul(r.len()))
+        .unwrap_or(u64::MAX))
+}
+
+/// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`; at most
+/// [`RANGE_MAX`] hosts, counted before anything is allocated.
+pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
+    // an IPv6 literal is not a range
+    if !pattern.contains('[')
+        || pattern.contains("::")
+        || pattern.split('[').next().unwrap_or("").contains(':')
+    {
+        return Ok(vec![pattern.to_string()]);
+    }
+    let n = range_count(pattern)?;
+    if n > RANGE_MAX as u64 {
+        return Err(format!(
+            "{}: the range names {} hosts; one pattern may name at most {RANGE_MAX}",
+            opsbox_common::escape::quote(pattern),
+            if n == u64::MAX {
+                "too many".to_string()
+            } else {
+                n.to_string()
+            },
+        ));
+    }
+    let (texts, ranges) = parse_pattern(pattern)?;
+    let mut out = vec![texts[0].to_string()];
+    for (r, text) in ranges.iter().zip(&texts[1..]) {
+        let mut next = Vec::with_capacity(out.len() * r.len() as usize);
+        for head in &out {
+            match *r {
+                Range::Num {
+                    from,
+                    to,
+                    step,
+                    width,
+                } => {
+                    for v in (from..=to).step_by(step as usize) {
+                        next.push(format!("{head}{v:0width$}{text}"));
+                    }
+                }
+                Range::Alpha { from, to, step } => {
+                    for v in (from..=to).step_by(step as usize) {
+                        next.push(format!("{head}{}{text}", v as char));
+                    }
+                }
             }
         }
-    } else if a.len() == 1 && b.len() == 1 && a <= b {
-        let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
-        if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
-            return Err(bad());
-        }
-        for v in (x..=y).step_by(step) {
-            for t in &tails {
-                out.push(format!("{head}{}{t}", v as char));
-            }
-        }
-    } else {
-        return Err(bad());
+        out = next;
     }
     Ok(out)
 }
@@ -672,6 +781,34 @@ mod tests {
         assert!(expand_range("h[5:1]").is_err());
         assert!(expand_range("h[1:2").is_err());
         assert!(expand_range("a[1:90000]b[1:90000]").is_err());
+        assert_eq!(expand_range("h[1:10:4]").unwrap(), ["h1", "h5", "h9"]);
+        assert_eq!(
+            expand_range("h[z:a]").unwrap_err(),
+            "\"h[z:a]\": [z:a] runs backwards (a range is [START:END] or [START:END:STEP], numbers or single letters)"
+        );
+        // the limit, at the boundary and counted before expanding
+        assert_eq!(expand_range("h[1:65536]").unwrap().len(), RANGE_MAX);
+        assert_eq!(
+            expand_range("web[0:999999]").unwrap_err(),
+            "\"web[0:999999]\": the range names 1000000 hosts; one pattern may name at most 65536"
+        );
+        assert!(
+            expand_range("h[0:65536]")
+                .unwrap_err()
+                .contains("65537 hosts")
+        );
+        let five = "db-[a:z][a:z][a:z][a:z][a:z]";
+        assert!(expand_range(five).unwrap_err().contains("11881376 hosts"));
+        assert!(
+            expand_range("h[0:99999999999999999999]")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            expand_range("h[0:4000000000][0:4000000000][0:4000000000]")
+                .unwrap_err()
+                .contains("too many hosts")
+        );
         assert_eq!(strip_port("db1:2222"), "db1");
         assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
     }
