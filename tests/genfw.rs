@@ -346,16 +346,32 @@ fn policy_errors() {
         assert_eq!(code(&out), 65, "{text}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{text}: {}", stderr(&out));
     }
-    // an unknown genfw_ variable is a warning, not silence
+    // an unknown genfw_ variable is an error, with the nearest name; check fails too
     let f = dir.path().join("inv.ini");
     std::fs::write(
         &f,
-        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\n[a]\nh1 ansible_host=192.0.2.1\n",
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\ngenfw_zzz=1\n[a]\nh1 ansible_host=192.0.2.1\n",
+    )
+    .unwrap();
+    for sub in ["render", "check"] {
+        let out = run(applet("genfw").args([sub, "-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                ":3: unknown variable \"genfw_pubilc_tcp\" (did you mean genfw_public_tcp?)"
+            ),
+            "{}",
+            stderr(&out)
+        );
+    }
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_zzz=1\n[a]\nh1 ansible_host=192.0.2.1\n",
     )
     .unwrap();
     let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
     assert!(
-        stderr(&out).contains(":3: unknown variable 'genfw_pubilc_tcp'"),
+        stderr(&out).contains(":3: unknown variable \"genfw_zzz\" (genfw reads: genfw_mgmt,"),
         "{}",
         stderr(&out)
     );
@@ -390,7 +406,11 @@ fn usage_and_exit_codes() {
     );
     let out = genfw(&["render", "-i", "fleet.ini", "--host", "nosuch"]);
     assert_eq!(code(&out), 65);
-    assert!(stderr(&out).contains("no host 'nosuch'"));
+    assert!(
+        stderr(&out).contains("no host \"nosuch\""),
+        "{}",
+        stderr(&out)
+    );
     // -o writes the file atomically; iptables -o writes a directory of three files
     let dir = tempfile::tempdir().unwrap();
     let o = dir.path().join("fw.nft");

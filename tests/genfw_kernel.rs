@@ -262,14 +262,17 @@ fn rollback_guard_restores_after_the_starter_dies_by_sighup() {
              nft -s list table inet genfw > $T/b
              grep -q 192.0.2.33 $T/b || {{ echo 'new rules not loaded'; cat $T/apply.out; exit 3; }}
              # the guard acts 2 s after the apply; a busy machine may take longer
-             for i in $(seq 200); do [ -e $T/s/guard.log ] && break; sleep 0.1; done
+             for i in $(seq 200); do grep -q ' guard: ' $T/s/guard.log && break; sleep 0.1; done
              nft -s list table inet genfw > $T/c
              cmp $T/a $T/c || {{ echo 'not rolled back'; diff $T/a $T/c; exit 4; }}
              cat $T/s/guard.log; cat $T/apply.out
              genfw confirm --state-dir $T/s; echo \"late-confirm $?\""
         ),
     ));
-    assert!(out.contains("rolled back: not confirmed in time"), "{out}");
+    assert!(
+        out.contains(" guard: rolled back: not confirmed within 2 s\n"),
+        "{out}"
+    );
     assert!(
         out.contains("rollback guard: the previous rules come back in 2 s"),
         "{out}"
@@ -294,8 +297,8 @@ fn confirm_keeps_the_new_rules() {
              # until the guard has woken up and gone (2 s, more on a busy machine)
              g=$(cat $T/s/guard.pid); for i in $(seq 300); do kill -0 $g 2>/dev/null || break; sleep 0.1; done
              nft -s list table inet genfw | grep -c 192.0.2.33
-             [ -e $T/s/guard.log ] && echo 'guard acted'
-             true"
+             grep -q ' guard: ' $T/s/guard.log && echo 'guard acted'
+             echo ==; cat $T/s/guard.log"
         ),
     ));
     assert!(
@@ -304,6 +307,29 @@ fn confirm_keeps_the_new_rules() {
     );
     assert!(out.contains("confirmed: the new rules stay\n1\n"), "{out}");
     assert!(!out.contains("guard acted"), "{out}");
+    // guard.log: one timestamped line per apply, refusal and confirm, in order
+    let log: Vec<&str> = out.split("==\n").nth(1).unwrap().lines().collect();
+    let what: Vec<&str> = log.iter().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(
+        what,
+        [
+            "apply db-a: applied (nft)",
+            what[1],
+            "confirm: confirmed, the new rules stay",
+        ],
+        "{out}"
+    );
+    assert!(
+        what[1].starts_with("apply db-a: applied (nft), guard 2 s, until 20"),
+        "{out}"
+    );
+    for l in &log {
+        let ts = l.split(' ').next().unwrap();
+        assert!(
+            ts.len() == 20 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+            "{l}"
+        );
+    }
 }
 
 #[test]

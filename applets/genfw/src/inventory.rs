@@ -143,12 +143,7 @@ impl Inventory {
     }
 
     /// One variable of a host, by Ansible's precedence (its own, then its groups', the
-    /// most specific first), without copying the rest.
-    pub fn var(&self, host: &str, key: &str) -> Option<&Val> {
-        self.var_with(host, self.hosts.get(host), key)
-    }
-
-    /// [`Inventory::var`] for a host already looked up.
+    /// most specific first), without copying the rest; `h` is the host, looked up.
     pub fn var_with<'a>(&'a self, host: &str, h: Option<&'a Host>, key: &str) -> Option<&'a Val> {
         if let Some(v) = h.and_then(|h| h.vars.get(key)) {
             return Some(v);
@@ -228,6 +223,20 @@ fn strip_comment(line: &str) -> &str {
         Some(i) => &line[..i],
         None => line,
     }
+}
+
+/// Read the inventory at `path` (`-`: stdin), named `file` in messages; also returns the
+/// bytes its hash covers.
+pub(crate) fn load(
+    path: &str,
+    file: &str,
+    format: Option<Format>,
+) -> Result<(Inventory, Vec<u8>), Error> {
+    let bytes = opsbox_common::input::read_all(path)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| Error::data(format!("{file}: not UTF-8 text (byte {})", e.valid_up_to())))?;
+    let inv = parse(file, text, format)?;
+    Ok((inv, bytes))
 }
 
 /// Read an inventory in the given (or guessed) format.

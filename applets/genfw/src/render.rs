@@ -85,6 +85,15 @@ pub fn nft(p: &Policy, src: &Source) -> String {
     nft_set(&mut o, "mgmt6", "ipv6_addr", &m6);
     nft_set(&mut o, "peers4", "ipv4_addr", &p4);
     nft_set(&mut o, "peers6", "ipv6_addr", &p6);
+    let allows: Vec<_> = p.allow.iter().map(|a| split(&a.nets)).collect();
+    for (i, (a4, a6)) in allows.iter().enumerate() {
+        if !a4.is_empty() {
+            nft_set(&mut o, &format!("allow{}_4", i + 1), "ipv4_addr", a4);
+        }
+        if !a6.is_empty() {
+            nft_set(&mut o, &format!("allow{}_6", i + 1), "ipv6_addr", a6);
+        }
+    }
     o.push_str("\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n");
     let mut rule = |r: String| {
         o.push_str("\t\t");
@@ -114,6 +123,22 @@ pub fn nft(p: &Policy, src: &Source) -> String {
                     rule(format!(
                         "{fam} saddr @{set} udp dport {{ {} }} accept",
                         port_list(u)
+                    ));
+                }
+            }
+        }
+    }
+    for (i, (a, (a4, a6))) in p.allow.iter().zip(&allows).enumerate() {
+        for (fam, v, elems) in [("ip", 4, a4), ("ip6", 6, a6)] {
+            if elems.is_empty() {
+                continue;
+            }
+            for (proto, ps) in [("tcp", &a.tcp), ("udp", &a.udp)] {
+                if !ps.is_empty() {
+                    rule(format!(
+                        "{fam} saddr @allow{}_{v} {proto} dport {{ {} }} accept",
+                        i + 1,
+                        port_list(ps)
                     ));
                 }
             }
@@ -149,12 +174,33 @@ pub struct Ipt {
     pub v6: String,
 }
 
-pub const SETS: [(&str, &str); 4] = [
-    ("genfw-mgmt4", "inet"),
-    ("genfw-mgmt6", "inet6"),
-    ("genfw-peers4", "inet"),
-    ("genfw-peers6", "inet6"),
-];
+/// Whether an ipset is one of genfw's (`genfw-mgmt4`, `genfw-allow2-6`, ...; not a
+/// temporary `-new` one).
+pub fn is_our_set(name: &str) -> bool {
+    name.starts_with("genfw-") && !name.ends_with("-new")
+}
+
+/// The ipsets of a policy: name, family, members.
+fn ipsets(p: &Policy) -> Vec<(String, &'static str, Vec<&Net>)> {
+    let (m4, m6) = split(&p.mgmt);
+    let (p4, p6) = split(&p.peers);
+    let mut v = vec![
+        ("genfw-mgmt4".to_string(), "inet", m4),
+        ("genfw-mgmt6".to_string(), "inet6", m6),
+        ("genfw-peers4".to_string(), "inet", p4),
+        ("genfw-peers6".to_string(), "inet6", p6),
+    ];
+    for (i, a) in p.allow.iter().enumerate() {
+        let (a4, a6) = split(&a.nets);
+        if !a4.is_empty() {
+            v.push((format!("genfw-allow{}-4", i + 1), "inet", a4));
+        }
+        if !a6.is_empty() {
+            v.push((format!("genfw-allow{}-6", i + 1), "inet6", a6));
+        }
+    }
+    v
+}
 
 /// maxelem: a power of two with room to grow, so it changes rarely.
 pub fn maxelem(n: usize) -> usize {
@@ -164,12 +210,10 @@ pub fn maxelem(n: usize) -> usize {
 /// `existing`: sets already in the kernel (their `create` line is left out, so a set
 /// with other parameters does not make the restore fail); None = a standalone file.
 pub fn iptables(p: &Policy, src: &Source, existing: Option<&[String]>) -> Ipt {
-    let (m4, m6) = split(&p.mgmt);
-    let (p4, p6) = split(&p.peers);
     let mut ipset = String::new();
     header(&mut ipset, p, src, "ipset restore input");
     ipset.push_str("# load with: ipset restore < FILE (new sets are filled, then swapped in)\n");
-    for ((name, fam), elems) in SETS.iter().zip([&m4, &m6, &p4, &p6]) {
+    for (name, fam, elems) in &ipsets(p) {
         let max = maxelem(elems.len());
         let params = format!("hash:net family {fam} hashsize 1024 maxelem {max}");
         let _ = writeln!(ipset, "create {name}-new {params} -exist\nflush {name}-new");
@@ -236,8 +280,8 @@ fn ipt_rules(p: &Policy, src: &Source, v6: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "# load with: {}-restore --noflush < FILE (only chain {CHAIN} is replaced; INPUT gets one jump to it)\n*filter\n:{CHAIN} - [0:0]\n-F {CHAIN}",
-        if v6 { "ip6tables" } else { "iptables" }
+        "# load with: {t}-restore --noflush < FILE (only chain {CHAIN} is replaced), then add\n# INPUT's jump to it when absent (this file cannot say \"when absent\"):\n#   {t} -C INPUT -j {CHAIN} 2>/dev/null || {t} -I INPUT 1 -j {CHAIN}\n*filter\n:{CHAIN} - [0:0]\n-F {CHAIN}",
+        t = if v6 { "ip6tables" } else { "iptables" }
     );
     let a = |o: &mut String, r: &str| {
         let _ = writeln!(o, "-A {CHAIN} {r}");
@@ -283,6 +327,22 @@ fn ipt_rules(p: &Policy, src: &Source, v6: bool) -> String {
             &mut o,
             &format!("-m set --match-set genfw-peers{fam} src -j ACCEPT"),
         ),
+    }
+    for (i, al) in p.allow.iter().enumerate() {
+        if !al.nets.iter().any(|n| n.is_v4() != v6) {
+            continue;
+        }
+        for (proto, ps) in [("tcp", &al.tcp), ("udp", &al.udp)] {
+            for m in multiport(ps) {
+                a(
+                    &mut o,
+                    &format!(
+                        "-p {proto} -m set --match-set genfw-allow{}-{fam} src -m multiport --dports {m} -j ACCEPT",
+                        i + 1
+                    ),
+                );
+            }
+        }
     }
     for (proto, ps) in [("tcp", &p.public_tcp), ("udp", &p.public_udp)] {
         for m in multiport(ps) {
