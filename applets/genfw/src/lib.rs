@@ -49,3 +49,32 @@ pub const ABOUT: &str = "generate, check and apply each host's firewall from the
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     cli::main(args)
 }
+
+/// The admission model, for the tests that hold the kernel to it.
+#[doc(hidden)]
+pub mod model {
+    use crate::{addr, inventory, policy};
+
+    /// For host `host` of the inventory `text` (format guessed): is a new connection from
+    /// `src` arriving on `iface` to local `proto` ("tcp"/"udp") `port` let in, and by which
+    /// rule (`None`: dropped)? `Err`: the inventory or the arguments are bad.
+    pub fn admits(
+        text: &str,
+        host: &str,
+        src: &str,
+        iface: &str,
+        proto: &str,
+        port: u16,
+    ) -> Result<Option<String>, String> {
+        let msg = |e: opsbox_common::Error| e.message().unwrap_or("error").to_string();
+        let inv = inventory::parse("inventory", text, None).map_err(msg)?;
+        let p = policy::build(&inv, host, &policy::Extra::default(), &mut |_| {}).map_err(msg)?;
+        let src = addr::parse_net(src, false)?;
+        let proto = match proto {
+            "tcp" => policy::Proto::Tcp,
+            "udp" => policy::Proto::Udp,
+            _ => return Err(format!("{proto}: tcp or udp")),
+        };
+        Ok(p.admits(&src, iface, proto, port).map(|w| w.to_string()))
+    }
+}
