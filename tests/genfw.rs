@@ -519,3 +519,105 @@ fn ipv4_mapped_ipv6_is_ipv4() {
     assert!(set("mgmt4").contains("198.51.100.0/24"), "{text}");
     assert!(!text.contains("ffff"), "{text}");
 }
+
+#[test]
+fn per_subcommand_help_and_equals_options() {
+    // each command's help lists its own options only
+    let help = |sub: &str| stdout(&genfw(&[sub, "--help"]));
+    let check = help("check");
+    for opt in ["--all", "--json", "--inventory", "--host"] {
+        assert!(check.contains(opt), "check: {opt}\n{check}");
+    }
+    for opt in [
+        "--confirm",
+        "--root",
+        "--init",
+        "--output",
+        "--force",
+        "--state-dir",
+    ] {
+        assert!(!check.contains(opt), "check must not list {opt}:\n{check}");
+    }
+    let apply = help("apply");
+    for opt in ["--confirm", "--force", "--state-dir", "--allow-empty"] {
+        assert!(apply.contains(opt), "apply: {opt}");
+    }
+    assert!(
+        !apply.contains("--root") && !apply.contains("--output"),
+        "{apply}"
+    );
+    assert!(help("status").contains("--json"));
+    assert!(!help("confirm").contains("--inventory"));
+    // an option of another command is a usage error
+    let out = genfw(&["check", "-i", "fleet.ini", "--confirm", "30"]);
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    // --opt=value is --opt value
+    let a = genfw(&["render", "-i", "fleet.ini", "--host", "db-a"]);
+    let b = genfw(&["render", "--inventory=fleet.ini", "--host=db-a"]);
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    assert_eq!(stdout(&a), stdout(&b));
+    let c = genfw(&[
+        "render",
+        "-i",
+        "fleet.ini",
+        "--host=db-a",
+        "--mgmt=192.0.2.128/25",
+    ]);
+    assert!(stdout(&c).contains("192.0.2.128/25"), "{}", stderr(&c));
+}
+
+#[test]
+fn allow_rules_rendered_on_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_allow=\"10.8.0.0/24 tcp/8080,8443 2001:db8:1::/48 192.0.2.0/28 tcp/9100 udp/161\"\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=192.0.2.2\n",
+    )
+    .unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "set allow1_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 10.8.0.0/24 }",
+        "set allow2_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 192.0.2.0/28 }",
+        "set allow2_6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = { 2001:db8:1::/48 }",
+        "\t\tip saddr @allow1_4 tcp dport { 8080, 8443 } accept\n",
+        "\t\tip saddr @allow2_4 tcp dport { 9100 } accept\n\t\tip saddr @allow2_4 udp dport { 161 } accept\n",
+        "\t\tip6 saddr @allow2_6 tcp dport { 9100 } accept\n\t\tip6 saddr @allow2_6 udp dport { 161 } accept\n",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+    assert!(!text.contains("allow1_6"), "{text}");
+    // the iptables side: sets and rules per family
+    let out =
+        run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1", "-f", "iptables"]));
+    let text = stdout(&out);
+    assert!(
+        text.contains("create genfw-allow2-6-new hash:net family inet6"),
+        "{text}"
+    );
+    assert!(text.contains("-A GENFW-INPUT -p tcp -m set --match-set genfw-allow1-4 src -m multiport --dports 8080,8443 -j ACCEPT"), "{text}");
+    assert!(text.contains("-A GENFW-INPUT -p udp -m set --match-set genfw-allow2-6 src -m multiport --dports 161 -j ACCEPT"), "{text}");
+    // mistakes, with their line
+    for (val, want) in [
+        ("tcp/80", "ports before any network"),
+        ("10.0.0.0/8", "10.0.0.0/8 names no ports"),
+        ("10.0.0.0/8 80", "name the protocol (tcp/80 or udp/80)"),
+        ("10.0.0.0/8 tcp/http", "'http' is not a port"),
+        ("web1 tcp/80", "hostnames are not resolved"),
+    ] {
+        std::fs::write(
+            &f,
+            format!("[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_allow=\"{val}\"\n[a]\nh1 ansible_host=192.0.2.1\n"),
+        )
+        .unwrap();
+        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{val}");
+        assert!(
+            stderr(&out).contains(":3: genfw_allow: ") && stderr(&out).contains(want),
+            "{val}: {}",
+            stderr(&out)
+        );
+    }
+}
