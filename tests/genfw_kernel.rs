@@ -603,7 +603,7 @@ fn backend_remembered_status_and_check_all() {
     assert!(parts[2].starts_with("loaded: iptables ("), "{out}");
     let fleet = fixtures().join("fleet.ini").display().to_string();
     assert!(
-        parts[2].contains(&format!("last apply: host db-a at 20")) && parts[2].contains(&fleet),
+        parts[2].contains("last apply: host db-a at 20") && parts[2].contains(&fleet),
         "{out}"
     );
     let v: serde_json::Value = serde_json::from_str(parts[3]).unwrap();
