@@ -320,7 +320,7 @@ fn policy_errors() {
         ("[a]\nh1 ansible_host=192.0.2.1\n", "genfw_mgmt is not set"),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh1 ansible_host=192.0.2.1\nh2\n",
-            ":5: host 'h2' has no address",
+            ":5: host h2 has no ansible_host and its name is not an address",
         ),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_public_tcp=80,http\n[a]\nh1 ansible_host=192.0.2.1\n",

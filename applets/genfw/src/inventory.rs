@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Val {
     pub items: Vec<String>,
     pub line: u64,
+    /// The file it was set in, when not the inventory itself (group_vars/, host_vars/).
+    pub file: Option<std::sync::Arc<str>>,
 }
 
 pub type Vars = BTreeMap<String, Val>;
@@ -32,7 +34,20 @@ pub enum Format {
     List,
     Hosts,
     Ini,
+    Yaml,
     Json,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::List => "a plain list",
+            Format::Hosts => "a hosts file",
+            Format::Ini => "an INI inventory",
+            Format::Yaml => "a YAML inventory",
+            Format::Json => "JSON",
+        }
+    }
 }
 
 impl Format {
@@ -43,7 +58,12 @@ impl Format {
             "hosts" => Some(Format::Hosts),
             "ini" => Some(Format::Ini),
             "json" => Some(Format::Json),
-            _ => return Err(format!("'{s}': expected auto, list, hosts, ini or json")),
+            "yaml" | "yml" => Some(Format::Yaml),
+            _ => {
+                return Err(format!(
+                    "'{s}': expected auto, list, hosts, ini, yaml or json"
+                ));
+            }
         })
     }
 }
@@ -72,7 +92,7 @@ impl Inventory {
             None => self.aliases.get(name).map(String::as_str),
         }
     }
-    fn new(file: &str) -> Self {
+    pub(crate) fn new(file: &str) -> Self {
         Inventory {
             file: file.to_string(),
             ..Default::default()
@@ -81,13 +101,17 @@ impl Inventory {
     pub fn err(&self, line: u64, msg: impl std::fmt::Display) -> Error {
         Error::at(&self.file, line, 0, msg)
     }
-    fn host(&mut self, name: &str, line: u64) -> &mut Host {
+    /// An error about a variable, at the file and line it was set.
+    pub fn err_val(&self, v: &Val, msg: impl std::fmt::Display) -> Error {
+        Error::at(v.file.as_deref().unwrap_or(&self.file), v.line, 0, msg)
+    }
+    pub(crate) fn host(&mut self, name: &str, line: u64) -> &mut Host {
         self.hosts.entry(name.to_string()).or_insert(Host {
             vars: Vars::new(),
             line,
         })
     }
-    fn group(&mut self, name: &str) -> &mut Group {
+    pub(crate) fn group(&mut self, name: &str) -> &mut Group {
         self.groups.entry(name.to_string()).or_default()
     }
 
@@ -198,6 +222,9 @@ pub fn detect(text: &str) -> Format {
     if text.trim_start().starts_with('{') {
         return Format::Json;
     }
+    if crate::yaml::looks_like(text) {
+        return Format::Yaml;
+    }
     let mut multi = false;
     for line in text.lines() {
         let t = strip_comment(line).trim();
@@ -235,18 +262,42 @@ pub(crate) fn load(
     let bytes = opsbox_common::input::read_all(path)?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| Error::data(format!("{file}: not UTF-8 text (byte {})", e.valid_up_to())))?;
-    let inv = parse(file, text, format)?;
+    let mut inv = parse(file, text, format)?;
+    let mut bytes = bytes;
+    if path != "-" {
+        // group_vars/ and host_vars/ beside the inventory, as Ansible reads them
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        bytes.extend(crate::yaml::vars_dirs(&mut inv, dir)?);
+    }
     Ok((inv, bytes))
 }
 
 /// Read an inventory in the given (or guessed) format.
 pub fn parse(file: &str, text: &str, format: Option<Format>) -> Result<Inventory, Error> {
-    match format.unwrap_or_else(|| detect(text)) {
+    let guess = detect(text);
+    let f = format.unwrap_or(guess);
+    let res = match f {
         Format::List => parse_list(file, text),
         Format::Hosts => parse_hosts(file, text),
         Format::Ini => parse_ini(file, text),
+        Format::Yaml => crate::yaml::parse(file, text),
         Format::Json => parse_json(file, text),
-    }
+    };
+    // read as one format, it looks like another: say so, in the user's terms
+    res.map_err(|e| {
+        if f != guess {
+            e.with_hint(format!(
+                "This was read as {} (--inventory-format), but it looks like {}.",
+                f.name(),
+                guess.name()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
@@ -294,6 +345,7 @@ fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
             .or_insert(Val {
                 items: vec![],
                 line: n,
+                file: None,
             })
             .items;
         if items.is_empty() {
@@ -305,6 +357,7 @@ fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
                 .or_insert(Val {
                     items: vec![],
                     line: n,
+                    file: None,
                 })
                 .items
                 .push(addr.to_string());
@@ -414,6 +467,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let val = Val {
                     items: split_value(v),
                     line: n,
+                    file: None,
                 };
                 let g = g.clone();
                 inv.group(&g).vars.insert(k.trim().to_string(), val);
@@ -452,6 +506,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                         Val {
                             items: split_value(v),
                             line: n,
+                            file: None,
                         },
                     );
                 }
@@ -467,7 +522,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
     Ok(inv)
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
@@ -692,7 +747,14 @@ fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
                 .map(|w| line_of(text, &format!("\"{w}")))
                 .filter(|&l| l > 0)
                 .unwrap_or_else(|| line_of(text, &format!("\"{k}\"")));
-            vars.insert(k.clone(), Val { items, line });
+            vars.insert(
+                k.clone(),
+                Val {
+                    items,
+                    line,
+                    file: None,
+                },
+            );
         }
     }
     vars

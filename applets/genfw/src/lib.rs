@@ -37,6 +37,7 @@ mod policy;
 mod render;
 mod state;
 mod status;
+mod yaml;
 
 use opsbox_common::{Error, ExitCode};
 

@@ -167,7 +167,7 @@ pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Ne
     match inv.var_with(name, host, "ansible_host") {
         Some(v) => {
             for w in &v.items {
-                out.push(net(inv, v.line, w, allow_any)?);
+                out.push(net_val(inv, v, w, allow_any)?);
             }
         }
         None => match addr::parse_net(name, allow_any) {
@@ -180,7 +180,8 @@ pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Ne
                 return Err(inv.err(
                     line,
                     format!(
-                        "host '{name}' has no address (hostnames are not resolved; set ansible_host=)"
+                        "host {} has no ansible_host and its name is not an address (genfw does not resolve names)",
+                        opsbox_common::escape::text(name)
                     ),
                 ));
             }
@@ -188,14 +189,14 @@ pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Ne
     }
     if let Some(v) = inv.var_with(name, host, "genfw_addrs") {
         for w in &v.items {
-            out.push(net(inv, v.line, w, allow_any)?);
+            out.push(net_val(inv, v, w, allow_any)?);
         }
     }
     Ok(out)
 }
 
-fn net(inv: &Inventory, line: u64, w: &str, allow_any: bool) -> Result<Net, Error> {
-    addr::parse_net(w, allow_any).map_err(|m| inv.err(line, m))
+fn net_val(inv: &Inventory, v: &Val, w: &str, allow_any: bool) -> Result<Net, Error> {
+    addr::parse_net(w, allow_any).map_err(|m| inv.err_val(v, m))
 }
 
 /// Which host of the inventory has one of `local` as its address.
@@ -224,7 +225,7 @@ pub fn find_self(inv: &Inventory, local: &[Net], allow_any: bool) -> Result<Stri
 fn ports_of(inv: &Inventory, v: &Val, what: &str) -> Result<Vec<Ports>, Error> {
     v.items
         .iter()
-        .map(|w| parse_ports(w).map_err(|m| inv.err(v.line, format!("{what}: {m}"))))
+        .map(|w| parse_ports(w).map_err(|m| inv.err_val(v, format!("{what}: {m}"))))
         .collect()
 }
 
@@ -255,12 +256,34 @@ fn sorted(mut v: Vec<Ports>) -> Vec<Ports> {
     v
 }
 
-/// Build the policy of `me`. Warnings (merged duplicates and overlaps) go to `warn`.
+/// Build the policy of `me`. Warnings (merged duplicates and overlaps) go to `warn`;
+/// errors are all listed (unknown variables, hosts without addresses), up to
+/// [`crate::yaml::ERRORS_MAX`].
 pub fn build(
     inv: &Inventory,
     me: &str,
     extra: &Extra,
     warn: &mut dyn FnMut(String),
+) -> Result<Policy, Error> {
+    let mut errs = crate::yaml::Errors::default();
+    match build_with(inv, me, extra, warn, &mut errs) {
+        Ok(p) => {
+            errs.finish(&inv.file)?;
+            Ok(p)
+        }
+        Err(e) => {
+            errs.push(e);
+            errs.finish(&inv.file).map(|_| Policy::default())
+        }
+    }
+}
+
+fn build_with(
+    inv: &Inventory,
+    me: &str,
+    extra: &Extra,
+    warn: &mut dyn FnMut(String),
+    errs: &mut crate::yaml::Errors,
 ) -> Result<Policy, Error> {
     if !inv.hosts.contains_key(me) {
         return Err(Error::data(format!(
@@ -271,7 +294,7 @@ pub fn build(
     let vars: Vars = inv.vars_of(me);
     for (k, v) in &vars {
         if k.starts_with("genfw_") && !VARIABLES.contains(&k.as_str()) {
-            return Err(inv.err(v.line, unknown_variable(k)));
+            errs.push(inv.err_val(v, unknown_variable(k)));
         }
     }
     let allow_any = extra.allow_any;
@@ -283,7 +306,7 @@ pub fn build(
     };
     if let Some(v) = vars.get("genfw_mgmt") {
         for w in &v.items {
-            p.mgmt.push(net(inv, v.line, w, allow_any)?);
+            p.mgmt.push(net_val(inv, v, w, allow_any)?);
         }
     }
     for w in extra
@@ -321,14 +344,14 @@ pub fn build(
         let ps = ports_of(inv, v, "genfw_ssh_port")?;
         match ps.as_slice() {
             [Ports(a, b)] if a == b => p.ssh_port = *a,
-            _ => return Err(inv.err(v.line, "genfw_ssh_port: one port")),
+            _ => return Err(inv.err_val(v, "genfw_ssh_port: one port")),
         }
     }
     if let Some(v) = vars.get("genfw_log") {
         p.log |= match v.items.first().map(|s| s.to_ascii_lowercase()).as_deref() {
             Some("true" | "yes" | "1" | "on") => true,
             Some("false" | "no" | "0" | "off") | None => false,
-            Some(o) => return Err(inv.err(v.line, format!("genfw_log: '{o}' is not a boolean"))),
+            Some(o) => return Err(inv.err_val(v, format!("genfw_log: '{o}' is not a boolean"))),
         };
     }
     if let Some(v) = vars.get("genfw_peer_ports") {
@@ -340,7 +363,7 @@ pub fn build(
                 _ => (None, w.as_str()),
             };
             let ports =
-                parse_ports(spec).map_err(|m| inv.err(v.line, format!("genfw_peer_ports: {m}")))?;
+                parse_ports(spec).map_err(|m| inv.err_val(v, format!("genfw_peer_ports: {m}")))?;
             if proto != Some("udp") {
                 tcp.push(ports);
             }
@@ -354,7 +377,7 @@ pub fn build(
     // the same rule for both sources: nothing unvalidated reaches a rule file
     if let Some(v) = vars.get("genfw_allow") {
         p.allow = parse_allow(&v.items, allow_any)
-            .map_err(|m| inv.err(v.line, format!("genfw_allow: {m}")))?;
+            .map_err(|m| inv.err_val(v, format!("genfw_allow: {m}")))?;
     }
     for w in &extra.allow {
         p.allow.extend(
@@ -371,7 +394,7 @@ pub fn build(
     }
     if let Some(v) = vars.get("genfw_trust_iface") {
         for w in &v.items {
-            names::iface(w).map_err(|m| inv.err(v.line, format!("genfw_trust_iface: {m}")))?;
+            names::iface(w).map_err(|m| inv.err_val(v, format!("genfw_trust_iface: {m}")))?;
             ifaces.insert(w.clone());
         }
     }
@@ -382,7 +405,7 @@ pub fn build(
         Some(v) => {
             for g in &v.items {
                 if g != "all" && !inv.groups.contains_key(g) {
-                    return Err(inv.err(v.line, format!("genfw_peer_groups: no group '{g}'")));
+                    return Err(inv.err_val(v, format!("genfw_peer_groups: no group '{g}'")));
                 }
             }
             v.items.clone()
@@ -398,12 +421,17 @@ pub fn build(
         }
         picked.iter().map(String::as_str).collect()
     };
-    let mine = host_addrs(inv, me, allow_any)?;
+    let mine = host_addrs(inv, me, allow_any).unwrap_or_else(|e| {
+        errs.push(e);
+        Vec::new()
+    });
+    // every host without a usable address is listed, not only the first
     for h in members.into_iter().filter(|h| *h != me) {
-        for a in host_addrs(inv, h, allow_any)? {
-            if !mine.contains(&a) {
-                p.peers.push(a);
-            }
+        match host_addrs(inv, h, allow_any) {
+            Ok(addrs) => p
+                .peers
+                .extend(addrs.into_iter().filter(|a| !mine.contains(a))),
+            Err(e) => errs.push(e),
         }
     }
     for (list, what) in [(&mut p.mgmt, "genfw_mgmt"), (&mut p.peers, "peers")] {
