@@ -34,6 +34,7 @@ mod names;
 mod ops;
 mod persist;
 mod policy;
+mod props;
 mod render;
 mod state;
 mod status;
@@ -77,5 +78,15 @@ pub mod model {
             _ => return Err(format!("{proto}: tcp or udp")),
         };
         Ok(p.admits(&src, iface, proto, port).map(|w| w.to_string()))
+    }
+}
+
+/// Fuzzing entry points (see fuzz/fuzz_targets/genfw_*.rs).
+#[doc(hidden)]
+pub mod fuzz {
+    /// First byte: the format (auto, list, hosts, ini, yaml, json); the rest: the
+    /// inventory. Asserts the rendered files' properties (see `props`).
+    pub fn inventory(data: &[u8]) {
+        crate::props::inventory(data)
     }
 }
