@@ -92,7 +92,17 @@ pub fn parse_net(s: &str, allow_any: bool) -> Result<Net, String> {
             .parse()
             .map_err(|_| format!("'{s}': not an IPv6 address (RFC 4291)"))?;
         let p = parse_prefix(s, prefix, 128)?;
-        Net::V6(u128::from(a), p)
+        // IPv4-mapped (::ffff:a.b.c.d) never appears on the wire of an IPv6 packet: the
+        // kernel sees such peers as IPv4, so they go into the IPv4 sets
+        match a.to_ipv4_mapped() {
+            Some(v4) if p >= 96 => Net::V4(u32::from(v4), p - 96),
+            Some(_) => {
+                return Err(format!(
+                    "'{s}': an IPv4-mapped network needs a prefix of at least /96 (write the IPv4 network)"
+                ));
+            }
+            None => Net::V6(u128::from(a), p),
+        }
     } else {
         let a = parse_v4(s, addr)?;
         let p = parse_prefix(s, prefix, 32)?;
@@ -231,7 +241,17 @@ mod tests {
         assert_eq!(ok("10.0.0.0/8"), "10.0.0.0/8");
         assert_eq!(ok("2001:db8::/32"), "2001:db8::/32");
         assert_eq!(ok("2001:DB8::1"), "2001:db8::1");
-        assert_eq!(ok("::ffff:192.0.2.1"), "::ffff:192.0.2.1");
+        // IPv4-mapped addresses are IPv4 (std's to_ipv4_mapped, not string stripping)
+        assert_eq!(ok("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(ok("::FFFF:c000:201"), "192.0.2.1");
+        assert_eq!(ok("::ffff:192.0.2.0/120"), "192.0.2.0/24");
+        assert!(parse_net("::ffff:192.0.2.1", false).unwrap().is_v4());
+        assert!(bad("::ffff:0:0/95").contains("/96"));
+        assert!(bad("::ffff:0:0/96").contains("/0"));
+        assert!(bad("::ffff:192.0.2.1/120").contains("host bits"));
+        // the old IPv4-compatible form and NAT64 are not IPv4-mapped
+        assert_eq!(ok("::192.0.2.1"), "::c000:201");
+        assert_eq!(ok("64:ff9b::192.0.2.1"), "64:ff9b::c000:201");
         assert_eq!(
             parse_net("0.0.0.0/0", true).unwrap().to_string(),
             "0.0.0.0/0"

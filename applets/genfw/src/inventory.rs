@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Val {
     pub items: Vec<String>,
     pub line: u64,
+    /// The file it was set in, when not the inventory itself (group_vars/, host_vars/).
+    pub file: Option<std::sync::Arc<str>>,
 }
 
 pub type Vars = BTreeMap<String, Val>;
@@ -32,7 +34,20 @@ pub enum Format {
     List,
     Hosts,
     Ini,
+    Yaml,
     Json,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::List => "a plain list",
+            Format::Hosts => "a hosts file",
+            Format::Ini => "an INI inventory",
+            Format::Yaml => "a YAML inventory",
+            Format::Json => "JSON",
+        }
+    }
 }
 
 impl Format {
@@ -43,7 +58,12 @@ impl Format {
             "hosts" => Some(Format::Hosts),
             "ini" => Some(Format::Ini),
             "json" => Some(Format::Json),
-            _ => return Err(format!("'{s}': expected auto, list, hosts, ini or json")),
+            "yaml" | "yml" => Some(Format::Yaml),
+            _ => {
+                return Err(format!(
+                    "'{s}': expected auto, list, hosts, ini, yaml or json"
+                ));
+            }
         })
     }
 }
@@ -72,7 +92,7 @@ impl Inventory {
             None => self.aliases.get(name).map(String::as_str),
         }
     }
-    fn new(file: &str) -> Self {
+    pub(crate) fn new(file: &str) -> Self {
         Inventory {
             file: file.to_string(),
             ..Default::default()
@@ -81,13 +101,17 @@ impl Inventory {
     pub fn err(&self, line: u64, msg: impl std::fmt::Display) -> Error {
         Error::at(&self.file, line, 0, msg)
     }
-    fn host(&mut self, name: &str, line: u64) -> &mut Host {
+    /// An error about a variable, at the file and line it was set.
+    pub fn err_val(&self, v: &Val, msg: impl std::fmt::Display) -> Error {
+        Error::at(v.file.as_deref().unwrap_or(&self.file), v.line, 0, msg)
+    }
+    pub(crate) fn host(&mut self, name: &str, line: u64) -> &mut Host {
         self.hosts.entry(name.to_string()).or_insert(Host {
             vars: Vars::new(),
             line,
         })
     }
-    fn group(&mut self, name: &str) -> &mut Group {
+    pub(crate) fn group(&mut self, name: &str) -> &mut Group {
         self.groups.entry(name.to_string()).or_default()
     }
 
@@ -143,12 +167,7 @@ impl Inventory {
     }
 
     /// One variable of a host, by Ansible's precedence (its own, then its groups', the
-    /// most specific first), without copying the rest.
-    pub fn var(&self, host: &str, key: &str) -> Option<&Val> {
-        self.var_with(host, self.hosts.get(host), key)
-    }
-
-    /// [`Inventory::var`] for a host already looked up.
+    /// most specific first), without copying the rest; `h` is the host, looked up.
     pub fn var_with<'a>(&'a self, host: &str, h: Option<&'a Host>, key: &str) -> Option<&'a Val> {
         if let Some(v) = h.and_then(|h| h.vars.get(key)) {
             return Some(v);
@@ -203,6 +222,9 @@ pub fn detect(text: &str) -> Format {
     if text.trim_start().starts_with('{') {
         return Format::Json;
     }
+    if crate::yaml::looks_like(text) {
+        return Format::Yaml;
+    }
     let mut multi = false;
     for line in text.lines() {
         let t = strip_comment(line).trim();
@@ -230,14 +252,52 @@ fn strip_comment(line: &str) -> &str {
     }
 }
 
+/// Read the inventory at `path` (`-`: stdin), named `file` in messages; also returns the
+/// bytes its hash covers.
+pub(crate) fn load(
+    path: &str,
+    file: &str,
+    format: Option<Format>,
+) -> Result<(Inventory, Vec<u8>), Error> {
+    let bytes = opsbox_common::input::read_all(path)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| Error::data(format!("{file}: not UTF-8 text (byte {})", e.valid_up_to())))?;
+    let mut inv = parse(file, text, format)?;
+    let mut bytes = bytes;
+    if path != "-" {
+        // group_vars/ and host_vars/ beside the inventory, as Ansible reads them
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        bytes.extend(crate::yaml::vars_dirs(&mut inv, dir)?);
+    }
+    Ok((inv, bytes))
+}
+
 /// Read an inventory in the given (or guessed) format.
 pub fn parse(file: &str, text: &str, format: Option<Format>) -> Result<Inventory, Error> {
-    match format.unwrap_or_else(|| detect(text)) {
+    let guess = detect(text);
+    let f = format.unwrap_or(guess);
+    let res = match f {
         Format::List => parse_list(file, text),
         Format::Hosts => parse_hosts(file, text),
         Format::Ini => parse_ini(file, text),
+        Format::Yaml => crate::yaml::parse(file, text),
         Format::Json => parse_json(file, text),
-    }
+    };
+    // read as one format, it looks like another: say so, in the user's terms
+    res.map_err(|e| {
+        if f != guess {
+            e.with_hint(format!(
+                "This was read as {} (--inventory-format), but it looks like {}.",
+                f.name(),
+                guess.name()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
@@ -285,6 +345,7 @@ fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
             .or_insert(Val {
                 items: vec![],
                 line: n,
+                file: None,
             })
             .items;
         if items.is_empty() {
@@ -296,6 +357,7 @@ fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
                 .or_insert(Val {
                     items: vec![],
                     line: n,
+                    file: None,
                 })
                 .items
                 .push(addr.to_string());
@@ -405,6 +467,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let val = Val {
                     items: split_value(v),
                     line: n,
+                    file: None,
                 };
                 let g = g.clone();
                 inv.group(&g).vars.insert(k.trim().to_string(), val);
@@ -423,6 +486,15 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(pattern) = w.first() else { continue };
                 let pattern = strip_port(pattern);
+                let count = range_count(pattern).map_err(|m| inv.err(n, m))?;
+                if count <= RANGE_MAX as u64
+                    && count.saturating_add(inv.hosts.len() as u64) > HOSTS_MAX as u64
+                {
+                    return Err(inv.err(
+                        n,
+                        format!("the inventory would hold more than {HOSTS_MAX} hosts"),
+                    ));
+                }
                 let names = expand_range(pattern).map_err(|m| inv.err(n, m))?;
                 let mut vars = Vars::new();
                 for kv in &w[1..] {
@@ -434,6 +506,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                         Val {
                             items: split_value(v),
                             line: n,
+                            file: None,
                         },
                     );
                 }
@@ -449,7 +522,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
     Ok(inv)
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
@@ -470,67 +543,167 @@ fn strip_port(pattern: &str) -> &str {
     }
 }
 
-/// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`.
-pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
-    let Some(open) = pattern.find('[') else {
-        return Ok(vec![pattern.to_string()]);
-    };
-    // an IPv6 literal is not a range
-    if pattern.contains("::") || pattern[..open].contains(':') {
-        return Ok(vec![pattern.to_string()]);
-    }
-    let Some(close) = pattern[open..].find(']').map(|c| c + open) else {
-        return Err(format!("'{pattern}': unclosed range"));
-    };
-    let (head, inner, tail) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    let parts: Vec<&str> = inner.split(':').collect();
-    let bad = || format!("'{pattern}': a range is [START:END] or [START:END:STEP]");
-    if parts.len() < 2 || parts.len() > 3 {
-        return Err(bad());
-    }
-    let step: usize = match parts.get(2) {
-        Some(s) => s.parse().ok().filter(|&s| s > 0).ok_or_else(bad)?,
-        None => 1,
-    };
-    let tails = expand_range(tail)?;
-    if tails.len() > 1_000_000 {
-        return Err(format!("'{pattern}': the ranges expand to too many hosts"));
-    }
-    let mut out = Vec::new();
-    let (a, b) = (parts[0], parts[1]);
-    if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
-        if x > y || y - x > 100_000 {
-            return Err(bad());
+/// Most hosts one range pattern may name (`db-[a:z][a:z][a:z]` is 17,576).
+pub(crate) const RANGE_MAX: usize = 65_536;
+/// Most hosts one inventory may hold (ranges counted before they are expanded).
+pub(crate) const HOSTS_MAX: usize = 1_000_000;
+
+/// One `[START:END:STEP]` of a pattern: numbers (with their zero-padding width) or letters.
+enum Range {
+    Num {
+        from: u64,
+        to: u64,
+        step: u64,
+        width: usize,
+    },
+    Alpha {
+        from: u8,
+        to: u8,
+        step: u8,
+    },
+}
+
+impl Range {
+    fn len(&self) -> u64 {
+        match *self {
+            Range::Num { from, to, step, .. } => (to - from) / step + 1,
+            Range::Alpha { from, to, step } => u64::from((to - from) / step) + 1,
         }
-        let width = if a.len() > 1 && a.starts_with('0') {
-            a.len()
-        } else {
-            0
+    }
+}
+
+/// A pattern cut into its fixed texts and ranges: `head [r] mid [r] tail`.
+fn parse_pattern(pattern: &str) -> Result<(Vec<&str>, Vec<Range>), String> {
+    let shown = opsbox_common::escape::quote(pattern);
+    let mut texts = Vec::new();
+    let mut ranges = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| c + open) else {
+            return Err(format!("{shown}: unclosed range ('[' without ']')"));
         };
-        if (y - x + 1) as usize * tails.len() > 1_000_000 {
-            return Err(format!("'{pattern}': the ranges expand to too many hosts"));
+        texts.push(&rest[..open]);
+        let inner = &rest[open + 1..close];
+        let parts: Vec<&str> = inner.split(':').collect();
+        let bad = |why: &str| {
+            format!(
+                "{shown}: [{}] {why} (a range is [START:END] or [START:END:STEP], numbers or single letters)",
+                opsbox_common::escape::text(inner)
+            )
+        };
+        if parts.len() < 2 || parts.len() > 3 {
+            return Err(bad("has the wrong number of parts"));
         }
-        for v in (x..=y).step_by(step) {
-            for t in &tails {
-                out.push(format!("{head}{v:0width$}{t}"));
+        let step = match parts.get(2) {
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s > 0)
+                .ok_or_else(|| bad("has a step that is not a positive number"))?,
+            None => 1,
+        };
+        let (a, b) = (parts[0], parts[1]);
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        if digits(a) && digits(b) {
+            let (Ok(from), Ok(to)) = (a.parse::<u64>(), b.parse::<u64>()) else {
+                return Err(bad("has a number too large"));
+            };
+            if from > to {
+                return Err(bad("runs backwards"));
+            }
+            let width = if a.len() > 1 && a.starts_with('0') {
+                a.len()
+            } else {
+                0
+            };
+            ranges.push(Range::Num {
+                from,
+                to,
+                step,
+                width,
+            });
+        } else if a.len() == 1 && b.len() == 1 {
+            let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
+            if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
+                return Err(bad("is neither numbers nor letters"));
+            }
+            if x > y {
+                return Err(bad("runs backwards"));
+            }
+            let step = u8::try_from(step).unwrap_or(u8::MAX);
+            ranges.push(Range::Alpha {
+                from: x,
+                to: y,
+                step,
+            });
+        } else {
+            return Err(bad("is neither numbers nor letters"));
+        }
+        rest = &rest[close + 1..];
+    }
+    texts.push(rest);
+    Ok((texts, ranges))
+}
+
+/// How many hosts a pattern names, without expanding it (`None`: it is not a pattern the
+/// parser accepts, and [`expand_range`] says why).
+pub(crate) fn range_count(pattern: &str) -> Result<u64, String> {
+    if pattern.contains("::") || pattern.split('[').next().unwrap_or("").contains(':') {
+        return Ok(1);
+    }
+    let (_, ranges) = parse_pattern(pattern)?;
+    Ok(ranges
+        .iter()
+        .try_fold(1u64, |n, r| n.checked_mul(r.len()))
+        .unwrap_or(u64::MAX))
+}
+
+/// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`; at most
+/// [`RANGE_MAX`] hosts, counted before anything is allocated.
+pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
+    // an IPv6 literal is not a range
+    if !pattern.contains('[')
+        || pattern.contains("::")
+        || pattern.split('[').next().unwrap_or("").contains(':')
+    {
+        return Ok(vec![pattern.to_string()]);
+    }
+    let n = range_count(pattern)?;
+    if n > RANGE_MAX as u64 {
+        return Err(format!(
+            "{}: the range names {} hosts; one pattern may name at most {RANGE_MAX}",
+            opsbox_common::escape::quote(pattern),
+            if n == u64::MAX {
+                "too many".to_string()
+            } else {
+                n.to_string()
+            },
+        ));
+    }
+    let (texts, ranges) = parse_pattern(pattern)?;
+    let mut out = vec![texts[0].to_string()];
+    for (r, text) in ranges.iter().zip(&texts[1..]) {
+        let mut next = Vec::with_capacity(out.len() * r.len() as usize);
+        for head in &out {
+            match *r {
+                Range::Num {
+                    from,
+                    to,
+                    step,
+                    width,
+                } => {
+                    for v in (from..=to).step_by(step as usize) {
+                        next.push(format!("{head}{v:0width$}{text}"));
+                    }
+                }
+                Range::Alpha { from, to, step } => {
+                    for v in (from..=to).step_by(step as usize) {
+                        next.push(format!("{head}{}{text}", v as char));
+                    }
+                }
             }
         }
-    } else if a.len() == 1 && b.len() == 1 && a <= b {
-        let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
-        if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
-            return Err(bad());
-        }
-        for v in (x..=y).step_by(step) {
-            for t in &tails {
-                out.push(format!("{head}{}{t}", v as char));
-            }
-        }
-    } else {
-        return Err(bad());
+        out = next;
     }
     Ok(out)
 }
@@ -546,7 +719,15 @@ fn line_of(text: &str, needle: &str) -> u64 {
 fn json_items(v: &serde_json::Value) -> Vec<String> {
     use serde_json::Value;
     match v {
-        Value::Array(a) => a.iter().flat_map(json_items).collect(),
+        // a list's strings are items as they are (a string alone may be "a,b")
+        Value::Array(a) => a
+            .iter()
+            .flat_map(|i| match i {
+                Value::String(s) => vec![s.trim().to_string()],
+                other => json_items(other),
+            })
+            .filter(|s| !s.is_empty())
+            .collect(),
         Value::String(s) => split_value(s),
         Value::Null => vec![],
         Value::Bool(b) => vec![b.to_string()],
@@ -566,7 +747,14 @@ fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
                 .map(|w| line_of(text, &format!("\"{w}")))
                 .filter(|&l| l > 0)
                 .unwrap_or_else(|| line_of(text, &format!("\"{k}\"")));
-            vars.insert(k.clone(), Val { items, line });
+            vars.insert(
+                k.clone(),
+                Val {
+                    items,
+                    line,
+                    file: None,
+                },
+            );
         }
     }
     vars
@@ -664,6 +852,34 @@ mod tests {
         assert!(expand_range("h[5:1]").is_err());
         assert!(expand_range("h[1:2").is_err());
         assert!(expand_range("a[1:90000]b[1:90000]").is_err());
+        assert_eq!(expand_range("h[1:10:4]").unwrap(), ["h1", "h5", "h9"]);
+        assert_eq!(
+            expand_range("h[z:a]").unwrap_err(),
+            "\"h[z:a]\": [z:a] runs backwards (a range is [START:END] or [START:END:STEP], numbers or single letters)"
+        );
+        // the limit, at the boundary and counted before expanding
+        assert_eq!(expand_range("h[1:65536]").unwrap().len(), RANGE_MAX);
+        assert_eq!(
+            expand_range("web[0:999999]").unwrap_err(),
+            "\"web[0:999999]\": the range names 1000000 hosts; one pattern may name at most 65536"
+        );
+        assert!(
+            expand_range("h[0:65536]")
+                .unwrap_err()
+                .contains("65537 hosts")
+        );
+        let five = "db-[a:z][a:z][a:z][a:z][a:z]";
+        assert!(expand_range(five).unwrap_err().contains("11881376 hosts"));
+        assert!(
+            expand_range("h[0:99999999999999999999]")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            expand_range("h[0:4000000000][0:4000000000][0:4000000000]")
+                .unwrap_err()
+                .contains("too many hosts")
+        );
         assert_eq!(strip_port("db1:2222"), "db1");
         assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
     }
