@@ -638,6 +638,166 @@ fn export_then_convert_is_lossless() {
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
 }
 
+/// Route 53 JSON as `aws route53 list-resource-record-sets` prints it, with every routing
+/// policy cli53's syntax carries.
+fn routing_doc() -> serde_json::Value {
+    serde_json::json!({"ResourceRecordSets": [
+        {"Name": "example.com.", "Type": "SOA", "TTL": 900, "ResourceRecords": [{"Value": "ns-1.awsdns-1.org. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"}]},
+        {"Name": "example.com.", "Type": "NS", "TTL": 172800, "ResourceRecords": [{"Value": "ns-1.awsdns-1.org."}, {"Value": "ns-2.awsdns-2.co.uk."}]},
+        {"Name": "lat.example.com.", "Type": "A", "SetIdentifier": "eu west 1", "Region": "eu-west-1", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.10"}]},
+        {"Name": "lat.example.com.", "Type": "A", "SetIdentifier": "us-gov", "Region": "us-gov-west-1", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.11"}]},
+        {"Name": "fo.example.com.", "Type": "A", "SetIdentifier": "primary", "Failover": "PRIMARY", "HealthCheckId": "abcdef11-2222-3333-4444-555555fedcba", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.20"}]},
+        {"Name": "fo.example.com.", "Type": "A", "SetIdentifier": "secondary", "Failover": "SECONDARY", "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.21"}]},
+        {"Name": "geo.example.com.", "Type": "A", "SetIdentifier": "de-be", "GeoLocation": {"CountryCode": "DE", "SubdivisionCode": "BE"}, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.30"}]},
+        {"Name": "geo.example.com.", "Type": "A", "SetIdentifier": "default", "GeoLocation": {"CountryCode": "*"}, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.31"}]},
+        {"Name": "mv.example.com.", "Type": "AAAA", "SetIdentifier": "m1", "MultiValueAnswer": true, "TTL": 60, "ResourceRecords": [{"Value": "2001:db8::1"}]},
+        {"Name": "w.example.com.", "Type": "A", "SetIdentifier": "blue", "Weight": 0, "AliasTarget": {"HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": "dualstack.lb-1.us-east-1.elb.amazonaws.com.", "EvaluateTargetHealth": true}},
+        {"Name": "w.example.com.", "Type": "A", "SetIdentifier": "green", "Weight": 255, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.40"}]}
+    ]})
+}
+
+#[test]
+fn export_refuses_values_that_would_leave_their_comment() {
+    let d = tempfile::tempdir().unwrap();
+    let evil = "x\"\n$INCLUDE /etc/passwd\nevil 60 IN A 192.0.2.66\n; \"";
+    let base = || serde_json::json!({"Name": "w.example.com.", "Type": "A", "TTL": 60, "SetIdentifier": "a", "Weight": 1, "ResourceRecords": [{"Value": "192.0.2.1"}]});
+    let mut cases = Vec::new();
+    for (field, value) in [
+        ("SetIdentifier", serde_json::json!(evil)),
+        ("HealthCheckId", serde_json::json!(evil)),
+        ("Weight", serde_json::json!(format!("1{evil}"))),
+    ] {
+        let mut r = base();
+        r[field] = value;
+        cases.push(r);
+    }
+    for (field, value) in [
+        ("Region", serde_json::json!(evil)),
+        ("Failover", serde_json::json!(evil)),
+        ("GeoLocation", serde_json::json!({"CountryCode": evil})),
+        (
+            "GeoLocation",
+            serde_json::json!({"ContinentCode": "EU", "SubdivisionCode": evil}),
+        ),
+    ] {
+        let mut r = base();
+        r.as_object_mut().unwrap().remove("Weight");
+        r[field] = value;
+        cases.push(r);
+    }
+    let mut r = base();
+    r.as_object_mut().unwrap().remove("ResourceRecords");
+    r.as_object_mut().unwrap().remove("TTL");
+    r["AliasTarget"] = serde_json::json!({"HostedZoneId": evil, "DNSName": "w2.example.com.", "EvaluateTargetHealth": false});
+    cases.push(r);
+    for (i, r) in cases.iter().enumerate() {
+        let cur = d.path().join(format!("cur{i}.json"));
+        let out_file = d.path().join(format!("out{i}.zone"));
+        std::fs::write(
+            &cur,
+            serde_json::json!({"ResourceRecordSets": [r]}).to_string(),
+        )
+        .unwrap();
+        let out = run(z()
+            .args(["export", "--origin", "example.com", "-o"])
+            .arg(&out_file)
+            .arg(&cur));
+        let err = stderr(&out);
+        assert_eq!(code(&out), 65, "case {i}: {err}");
+        assert!(!out_file.exists(), "case {i}: a zone file was written");
+        assert_eq!(err.lines().count(), 1, "case {i}: {err}");
+        assert!(
+            err.contains("w.example.com. A (") || err.contains("w.example.com. A"),
+            "case {i}: {err}"
+        );
+        assert!(!err.contains('\x1b'), "{err}");
+    }
+}
+
+#[test]
+fn export_round_trips_every_routing_policy() {
+    let d = tempfile::tempdir().unwrap();
+    let cur = d.path().join("cur.json");
+    std::fs::write(&cur, routing_doc().to_string()).unwrap();
+    let out = run(z().args(["export"]).arg(&cur));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("fo 60 IN A 192.0.2.20 ; AWS routing=\"FAILOVER\" failover=\"PRIMARY\" healthCheckId=\"abcdef11-2222-3333-4444-555555fedcba\" identifier=\"primary\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("routing=\"GEOLOCATION\" countryCode=\"*\" identifier=\"default\""),
+        "{text}"
+    );
+    let zf = d.path().join("exported.zone");
+    std::fs::write(&zf, &text).unwrap();
+    // the export converted back holds exactly Route 53's record sets: a sync has nothing to do
+    let out = run(z()
+        .args([
+            "diff",
+            "--with-soa",
+            "--with-apex-ns",
+            "--with-routing",
+            "--mode",
+            "sync",
+            "--plan",
+            "--current",
+        ])
+        .arg(&cur)
+        .arg(&zf));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("no changes"), "{}", stderr(&out));
+    // and the converted RRsets are Route 53's, set by set
+    let out = run(z()
+        .args(["check", "--rrsets", "--with-soa", "--with-apex-ns"])
+        .arg(&zf));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut got: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut want = routing_doc()["ResourceRecordSets"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let key = |v: &serde_json::Value| format!("{} {} {}", v["Name"], v["Type"], v["SetIdentifier"]);
+    got.sort_by_key(key);
+    want.sort_by_key(key);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn export_names_cidr_and_geoproximity_records_it_cannot_write() {
+    let d = tempfile::tempdir().unwrap();
+    let cur = d.path().join("cur.json");
+    let mut doc = routing_doc();
+    let sets = doc["ResourceRecordSets"].as_array_mut().unwrap();
+    sets.push(serde_json::json!({"Name": "cidr.example.com.", "Type": "A", "SetIdentifier": "office", "CidrRoutingConfig": {"CollectionId": "c8c02a84-aaaa-bbbb-cccc-3a5e54b1d43f", "LocationName": "office"}, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.50"}]}));
+    sets.push(serde_json::json!({"Name": "near.example.com.", "Type": "A", "SetIdentifier": "fra", "GeoProximityLocation": {"AWSRegion": "eu-central-1", "Bias": 10}, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.51"}]}));
+    std::fs::write(&cur, doc.to_string()).unwrap();
+    let out = run(z().args(["export"]).arg(&cur));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("cidr.example.com. A (office): CIDR routing"),
+        "{err}"
+    );
+    assert!(
+        err.contains("near.example.com. A (fra): geoproximity routing"),
+        "{err}"
+    );
+    let text = stdout(&out);
+    assert!(
+        !text.contains("192.0.2.50") && !text.contains("192.0.2.51"),
+        "{text}"
+    );
+    assert!(
+        text.contains("; not exported (CIDR routing): cidr.example.com. A (office)\n"),
+        "{text}"
+    );
+}
+
 #[test]
 fn zerigo_input() {
     let doc = br#"<?xml version="1.0" encoding="UTF-8"?>

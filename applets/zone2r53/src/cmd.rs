@@ -8,7 +8,7 @@ use crate::zone::{self, BuildOpts, Zone};
 use crate::{NAME, export, r53json, zerigo};
 use argh::FromArgs;
 use opsbox_common::output::{self, Output};
-use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, exit, input};
+use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, escape, exit, input};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -602,7 +602,11 @@ fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
     let (text, warnings) = export::export(&sets, &origin, o.zone_id.as_deref())
         .map_err(|e| Error::data(format!("{shown}: {e}")))?;
     for w in warnings {
-        let _ = writeln!(std::io::stderr(), "{NAME}: warning: {shown}: {w}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "{NAME}: warning: {}",
+            escape::controls(&format!("{shown}: {w}"))
+        );
     }
     let mut out = Output::create(o.output.as_deref())?;
     out.write_all(text.as_bytes())

@@ -51,6 +51,9 @@ pub struct Entry {
     pub tokens: Vec<Token>,
     pub blank_owner: bool,
     pub comment: Option<String>,
+    /// Where the comment's `;` is.
+    pub comment_line: u32,
+    pub comment_col: u32,
     pub line: u32,
 }
 
@@ -215,6 +218,8 @@ impl<R: BufRead> Lexer<R> {
             if starting {
                 entry.blank_owner = matches!(self.buf.first(), Some(b' ' | b'\t'));
                 entry.line = self.line_no;
+                // a comment on a comment-only line before the entry is not the entry's
+                entry.comment = None;
             }
             self.lex_line(&mut entry, &mut depth_open)?;
             if depth_open.is_none() && !entry.tokens.is_empty() {
@@ -251,6 +256,8 @@ impl<R: BufRead> Lexer<R> {
                 b';' => {
                     let text = String::from_utf8_lossy(&b[i + 1..]).trim().to_string();
                     entry.comment = Some(text);
+                    entry.comment_line = line;
+                    entry.comment_col = col;
                     break;
                 }
                 b'(' => {

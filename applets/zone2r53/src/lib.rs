@@ -2,7 +2,7 @@
 //! the API accepts, offline; diff against and export from Route 53's JSON.
 //!
 //! Modules: [`lexer`] (bytes → entries with positions), [`parser`] (directives, owners,
-//! TTLs), [`rdata`]/[`svcb`] (record data per type), [`zone`] (RRsets and Route 53's rules),
+//! TTLs), [`rdata`]/[`svcb`] (record data per type), [`routing`] (cli53's routing comments and Route 53's grammar for them), [`zone`] (RRsets and Route 53's rules),
 //! [`batch`] (change batches under the limits), [`r53json`], [`diff`], [`export`], [`zerigo`].
 
 pub mod batch;
@@ -13,6 +13,7 @@ pub mod name;
 pub mod parser;
 pub mod r53json;
 pub mod rdata;
+pub mod routing;
 pub mod rtype;
 pub mod svcb;
 pub mod zerigo;

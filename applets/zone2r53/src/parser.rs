@@ -258,14 +258,7 @@ impl Parser {
             (n, &e.tokens[1..])
         };
         self.st.last_owner = Some(owner.clone());
-        self.record(
-            file,
-            e.line,
-            owner,
-            rest,
-            e.comment.as_deref(),
-            e.tokens[0].col,
-        )
+        self.record(file, e.line, owner, rest, comment_of(e), e.tokens[0].col)
     }
 
     fn record(
@@ -274,7 +267,7 @@ impl Parser {
         line: u32,
         owner: Name,
         toks: &[Token],
-        comment: Option<&str>,
+        comment: Option<(&str, u32)>,
         col0: u32,
     ) -> Res<()> {
         let mut ttl: Option<u64> = None;
@@ -370,21 +363,24 @@ impl Parser {
             self.out.soa_owner = Some(owner.clone());
         }
         // `TXT v=DMARC1; p=none`: the unquoted ';' started a comment and the rest is lost
+        // (only when the ';' touches the last data token, unquoted: `v=DMARC1;`)
         if matches!(rtype.code, 16 | 99)
-            && let Some(c) = comment
+            && let Some((c, ccol)) = comment
             && !c.starts_with("AWS ")
-            && data_toks.iter().any(|t| !t.quoted)
+            && data_toks
+                .last()
+                .is_some_and(|t| !t.quoted && t.col as usize + t.text.len() == ccol as usize)
         {
             self.warn(
                 file,
                 line,
-                format!("{}: unquoted text ends at ';' (the rest, \"{c}\", is a comment); quote the string to keep it", rtype.name()),
+                format!("{}: unquoted text ends at ';' (the rest, {}, is a comment); quote the string to keep it", rtype.name(), opsbox_common::escape::quote(c)),
             );
         }
         let routing = match comment {
-            Some(c) if c.starts_with("AWS ") => {
-                Some(Box::new(routing(&c[4..]).map_err(|m| (0, m))?))
-            }
+            Some((c, ccol)) if c.starts_with("AWS ") => Some(Box::new(
+                crate::routing::from_comment(&c[4..]).map_err(|m| (ccol, m))?,
+            )),
             _ => None,
         };
         self.out.records.push(Record {
@@ -480,11 +476,15 @@ impl Parser {
                 t[3].show()
             ));
         };
+        let zone_id = t[2].show();
+        if zone_id != "$self" {
+            crate::routing::zone_id(&zone_id).map_err(|e| format!("alias: {e}"))?;
+        }
         Ok((
             rtype,
             Alias {
                 target,
-                zone_id: t[2].show(),
+                zone_id,
                 evaluate,
             },
         ))
@@ -646,6 +646,14 @@ impl Parser {
     }
 }
 
+/// The entry's comment, when it is on the line of the entry's last token (the one that can
+/// be cli53's routing comment or the rest of an unquoted TXT), with its column.
+fn comment_of(e: &Entry) -> Option<(&str, u32)> {
+    let last = e.tokens.last()?;
+    let c = e.comment.as_deref()?;
+    (e.comment_line == last.line && e.comment_col > last.col).then_some((c, e.comment_col))
+}
+
 fn gen_range(s: &[u8]) -> Option<(u64, u64, u64)> {
     let s = std::str::from_utf8(s).ok()?;
     let (range, step) = match s.split_once('/') {
@@ -752,80 +760,6 @@ fn nibbles(n: u64, width: usize, upper: bool) -> String {
     s.trim_end_matches('.').to_string()
 }
 
-/// cli53's routing comment: `routing="WEIGHTED" weight=1 identifier="One"` → Route 53 fields.
-pub fn routing(c: &str) -> Result<Map<String, Value>, String> {
-    let mut kv: Vec<(String, String)> = Vec::new();
-    let mut rest = c.trim();
-    while !rest.is_empty() {
-        let (k, after) = rest
-            .split_once('=')
-            .ok_or_else(|| format!("routing comment: expected key=value in '{rest}'"))?;
-        let (v, next) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"').ok_or("routing comment: unterminated quote")?;
-            (q[..end].to_string(), &q[end + 1..])
-        } else {
-            let end = after.find(char::is_whitespace).unwrap_or(after.len());
-            (after[..end].to_string(), &after[end..])
-        };
-        kv.push((k.trim().to_string(), v));
-        rest = next.trim_start();
-    }
-    let get = |k: &str| kv.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
-    let mut m = Map::new();
-    let kind = get("routing").ok_or("routing comment without routing=")?;
-    let id = get("identifier").ok_or("routing comment without identifier=")?;
-    m.insert("SetIdentifier".into(), Value::String(id));
-    match kind.as_str() {
-        "WEIGHTED" => {
-            let w: u64 = get("weight")
-                .and_then(|w| w.parse().ok())
-                .filter(|w| *w <= 255)
-                .ok_or("WEIGHTED routing needs weight=0..255")?;
-            m.insert("Weight".into(), w.into());
-        }
-        "LATENCY" => {
-            m.insert(
-                "Region".into(),
-                get("region").ok_or("LATENCY routing needs region=")?.into(),
-            );
-        }
-        "FAILOVER" => {
-            let f = get("failover").ok_or("FAILOVER routing needs failover=PRIMARY|SECONDARY")?;
-            if f != "PRIMARY" && f != "SECONDARY" {
-                return Err("failover= must be PRIMARY or SECONDARY".into());
-            }
-            m.insert("Failover".into(), f.into());
-        }
-        "GEOLOCATION" => {
-            let mut g = Map::new();
-            for (k, f) in [
-                ("continentCode", "ContinentCode"),
-                ("countryCode", "CountryCode"),
-                ("subdivisionCode", "SubdivisionCode"),
-            ] {
-                if let Some(v) = get(k) {
-                    g.insert(f.into(), v.into());
-                }
-            }
-            if g.is_empty() {
-                return Err(
-                    "GEOLOCATION routing needs continentCode=, countryCode= or subdivisionCode="
-                        .into(),
-                );
-            }
-            m.insert("GeoLocation".into(), Value::Object(g));
-        }
-        "MULTIVALUE" => {
-            m.insert("MultiValueAnswer".into(), true.into());
-        }
-        other => return Err(format!("unknown routing policy '{other}'")),
-    }
-    if let Some(h) = get("healthCheckId") {
-        m.insert("HealthCheckId".into(), h.into());
-    }
-    Ok(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -904,6 +838,12 @@ mod tests {
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(p.warnings[0].msg.contains("\"p=none\""), "{:?}", p.warnings);
         assert_eq!(p.warnings[0].line, 2);
+        // a comment line before an unquoted TXT, or a comment after a space, is no loss
+        let p = parse(
+            "$TTL 1\n; a comment about the next record\n\nt TXT hello\nu TXT hello ; fine\n",
+            Some("x."),
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
     }
 
     #[test]
