@@ -94,7 +94,7 @@ fn edge_fixture_matches_hand_written_expectations() {
     assert_eq!(got, want);
     // the differing TTL in www's RRset is a warning naming the line
     assert!(
-        stderr(&out).contains("edge.zone:11: www.example.com. A: TTL 5400 differs"),
+        stderr(&out).contains("edge.zone:11:2: www.example.com. A: TTL 5400 differs"),
         "{}",
         stderr(&out)
     );
@@ -151,7 +151,7 @@ fn origin_needed_and_given() {
     assert_eq!(code(&out), 65);
     assert!(
         stderr(&out).contains(
-            "<stdin>:1:1: relative name 'www' but no origin is known (use $ORIGIN or --origin)"
+            "<stdin>:1:1: relative name \"www\" but no origin is known (use $ORIGIN or --origin)"
         ),
         "{}",
         stderr(&out)
@@ -168,11 +168,11 @@ fn problems_are_all_listed_and_lenient_drops_each() {
     assert_eq!(code(&out), 65);
     let e = stderr(&out);
     for want in [
-        "<stdin>:3: example.com. CNAME: a CNAME cannot be at the zone apex",
-        "<stdin>:4: c.example.com. CNAME: a CNAME cannot share its name with other records",
-        "<stdin>:6: l.example.com.: type LOC: Route 53 does not hold it",
-        "<stdin>:7: h.example.com. A: class CH: Route 53 holds only IN",
-        "<stdin>:8: m.example.com. MX: target 'mail.example.com' has no trailing dot",
+        "<stdin>:3:1: example.com. CNAME: a CNAME cannot be at the zone apex",
+        "<stdin>:4:1: c.example.com. CNAME: a CNAME cannot share its name with other records",
+        "<stdin>:6:1: l.example.com.: type LOC: Route 53 does not hold it",
+        "<stdin>:7:1: h.example.com. A: class CH: Route 53 holds only IN",
+        "<stdin>:8:1: m.example.com. MX: target 'mail.example.com' has no trailing dot",
         "<stdin>: 5 problems; nothing written",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
@@ -198,7 +198,7 @@ fn check_exit_codes() {
     assert_eq!(code(&out), 1);
     assert_eq!(
         stdout(&out),
-        "<stdin>:2:5: A: '1.2.3' is not an IPv4 address\n<stdin>:3:3: TXT: missing text\n"
+        "<stdin>:2:5: A: \"1.2.3\" is not an IPv4 address\n<stdin>:3:3: TXT: missing text\n"
     );
     let out = run(z().args(["check", "/nonexistent/zone"]));
     assert_eq!(code(&out), 66);
@@ -232,7 +232,7 @@ fn ttl_rules() {
     ];
     assert_eq!(sets, want);
     assert!(
-        err.contains("<stdin>:3: TTL 4294967295 above 2147483647: clamped"),
+        err.contains("<stdin>:3:1: TTL 4294967295 above 2147483647: clamped"),
         "{err}"
     );
     // no TTL at all before the SOA: its minimum, with a warning; later records inherit it
@@ -329,6 +329,170 @@ fn includes_relative_loops_and_refusal() {
 }
 
 #[test]
+fn include_reads_regular_files_only_and_never_echoes_them() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success(),
+        "mkfifo"
+    );
+    // should the FIFO be opened for reading and block, this writer unblocks it (and the
+    // test then fails on the exit code instead of hanging)
+    let f2 = fifo.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(60));
+        let _ = std::fs::OpenOptions::new().write(true).open(&f2);
+    });
+    let secret = "OPSBOX_TEST_SECRET=hunter2-do-not-print";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            fifo.display().to_string(),
+            "a FIFO: $INCLUDE reads regular files only",
+        ),
+        (
+            "/dev/zero".into(),
+            "a character device: $INCLUDE reads regular files only",
+        ),
+        (
+            d.path().display().to_string(),
+            "a directory: $INCLUDE reads regular files only",
+        ),
+        (
+            "/proc/self/environ".into(),
+            "a file of the proc filesystem: $INCLUDE reads regular files only",
+        ),
+    ];
+    for (target, want) in cases {
+        let zf = d.path().join("main.zone");
+        std::fs::write(
+            &zf,
+            format!("$ORIGIN example.com.\n$TTL 60\n$INCLUDE {target}\n"),
+        )
+        .unwrap();
+        let out = run(z()
+            .args(["check"])
+            .arg(&zf)
+            .env("OPSBOX_TEST_SECRET", "hunter2-do-not-print"));
+        assert_eq!(code(&out), 1, "{target}: {}{}", stdout(&out), stderr(&out));
+        let o = stdout(&out);
+        assert!(
+            o.contains(&format!("main.zone:3:10: $INCLUDE {target}: {want}")),
+            "{o}"
+        );
+        assert!(
+            !o.contains("hunter2") && !stderr(&out).contains("hunter2"),
+            "{secret}"
+        );
+    }
+    // a regular file holding one huge token: the message quotes a short piece of it
+    let big = d.path().join("big.inc");
+    let mut text = b"x 60 A ".to_vec();
+    text.extend(std::iter::repeat_n(b'\x1b', 100_000));
+    text.push(b'\n');
+    std::fs::write(&big, &text).unwrap();
+    let zf = d.path().join("main.zone");
+    std::fs::write(&zf, "$ORIGIN example.com.\n$INCLUDE big.inc\n").unwrap();
+    let out = run(z().arg(&zf));
+    assert_eq!(code(&out), 65);
+    let e = stderr(&out);
+    assert!(e.lines().all(|l| l.len() < 600), "{e}");
+    assert!(e.contains("big.inc:1:8: A: \"\\e\\e\\e"), "{e}");
+    assert!(e.contains("(100000 bytes) is not an IPv4 address"), "{e}");
+    assert!(!e.contains('\x1b'));
+}
+
+#[test]
+fn warnings_are_capped_with_a_count() {
+    let mut src = String::from("$ORIGIN example.com.\n");
+    for i in 0..150 {
+        src.push_str(&format!("h{i} 1 A 192.0.2.1\n"));
+    }
+    let out = with_stdin(&["check", "-"], src.as_bytes());
+    assert_eq!(code(&out), 0);
+    let e = stderr(&out);
+    assert_eq!(e.matches("TTL 1 (Cloudflare").count(), 100, "{e}");
+    assert!(
+        e.contains("zone2r53: warning: 50 more warnings not shown\n"),
+        "{e}"
+    );
+}
+
+#[test]
+fn limits_hold_at_their_boundaries() {
+    let check = |src: &[u8]| with_stdin(&["check", "--origin", "x", "-"], src);
+    // a line of exactly 256 KiB is read; one byte more is refused at that column
+    for (extra, ok) in [(0usize, true), (1, false)] {
+        let mut l = b"a 1 A 192.0.2.1 ;".to_vec();
+        l.resize(256 * 1024 + extra, b'c');
+        l.push(b'\n');
+        let out = check(&l);
+        if ok {
+            assert_eq!(code(&out), 0, "{}", stdout(&out));
+        } else {
+            assert!(
+                stdout(&out).contains("<stdin>:1:262145: line longer than 262144 bytes"),
+                "{}",
+                stdout(&out)
+            );
+        }
+    }
+    // a token of 128 KiB is a token (too long for TXT, said shortly); one byte more is not
+    for (extra, want) in [
+        (0usize, "TXT: "),
+        (1, "<stdin>:1:9: token longer than 131072 bytes"),
+    ] {
+        let mut l = b"a 1 TXT ".to_vec();
+        l.extend(std::iter::repeat_n(b'y', 128 * 1024 + extra));
+        l.push(b'\n');
+        let out = check(&l);
+        assert_eq!(code(&out), 1);
+        let o = stdout(&out);
+        assert!(
+            o.contains(want) && o.len() < 600,
+            "{}",
+            &o[..o.len().min(600)]
+        );
+    }
+    // $GENERATE: 262,144 records from one is allowed, 262,145 is not
+    let out = check(b"$TTL 1\n$GENERATE 1-262144 h$ A 192.0.2.1\n");
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let out = check(b"$TTL 1\n$GENERATE 1-262145 h$ A 192.0.2.1\n");
+    assert!(
+        stdout(&out).contains("<stdin>:2:11: $GENERATE makes more than 262144 records"),
+        "{}",
+        stdout(&out)
+    );
+    // $INCLUDE: 16 levels of nesting, not 17
+    let d = tempfile::tempdir().unwrap();
+    for depth in [16usize, 17] {
+        for i in 1..=depth {
+            let next = if i < depth {
+                format!("$INCLUDE f{}.inc\n", i + 1)
+            } else {
+                "last 1 A 192.0.2.9\n".into()
+            };
+            std::fs::write(d.path().join(format!("f{i}.inc")), next).unwrap();
+        }
+        let top = d.path().join("top.zone");
+        std::fs::write(&top, "$ORIGIN x.\n$INCLUDE f1.inc\n").unwrap();
+        let out = run(z().args(["check"]).arg(&top));
+        if depth == 16 {
+            assert_eq!(code(&out), 0, "{}", stdout(&out));
+        } else {
+            assert!(
+                stdout(&out).contains("f16.inc:1:10: $INCLUDE nested deeper than 16"),
+                "{}",
+                stdout(&out)
+            );
+        }
+    }
+}
+
+#[test]
 fn hostile_input_fails_fast() {
     // a 1 GB line: refused after the line cap, long before the end
     let mut c = z();
@@ -353,7 +517,7 @@ fn hostile_input_fails_fast() {
     assert!(!wrote_all, "zone2r53 read the whole 1 GB line");
     assert_eq!(code(&out), 1);
     assert!(
-        stdout(&out).contains("<stdin>:1: line longer than"),
+        stdout(&out).contains("<stdin>:1:262145: line longer than"),
         "{}",
         stdout(&out)
     );
@@ -819,7 +983,7 @@ fn zerigo_input() {
     );
     assert!(
         stderr(&out).contains(
-            "<stdin>:6: go.example.com. URL: a Zerigo web redirect, not DNS data: skipped"
+            "<stdin>:6:3: go.example.com. URL: a Zerigo web redirect, not DNS data: skipped"
         ),
         "{}",
         stderr(&out)
@@ -932,12 +1096,12 @@ fn corpus_large_zones() {
     let e = stderr(&out);
     assert!(
         e.contains(
-            ":86: *.mixed-wc.example.com. CNAME: a CNAME cannot share its name with other records"
+            ":86:1: *.mixed-wc.example.com. CNAME: a CNAME cannot share its name with other records"
         ),
         "{e}"
     );
     assert!(
-        e.contains(":20197: google-alias.example.com.: PowerDNS's ALIAS is not a DNS type"),
+        e.contains(":20197:1: google-alias.example.com.: PowerDNS's ALIAS is not a DNS type"),
         "{e}"
     );
     let mut names = std::collections::BTreeSet::new();

@@ -3,7 +3,7 @@
 use crate::batch::{self, Action, Unit};
 use crate::diff::{self, DiffOpts, Mode};
 use crate::name::{Escapes, Name};
-use crate::parser::{Options, Parsed, Parser, Problem};
+use crate::parser::{MAX_WARNINGS, Options, Parsed, Parser, Problem};
 use crate::zone::{self, BuildOpts, Zone};
 use crate::{NAME, export, r53json, zerigo};
 use argh::FromArgs;
@@ -233,7 +233,7 @@ impl Loaded {
         p.problems
             .iter()
             .chain(&self.zone.problems)
-            .map(|x| p.show(x))
+            .map(|x| escape::controls(&p.show(x)).into_owned())
             .collect()
     }
 }
@@ -258,7 +258,28 @@ fn say(quiet: bool, parsed: &Parsed, kind: &str, list: &[Problem]) {
     }
     let mut err = std::io::stderr().lock();
     for p in list {
-        let _ = writeln!(err, "{NAME}: {kind}: {}", parsed.show(p));
+        let _ = writeln!(err, "{NAME}: {kind}: {}", escape::controls(&parsed.show(p)));
+    }
+}
+
+/// The parser's and the zone's warnings, at most [`MAX_WARNINGS`] lines, then a count.
+fn say_warnings(quiet: bool, parsed: &Parsed, zone: &Zone) {
+    if quiet {
+        return;
+    }
+    let all: Vec<&Problem> = parsed.warnings.iter().chain(&zone.warnings).collect();
+    let shown = all.len().min(MAX_WARNINGS);
+    let mut err = std::io::stderr().lock();
+    for p in &all[..shown] {
+        let _ = writeln!(
+            err,
+            "{NAME}: warning: {}",
+            escape::controls(&parsed.show(p))
+        );
+    }
+    let rest = all.len() - shown + parsed.warnings_over + zone.warnings_over;
+    if rest > 0 {
+        let _ = writeln!(err, "{NAME}: warning: {rest} more warnings not shown");
     }
 }
 
@@ -317,8 +338,7 @@ fn load(s: &Source) -> Result<Loaded> {
         (p, z)
     };
     zone.dropped.sort_by_key(|x| (x.file, x.line));
-    say(s.quiet, &parsed, "warning", &parsed.warnings);
-    say(s.quiet, &parsed, "warning", &zone.warnings);
+    say_warnings(s.quiet, &parsed, &zone);
     say(false, &parsed, "fixed", &zone.fixed);
     say(false, &parsed, "dropped", &zone.dropped);
     Ok(Loaded { parsed, zone })

@@ -38,6 +38,10 @@ impl Token {
     pub fn show(&self) -> String {
         String::from_utf8_lossy(&self.text).into_owned()
     }
+    /// The text for a message: escaped and shortened ([`opsbox_common::escape::quote`]).
+    pub fn q(&self) -> String {
+        opsbox_common::escape::quote(&String::from_utf8_lossy(&self.text))
+    }
     /// Case-insensitive comparison with an ASCII word.
     pub fn is(&self, word: &str) -> bool {
         !self.quoted && self.text.eq_ignore_ascii_case(word.as_bytes())
@@ -136,7 +140,7 @@ impl<R: BufRead> Lexer<R> {
                 Err(e) => {
                     return err(
                         next,
-                        0,
+                        1,
                         format!("read error: {}", opsbox_common::io_reason(&e)),
                     );
                 }
@@ -153,7 +157,11 @@ impl<R: BufRead> Lexer<R> {
                 None => (chunk.len(), false),
             };
             if self.buf.len() + take > MAX_LINE {
-                return err(next, 0, format!("line longer than {MAX_LINE} bytes"));
+                return err(
+                    next,
+                    MAX_LINE as u32 + 1,
+                    format!("line longer than {MAX_LINE} bytes"),
+                );
             }
             self.buf.extend_from_slice(&chunk[..take]);
             self.input.consume(take + usize::from(found));
@@ -199,7 +207,7 @@ impl<R: BufRead> Lexer<R> {
             if size > MAX_ENTRY {
                 return err(
                     self.line_no,
-                    0,
+                    1,
                     format!("entry longer than {MAX_ENTRY} bytes"),
                 );
             }

@@ -2,12 +2,13 @@
 //! the API accepts, offline; diff against and export from Route 53's JSON.
 //!
 //! Modules: [`lexer`] (bytes → entries with positions), [`parser`] (directives, owners,
-//! TTLs), [`rdata`]/[`svcb`] (record data per type), [`routing`] (cli53's routing comments and Route 53's grammar for them), [`zone`] (RRsets and Route 53's rules),
+//! TTLs), [`include`] (opening `$INCLUDE`d files), [`rdata`]/[`svcb`] (record data per type), [`routing`] (cli53's routing comments and Route 53's grammar for them), [`zone`] (RRsets and Route 53's rules),
 //! [`batch`] (change batches under the limits), [`r53json`], [`diff`], [`export`], [`zerigo`].
 
 pub mod batch;
 pub mod diff;
 pub mod export;
+pub mod include;
 pub mod lexer;
 pub mod name;
 pub mod parser;

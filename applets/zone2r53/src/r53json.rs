@@ -143,6 +143,7 @@ fn one(r: &Value) -> Result<Current, String> {
             },
             file: 0,
             line: 0,
+            col: 0,
         },
         traffic_policy: o.contains_key("TrafficPolicyInstanceId"),
         bad,
@@ -178,7 +179,7 @@ mod tests {
             v[0].bad
                 .as_ref()
                 .unwrap()
-                .contains("'1.2.3' is not an IPv4 address")
+                .contains("\"1.2.3\" is not an IPv4 address")
         );
     }
 }

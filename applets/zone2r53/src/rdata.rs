@@ -56,7 +56,7 @@ impl<'t> Toks<'t> {
     fn end(&self) -> Result<(), String> {
         match self.t.get(self.i) {
             None => Ok(()),
-            Some(t) => Err(format!("unexpected '{}' after the data", t.show())),
+            Some(t) => Err(format!("unexpected {} after the data", t.q())),
         }
     }
     fn num<T: TryFrom<u64>>(&mut self, what: &str, max: u64) -> Result<T, String> {
@@ -66,7 +66,7 @@ impl<'t> Toks<'t> {
             s.parse()
                 .map_err(|_| format!("{what} '{s}' is too large"))?
         } else {
-            return Err(format!("{what} '{}' is not a number", t.show()));
+            return Err(format!("{what} {} is not a number", t.q()));
         };
         if v > max {
             return Err(format!("{what} {v} is above {max}"));
@@ -250,7 +250,7 @@ pub fn from_text_into(
             let ip: Ipv4Addr = std::str::from_utf8(&a.text)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("'{}' is not an IPv4 address", a.show()))?;
+                .ok_or_else(|| format!("{} is not an IPv4 address", a.q()))?;
             w.extend_from_slice(&ip.octets());
         }
         "AAAA" => {
@@ -258,7 +258,7 @@ pub fn from_text_into(
             let ip: Ipv6Addr = std::str::from_utf8(&a.text)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("'{}' is not an IPv6 address", a.show()))?;
+                .ok_or_else(|| format!("{} is not an IPv6 address", a.q()))?;
             w.extend_from_slice(&ip.octets());
         }
         "NS" | "CNAME" | "PTR" => w.extend_from_slice(tk.name("target", ctx)?.wire()),
@@ -281,8 +281,8 @@ pub fn from_text_into(
                 || !tag.text.iter().all(u8::is_ascii_alphanumeric)
             {
                 return Err(format!(
-                    "CAA tag '{}' is not 1 to 15 letters or digits",
-                    tag.show()
+                    "CAA tag {} is not 1 to 15 letters or digits",
+                    tag.q()
                 ));
             }
             w.push(tag.text.len() as u8);
@@ -321,8 +321,8 @@ pub fn from_text_into(
             w.extend_from_slice(&tk.num::<u32>("serial", u64::from(u32::MAX))?.to_be_bytes());
             for what in ["refresh", "retry", "expire", "minimum"] {
                 let x = tk.next(what)?;
-                let v = parse_ttl(&x.text)
-                    .ok_or_else(|| format!("{what} '{}' is not a time", x.show()))?;
+                let v =
+                    parse_ttl(&x.text).ok_or_else(|| format!("{what} {} is not a time", x.q()))?;
                 w.extend_from_slice(&(v.min(u64::from(u32::MAX)) as u32).to_be_bytes());
             }
         }

@@ -27,7 +27,12 @@ fn key_code(k: &[u8]) -> Result<u16, String> {
         .filter(|d| !d.is_empty() && d.len() <= 5 && d.iter().all(u8::is_ascii_digit))
         .and_then(|d| std::str::from_utf8(d).ok()?.parse::<u16>().ok())
         .filter(|&c| c != 65535)
-        .ok_or_else(|| format!("unknown service parameter '{}'", String::from_utf8_lossy(k)))
+        .ok_or_else(|| format!("unknown service parameter {}", q(k)))
+}
+
+/// Input bytes for a message, escaped and shortened.
+fn q(b: &[u8]) -> String {
+    opsbox_common::escape::quote(&String::from_utf8_lossy(b))
 }
 
 fn key_name(c: u16) -> String {
@@ -68,7 +73,7 @@ fn addr<T: std::str::FromStr>(s: &[u8], what: &str) -> Result<T, String> {
     std::str::from_utf8(s)
         .ok()
         .and_then(|x| x.parse().ok())
-        .ok_or_else(|| format!("'{}' is not an {what} address", String::from_utf8_lossy(s)))
+        .ok_or_else(|| format!("{} is not an {what} address", q(s)))
 }
 
 /// Parameters (key, optional raw value) → wire, appended to `out`.
@@ -135,12 +140,8 @@ pub fn params_to_wire(
             }
             9 => {
                 for g in value_list(&need(v)?, esc)? {
-                    let n: u16 = addr::<u16>(&g, "group").map_err(|_| {
-                        format!(
-                            "tls-supported-groups: '{}' is not a number",
-                            String::from_utf8_lossy(&g)
-                        )
-                    })?;
+                    let n: u16 = addr::<u16>(&g, "group")
+                        .map_err(|_| format!("tls-supported-groups: {} is not a number", q(&g)))?;
                     w.extend_from_slice(&n.to_be_bytes());
                 }
             }
