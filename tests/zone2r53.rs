@@ -172,8 +172,8 @@ fn problems_are_all_listed_and_lenient_drops_each() {
         "<stdin>:4:1: c.example.com. CNAME: a CNAME cannot share its name with other records",
         "<stdin>:6:1: l.example.com.: type LOC: Route 53 does not hold it",
         "<stdin>:7:1: h.example.com. A: class CH: Route 53 holds only IN",
-        "<stdin>:8:1: m.example.com. MX: target 'mail.example.com' has no trailing dot",
-        "<stdin>: 5 problems; nothing written",
+        "<stdin>:8:1: m.example.com. MX: target \"mail.example.com\" has no trailing dot, so it means mail.example.com.example.com.; add the dot",
+        "<stdin>: 5 problems; nothing written (--lenient drops what Route 53 cannot hold)",
     ] {
         assert!(e.contains(want), "missing {want:?} in:\n{e}");
     }
@@ -190,7 +190,13 @@ fn problems_are_all_listed_and_lenient_drops_each() {
 fn check_exit_codes() {
     let out = run(z().args(["check"]).arg(fixtures().join("edge.zone")));
     assert_eq!(code(&out), 0);
-    assert!(stderr(&out).contains("OK, 29 RRsets"), "{}", stderr(&out));
+    // the OK line is the answer: on standard output
+    assert!(
+        stdout(&out).ends_with("edge.zone: OK, 29 RRsets\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stderr(&out).contains("OK,"), "{}", stderr(&out));
     let out = with_stdin(
         &["check", "--origin", "x", "-"],
         b"$TTL 1\na A 1.2.3\nb TXT\n",
@@ -493,6 +499,85 @@ fn limits_hold_at_their_boundaries() {
 }
 
 #[test]
+fn no_records_leaves_no_stale_batch() {
+    let d = tempfile::tempdir().unwrap();
+    let zf = d.path().join("z.zone");
+    let full: String = (0..3)
+        .map(|i| format!("h{i} 60 A 192.0.2.{i}\n"))
+        .collect::<String>();
+    std::fs::write(&zf, format!("$ORIGIN example.com.\n{full}")).unwrap();
+    let out_file = d.path().join("batch.json");
+    let out_dir = d.path().join("batches");
+    let out = run(z().arg("-o").arg(&out_file).arg(&zf));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(z()
+        .args(["--max-records", "1", "--out-dir"])
+        .arg(&out_dir)
+        .arg(&zf));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::fs::write(out_dir.join("notes.txt"), "mine").unwrap();
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 4);
+    // the zone now holds only what is not sent (the SOA and apex NS)
+    std::fs::write(
+        &zf,
+        "$ORIGIN example.com.\n@ 60 SOA ns h 1 2 3 4 5\n@ 60 NS ns.example.net.\n",
+    )
+    .unwrap();
+    let out = run(z().arg("-o").arg(&out_file).arg(&zf));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!out_file.exists(), "the earlier batch is still there");
+    assert!(
+        stderr(&out).contains("no records to send; removed the earlier"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(z().arg("--out-dir").arg(&out_dir).arg(&zf));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(3 earlier batch files removed)"),
+        "{}",
+        stderr(&out)
+    );
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["notes.txt"]);
+}
+
+#[test]
+fn relative_targets_and_the_lenient_hint() {
+    // web.example.net without its dot in example.com: converted as written, with a warning
+    // naming the line and the fix
+    let out = with_stdin(
+        &["check", "--origin", "example.com", "-"],
+        b"$TTL 60\nwww CNAME web.example.net\nm MX 10 mail.internal\n",
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let e = stderr(&out);
+    assert!(e.contains("zone2r53: warning: <stdin>:2:1: www.example.com. CNAME: target \"web.example.net\" has no trailing dot, so it means web.example.net.example.com.; if it is a name outside the zone, end it with a dot\n"), "{e}");
+    assert!(!e.contains("mail.internal"), "{e}");
+    // syntax errors only: no --lenient hint (it cannot help)
+    let out = with_stdin(&["--origin", "x", "-"], b"$TTL 1\na A 1.2.3\n");
+    assert_eq!(code(&out), 65);
+    assert!(
+        stderr(&out).ends_with("<stdin>: 1 problem; nothing written\n"),
+        "{}",
+        stderr(&out)
+    );
+    // a string over 255 octets: --lenient splits it, and the hint says so
+    let long = format!("$TTL 1\nt TXT \"{}\"\n", "a".repeat(300));
+    let out = with_stdin(&["--origin", "x", "-"], long.as_bytes());
+    assert_eq!(code(&out), 65);
+    assert!(
+        stderr(&out)
+            .contains("(--lenient drops what Route 53 cannot hold and splits long strings)"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn hostile_input_fails_fast() {
     // a 1 GB line: refused after the line cap, long before the end
     let mut c = z();
@@ -676,21 +761,32 @@ fn diff_modes_plan_and_delete_guard() {
     .unwrap();
     let zone = d.path().join("z.zone");
     std::fs::write(&zone, "$ORIGIN example.com.\n$TTL 300\n@ SOA ns h 2 2 3 4 5\n@ NS ns1.other.\nwww A 192.0.2.1\nwww A 192.0.2.2\ntxt TXT \"a\" \"b\"\n* A 192.0.2.7\nnew A 192.0.2.3\n").unwrap();
+    // a plan (or a batch) written is success; "there are changes" is --exit-code's answer
     let out = diff_run(&["diff", "--plan"], &cur, &zone);
-    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n"
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n1 to create, 1 to update, 0 to delete\n"
     );
+    let out = diff_run(&["diff", "--plan", "--exit-code"], &cur, &zone);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     let out = diff_run(&["diff", "--plan", "--mode", "sync"], &cur, &zone);
     assert_eq!(
         stdout(&out),
-        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n- old.example.com. A 300 192.0.2.9\n"
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n- old.example.com. A 300 192.0.2.9\n1 to create, 1 to update, 1 to delete\n"
     );
     let out = diff_run(&["diff", "--plan", "--mode", "create"], &cur, &zone);
     assert_eq!(
         stdout(&out),
-        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n"
+        "+ new.example.com. A 300 192.0.2.3\n~ www.example.com. A: 300 192.0.2.1 -> 300 192.0.2.1 | 192.0.2.2\n1 to create, 1 to update, 0 to delete\n"
+    );
+    // `diff -o FILE && aws ...` composes: the batch is written and the exit is 0
+    let batch = d.path().join("b.json");
+    let out = diff_run(&["diff", "-o", batch.to_str().unwrap()], &cur, &zone);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        changes(&std::fs::read(&batch).unwrap(), true),
+        ["UPSERT new.example.com.", "UPSERT www.example.com."]
     );
     // the create-mode JSON: the DELETE and its CREATE in one batch, DELETE first
     let out = diff_run(&["diff", "--mode", "create"], &cur, &zone);
@@ -743,11 +839,27 @@ fn diff_modes_plan_and_delete_guard() {
         "{}",
         stderr(&out)
     );
-    // nothing to do: exit 0
+    // nothing to do: exit 0, also with --exit-code; the plan says so
     let same = d.path().join("same.zone");
     std::fs::write(&same, "$ORIGIN example.com.\n$TTL 300\nwww A 192.0.2.1\ntxt TXT \"a\" \"b\"\n* A 192.0.2.7\nold A 192.0.2.9\n").unwrap();
-    let out = diff_run(&["diff", "--mode", "sync"], &cur, &same);
+    let out = diff_run(&["diff", "--mode", "sync", "--exit-code"], &cur, &same);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
+    let out = diff_run(&["diff", "--mode", "sync", "--plan"], &cur, &same);
+    assert_eq!(stdout(&out), "0 to create, 0 to update, 0 to delete\n");
+    // and the batch written before is removed, not left to be pushed again
+    assert!(batch.exists());
+    let out = diff_run(
+        &["diff", "--mode", "sync", "-o", batch.to_str().unwrap()],
+        &cur,
+        &same,
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!batch.exists(), "a stale batch was left in place");
+    assert!(
+        stderr(&out).contains("no changes; removed the earlier"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -795,6 +907,7 @@ fn export_then_convert_is_lossless() {
             "Z123",
             "--mode",
             "sync",
+            "--exit-code",
             "--current",
         ])
         .arg(&cur)
@@ -911,7 +1024,7 @@ fn export_round_trips_every_routing_policy() {
         .arg(&cur)
         .arg(&zf));
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
-    assert!(stderr(&out).contains("no changes"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0 to create, 0 to update, 0 to delete\n");
     // and the converted RRsets are Route 53's, set by set
     let out = run(z()
         .args(["check", "--rrsets", "--with-soa", "--with-apex-ns"])

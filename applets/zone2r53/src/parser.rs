@@ -65,8 +65,9 @@ pub struct Record {
     pub data: Data,
     /// Route 53 routing fields (`SetIdentifier`, `Weight`, …) from cli53's comment syntax.
     pub routing: Option<Box<Map<String, Value>>>,
-    /// Relative target names in the data (for the "missing trailing dot" check).
-    pub relative_targets: Vec<String>,
+    /// Relative target names in the data that may miss their trailing dot (their text, and
+    /// the name they became).
+    pub relative_targets: Vec<(String, String)>,
 }
 
 /// Where parsed records go.
@@ -100,6 +101,8 @@ pub struct Parsed {
     pub warnings: Vec<Problem>,
     /// Warnings past [`MAX_WARNINGS`], counted only.
     pub warnings_over: usize,
+    /// Problems that `--lenient` would fix (strings over 255 octets).
+    pub lenient_helps: usize,
     /// The first `$ORIGIN` and the first SOA owner seen.
     pub first_origin: Option<Name>,
     pub soa_owner: Option<Name>,
@@ -388,6 +391,9 @@ impl Parser {
                         soa_min = Some(u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
                     }
                     self.scratch = w;
+                    if ctx.too_long {
+                        self.out.lenient_helps += 1;
+                    }
                     let value = r?;
                     let (split, rel) = (ctx.split, ctx.relative_targets);
                     for n in split {

@@ -18,10 +18,13 @@ pub struct Ctx<'a> {
     pub esc: Escapes,
     /// Split strings longer than 255 octets instead of refusing them.
     pub split_long: bool,
-    /// Relative target names seen (their text), for the "missing trailing dot" check.
-    pub relative_targets: Vec<String>,
+    /// Relative target names that may be missing their trailing dot (their text, and the
+    /// name they became), for the "missing trailing dot" checks.
+    pub relative_targets: Vec<(String, String)>,
     /// Strings that were split (their lengths), to report.
     pub split: Vec<usize>,
+    /// A string was refused for its length (`split_long` would have split it).
+    pub too_long: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -32,6 +35,7 @@ impl<'a> Ctx<'a> {
             split_long: false,
             relative_targets: Vec::new(),
             split: Vec::new(),
+            too_long: false,
         }
     }
 }
@@ -77,13 +81,15 @@ impl<'t> Toks<'t> {
         let t = self.next(what)?;
         let (n, rel) = Name::parse(&t.text, ctx.origin, ctx.esc)?;
         // kept only when it could be a fully qualified name missing its dot: it has a dot
-        // and ends with the origin's last label (`www.example.com` under `example.com.`)
+        // and ends with the origin's last label (`www.example.com` under `example.com.`) or
+        // with what looks like a top-level domain (`web.example.net` under `example.com.`)
         if rel
             && let Some(o) = ctx.origin
             && let Some(dot) = t.text.iter().rposition(|&c| c == b'.')
-            && t.text[dot + 1..].eq_ignore_ascii_case(o.last_label())
+            && (t.text[dot + 1..].eq_ignore_ascii_case(o.last_label())
+                || looks_tld(&t.text[dot + 1..]))
         {
-            ctx.relative_targets.push(t.show());
+            ctx.relative_targets.push((t.show(), n.to_r53()));
         }
         Ok(n)
     }
@@ -195,6 +201,7 @@ fn strings(tk: &mut Toks, ctx: &mut Ctx, out: &mut Vec<u8>) -> Result<(), String
         let b = string_bytes(&t.text, ctx.esc)?;
         if b.len() > MAX_STRING {
             if !ctx.split_long {
+                ctx.too_long = true;
                 return Err(format!(
                     "string of {} octets (a character-string holds at most 255; split it into several quoted strings)",
                     b.len()
@@ -354,6 +361,17 @@ pub fn from_text_into(
         other => return Err(format!("type {other} has no text form here")),
     }
     tk.end()
+}
+
+/// A label that reads like a top-level domain: two letters (a country code) or one of the
+/// common generic ones. Only for a warning; a relative `mail.internal` is not one.
+pub fn looks_tld(l: &[u8]) -> bool {
+    const GENERIC: &[&str] = &[
+        "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "io", "dev", "app",
+        "cloud", "xyz", "online", "site", "tech", "name", "pro", "aero", "coop", "museum", "arpa",
+    ];
+    (l.len() == 2 && l.iter().all(u8::is_ascii_alphabetic))
+        || GENERIC.iter().any(|g| l.eq_ignore_ascii_case(g.as_bytes()))
 }
 
 /// RFC 3597 `\# LEN HEX…` → wire, checking the length.

@@ -5,6 +5,7 @@
 use crate::name::Name;
 use crate::parser::{Data, Problem, Record};
 use crate::rtype::{Class, RType};
+use opsbox_common::escape;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -303,12 +304,23 @@ impl Builder {
             return;
         }
         if let Some(a) = &self.apex
-            && let Some(bad) = r.relative_targets.iter().find(|x| looks_fqdn(x, a))
+            && let Some((bad, became)) = r.relative_targets.iter().find(|x| looks_fqdn(&x.0, a))
         {
-            self.z.issue(self.o.lenient, at,
-            format!("{owner} {t}: target '{bad}' has no trailing dot, so it means '{bad}.{}'; add the dot", a.to_r53()),
-        );
+            let bad = escape::quote(bad);
+            self.z.issue(
+                self.o.lenient,
+                at,
+                format!("{owner} {t}: target {bad} has no trailing dot, so it means {became}; add the dot"),
+            );
             return;
+        }
+        // `web.example.net` in example.com.: the classic mistake, but it may be meant
+        for (text, became) in &r.relative_targets {
+            let text = escape::quote(text);
+            self.z.warn(
+                at,
+                format!("{owner} {t}: target {text} has no trailing dot, so it means {became}; if it is a name outside the zone, end it with a dot"),
+            );
         }
         let mut ttl = r.ttl;
         if ttl == 1 {
