@@ -577,6 +577,233 @@ fn relative_targets_and_the_lenient_hint() {
     );
 }
 
+/// `check --origin example.com` of one record: the problem lines (stdout), the warnings.
+fn check_one(record: &str) -> (i32, String, String) {
+    let src = format!("$TTL 60\n{record}\n");
+    let out = with_stdin(
+        &["check", "--rrsets", "--origin", "example.com", "-"],
+        src.as_bytes(),
+    );
+    (code(&out), stdout(&out), stderr(&out))
+}
+
+#[test]
+fn svcb_failure_cases_of_rfc9460_nsd_and_bind_are_refused() {
+    for (record, want) in [
+        // RFC 9460 appendix D.3
+        (
+            "s SVCB 1 foo.example.com. key123=abc key123=def",
+            "service parameter 'key123' given twice",
+        ),
+        (
+            "s SVCB 1 foo.example.com. mandatory",
+            "service parameter 'mandatory' needs a value",
+        ),
+        (
+            "s SVCB 1 foo.example.com. alpn",
+            "service parameter 'alpn' needs a value",
+        ),
+        (
+            "s SVCB 1 foo.example.com. port",
+            "service parameter 'port' needs a value",
+        ),
+        (
+            "s SVCB 1 foo.example.com. ipv4hint",
+            "service parameter 'ipv4hint' needs a value",
+        ),
+        (
+            "s SVCB 1 foo.example.com. ipv6hint",
+            "service parameter 'ipv6hint' needs a value",
+        ),
+        (
+            "s SVCB 1 foo.example.com. no-default-alpn=abc",
+            "no-default-alpn takes no value",
+        ),
+        (
+            "s SVCB 1 foo.example.com. mandatory=key123",
+            "mandatory lists key123, which the record does not have",
+        ),
+        (
+            "s SVCB 1 foo.example.com. mandatory=mandatory",
+            "mandatory may not list mandatory itself",
+        ),
+        (
+            "s SVCB 1 foo.example.com. ( mandatory=key123,key123 key123=abc )",
+            "mandatory lists key123 twice",
+        ),
+        // the same as HTTPS (NSD's failure cases 11 to 20)
+        (
+            "s HTTPS 1 foo.example.com. key123=abc key123=def",
+            "given twice",
+        ),
+        (
+            "s HTTPS 1 foo.example.com. no-default-alpn=abc",
+            "no-default-alpn takes no value",
+        ),
+        (
+            "s HTTPS 1 foo.example.com. mandatory=key123",
+            "which the record does not have",
+        ),
+        (
+            "s HTTPS 1 foo.example.com. mandatory=mandatory",
+            "may not list mandatory itself",
+        ),
+        (
+            "s HTTPS 1 foo.example.com. mandatory=key123,key123 key123=abc",
+            "mandatory lists key123 twice",
+        ),
+        // NSD's failure cases 24 to 30
+        (
+            "s HTTPS 1 . ( alpn=h2 ohttp=hopsa )",
+            "ohttp takes no value",
+        ),
+        (
+            "s SVCB 3 server.example.net. ( port=\"8004\" tls-supported-groups )",
+            "'tls-supported-groups' needs a value",
+        ),
+        (
+            "s SVCB 3 server.example.net. ( port=\"8004\" tls-supported-groups=29,23,29 )",
+            "tls-supported-groups lists 29 twice",
+        ),
+        (
+            "s 3600 IN HTTPS 1 . alpn=\"h3,h2\" pvd=\"something\"",
+            "unknown service parameter \"pvd\"",
+        ),
+        (
+            "s 300 IN SVCB 1 . oots=\"do53:100,dot:101\"",
+            "unknown service parameter \"oots\"",
+        ),
+        // BIND's bad-svcb.db and bad-svcb-mandatory.db
+        (
+            "s SVCB 0 . unknown=wha",
+            "unknown service parameter \"unknown\"",
+        ),
+        (
+            "s SVCB 0 . mandatory=alpn",
+            "mandatory lists alpn, which the record does not have",
+        ),
+        // alpn (RFC 9460 7.1.1): an empty identifier
+        (
+            "s HTTPS 1 . alpn=h2,",
+            "alpn identifiers are 1 to 255 octets",
+        ),
+        (
+            "s HTTPS 1 . alpn=",
+            "service parameter 'alpn' needs a value",
+        ),
+        // RFC 9461: dohpath is a relative URI template with a dns variable
+        (
+            "s SVCB 1 dns.example.net. alpn=h2 dohpath=https://x/q",
+            "dohpath \"https://x/q\" is not a relative URI template",
+        ),
+    ] {
+        let (c, out, _) = check_one(record);
+        assert_eq!(c, 1, "{record}: accepted\n{out}");
+        assert!(out.contains(want), "{record}: want {want:?} in\n{out}");
+        assert!(out.starts_with("<stdin>:2:"), "{out}");
+    }
+}
+
+#[test]
+fn svcb_success_cases_and_their_warnings() {
+    // RFC 9460 appendix D.1 and D.2: the presentation forms accepted, in Route 53's form
+    for (record, value) in [
+        ("@ HTTPS 0 foo.example.com.", "0 foo.example.com."),
+        ("@ SVCB 1 .", "1 ."),
+        (
+            "@ SVCB 16 foo.example.com. port=53",
+            "16 foo.example.com. port=53",
+        ),
+        (
+            "@ SVCB 1 foo.example.com. key667=hello",
+            "1 foo.example.com. key667=\"hello\"",
+        ),
+        (
+            "@ SVCB 1 foo.example.com. key667=\"hello\\210qoo\"",
+            "1 foo.example.com. key667=\"hello\\322qoo\"",
+        ),
+        (
+            "@ SVCB 1 foo.example.com. ipv6hint=\"2001:db8::1,2001:db8::53:1\"",
+            "1 foo.example.com. ipv6hint=2001:db8::1,2001:db8::53:1",
+        ),
+        (
+            "@ SVCB 1 example.com. ipv6hint=\"2001:db8:122:344::192.0.2.33\"",
+            "1 example.com. ipv6hint=2001:db8:122:344::c000:221",
+        ),
+        (
+            "@ SVCB 16 foo.example.org. ( alpn=h2,h3-19 mandatory=ipv4hint,alpn ipv4hint=192.0.2.1 )",
+            "16 foo.example.org. mandatory=alpn,ipv4hint alpn=\"h2,h3-19\" ipv4hint=192.0.2.1",
+        ),
+        (
+            "@ SVCB 16 foo.example.org. alpn=\"f\\\\\\\\oo\\\\,bar,h2\"",
+            "16 foo.example.org. alpn=\"f\\\\\\\\oo\\\\,bar,h2\"",
+        ),
+        (
+            "@ SVCB 16 foo.example.org. alpn=f\\\\\\092oo\\092,bar,h2",
+            "16 foo.example.org. alpn=\"f\\\\\\\\oo\\\\,bar,h2\"",
+        ),
+        // BIND's good-svcb.db
+        (
+            "@ SVCB 2 . no-default-alpn alpn=alpn",
+            "2 . alpn=\"alpn\" no-default-alpn",
+        ),
+        (
+            "@ SVCB 8 . mandatory=port,alpn port=60 alpn=\"h1\\\\,h2,h3\"",
+            "8 . mandatory=alpn,port alpn=\"h1\\\\,h2,h3\" port=60",
+        ),
+        ("@ SVCB 0 44._svbc.example.net.", "0 44._svbc.example.net."),
+        // NSD's success cases (dohpath quoted or not)
+        (
+            "@ HTTPS 1 . alpn=h2 dohpath=/dns-query{?dns}",
+            "1 . alpn=\"h2\" dohpath=\"/dns-query{?dns}\"",
+        ),
+        (
+            "@ HTTPS 1 . alpn=\"dot\" no-default-alpn port=853 ohttp",
+            "1 . alpn=\"dot\" no-default-alpn port=853 ohttp",
+        ),
+    ] {
+        let (c, out, err) = check_one(record);
+        assert_eq!(c, 0, "{record}: {out}{err}");
+        let r: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        assert_eq!(r["ResourceRecords"][0]["Value"], value, "{record}");
+    }
+    // what RFC 9460 says SHOULD (NOT): accepted, with a warning naming the place
+    for (records, want) in [
+        (
+            "s SVCB 0 . key123",
+            "<stdin>:2:8: AliasMode (priority 0) SHOULD NOT have service parameters",
+        ),
+        (
+            "s HTTPS 1 . alpn=\"dot\" no-default-alpn port=853 mandatory=port",
+            "<stdin>:2:9: HTTPS: port is automatically mandatory and SHOULD NOT be listed",
+        ),
+        (
+            "s HTTPS 1 . no-default-alpn",
+            "<stdin>:2:9: no-default-alpn without alpn: the record is not self-consistent",
+        ),
+        (
+            "s HTTPS 0 a.example.net.\ns HTTPS 0 b.example.net.",
+            "<stdin>:2:1: s.example.com. HTTPS: 2 AliasMode records; an RRset SHOULD have only one",
+        ),
+        (
+            "s HTTPS 0 a.example.net.\ns HTTPS 1 .",
+            "<stdin>:2:1: s.example.com. HTTPS: AliasMode and ServiceMode records together",
+        ),
+    ] {
+        let (c, out, err) = check_one(records);
+        assert_eq!(c, 0, "{records}: {out}{err}");
+        assert!(
+            err.contains(&format!("zone2r53: warning: {want}")),
+            "{records}: {err}"
+        );
+    }
+    // BIND's bad-svcb-servername.db refuses an underscore in the target (its check-svcb
+    // policy for hostnames); RFC 9460 does not, nor does Route 53: accepted here
+    let (c, _, _) =
+        check_one("s SVCB 1 _underscore.example. port=60 alpn=h3 ech=\"ZWFzdGVyIGVnZyE=\"");
+    assert_eq!(c, 0);
+}
+
 #[test]
 fn hostile_input_fails_fast() {
     // a 1 GB line: refused after the line cap, long before the end

@@ -396,6 +396,9 @@ impl Parser {
                     }
                     let value = r?;
                     let (split, rel) = (ctx.split, ctx.relative_targets);
+                    for n in ctx.notes {
+                        self.warn_at(file, line, dcol, n);
+                    }
                     for n in split {
                         self.warn(
                             file,

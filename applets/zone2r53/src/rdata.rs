@@ -25,6 +25,8 @@ pub struct Ctx<'a> {
     pub split: Vec<usize>,
     /// A string was refused for its length (`split_long` would have split it).
     pub too_long: bool,
+    /// Warnings about the value (what an RFC says SHOULD).
+    pub notes: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -36,6 +38,7 @@ impl<'a> Ctx<'a> {
             relative_targets: Vec::new(),
             split: Vec::new(),
             too_long: false,
+            notes: Vec::new(),
         }
     }
 }
@@ -334,7 +337,12 @@ pub fn from_text_into(
             }
         }
         "SVCB" | "HTTPS" => {
-            w.extend_from_slice(&tk.num::<u16>("priority", 65535)?.to_be_bytes());
+            let priority = tk.num::<u16>("priority", 65535)?;
+            let mode = crate::svcb::Mode {
+                alias: priority == 0,
+                https: t.code == 65,
+            };
+            w.extend_from_slice(&priority.to_be_bytes());
             w.extend_from_slice(tk.name("target", ctx)?.wire());
             let mut rest = Vec::new();
             while tk.more() {
@@ -356,7 +364,7 @@ pub fn from_text_into(
                 };
                 rest.push((key, val));
             }
-            crate::svcb::params_to_wire(&rest, ctx.esc, w)?;
+            crate::svcb::params_to_wire(&rest, ctx.esc, mode, w, &mut ctx.notes)?;
         }
         other => return Err(format!("type {other} has no text form here")),
     }

@@ -496,6 +496,29 @@ fn refusal(s: &RRset, types: &[u16], apex: Option<&Name>) -> Option<String> {
     Some(format!("{}: {why}", s.label()))
 }
 
+/// RFC 9460 2.4.2 on an SVCB/HTTPS RRset: one AliasMode record, not mixed with ServiceMode
+/// records (which recipients then ignore). SHOULDs: a warning.
+fn svcb_rrset_note(s: &RRset) -> Option<String> {
+    if !matches!(s.rtype.code, 64 | 65) {
+        return None;
+    }
+    let alias = s.values.iter().filter(|v| v.starts_with("0 ")).count();
+    let service = s.values.len() - alias;
+    if alias > 1 {
+        Some(format!(
+            "{}: {alias} AliasMode records; an RRset SHOULD have only one (RFC 9460 2.4.2)",
+            s.label()
+        ))
+    } else if alias == 1 && service > 0 {
+        Some(format!(
+            "{}: AliasMode and ServiceMode records together; recipients ignore the {service} ServiceMode one(s) (RFC 9460 2.4.2)",
+            s.label()
+        ))
+    } else {
+        None
+    }
+}
+
 fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) {
     sort_canonical(&mut sets);
     // the RRsets of one name are adjacent now: judge each with the types at its name
@@ -515,6 +538,8 @@ fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bo
     for (s, v) in sets.iter().zip(&verdicts) {
         if let Some(m) = v {
             z.issue(lenient, (s.file as usize, s.line, s.col), m.clone());
+        } else if let Some(w) = svcb_rrset_note(s) {
+            z.warn((s.file as usize, s.line, s.col), w);
         }
     }
     let mut k = 0;
