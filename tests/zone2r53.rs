@@ -805,6 +805,103 @@ fn svcb_success_cases_and_their_warnings() {
 }
 
 #[test]
+fn push_waits_for_insync_and_passes_arguments_as_argv() {
+    // a stand-in for the AWS CLI that logs its argv (one word a line) and answers like
+    // Route 53 does for a slow change: PENDING, then INSYNC at the second get-change
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("argv.log");
+    let fake = d.path().join("fake-aws");
+    std::fs::write(
+        &fake,
+        format!(
+            r#"#!/bin/sh
+for a in "$@"; do printf '%s\n' "$a"; done >> '{log}'
+echo --- >> '{log}'
+case " $* " in
+  *" change-resource-record-sets "*) echo '{{"ChangeInfo":{{"Id":"/change/C1","Status":"PENDING"}}}}' ;;
+  *" get-change "*)
+    if [ -e '{log}.seen' ]; then echo '{{"ChangeInfo":{{"Id":"/change/C1","Status":"INSYNC"}}}}'
+    else touch '{log}.seen'; echo '{{"ChangeInfo":{{"Id":"/change/C1","Status":"PENDING"}}}}'; fi ;;
+esac
+"#,
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let batch = d.path().join("b.json");
+    std::fs::write(&batch, r#"{"Changes":[{"Action":"UPSERT","ResourceRecordSet":{"Name":"a.example.com.","Type":"A","TTL":60,"ResourceRecords":[{"Value":"192.0.2.1"}]}}]}"#).unwrap();
+    let profile = "prod; rm -rf / $(id)";
+    let out = run(z()
+        .args(["push", "--zone-id", "Z0123", "--profile", profile, "--aws"])
+        .arg(&fake)
+        .arg(&batch));
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("change /change/C1 PENDING"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains(": INSYNC\n"), "{}", stdout(&out));
+    let calls: Vec<Vec<String>> = std::fs::read_to_string(&log)
+        .unwrap()
+        .split("---\n")
+        .filter(|c| !c.is_empty())
+        .map(|c| c.lines().map(str::to_string).collect())
+        .collect();
+    let file_arg = format!("file://{}", batch.display());
+    assert_eq!(
+        calls,
+        [
+            vec![
+                "--profile",
+                profile,
+                "route53",
+                "change-resource-record-sets",
+                "--hosted-zone-id",
+                "Z0123",
+                "--change-batch",
+                &file_arg,
+                "--output",
+                "json"
+            ],
+            vec![
+                "--profile",
+                profile,
+                "route53",
+                "get-change",
+                "--id",
+                "/change/C1",
+                "--output",
+                "json"
+            ],
+            vec![
+                "--profile",
+                profile,
+                "route53",
+                "get-change",
+                "--id",
+                "/change/C1",
+                "--output",
+                "json"
+            ],
+        ]
+    );
+    // no AWS CLI: exit 69, nothing half done
+    let out = run(z()
+        .args(["push", "--zone-id", "Z0123", "--aws", "/nonexistent/aws"])
+        .arg(&batch));
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    // a batch that is not one is refused before anything is sent
+    std::fs::write(&batch, "{\"Changes\":[]}").unwrap();
+    let out = run(z()
+        .args(["push", "--zone-id", "Z0123", "--aws"])
+        .arg(&fake)
+        .arg(&batch));
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+}
+
+#[test]
 fn hostile_input_fails_fast() {
     // a 1 GB line: refused after the line cap, long before the end
     let mut c = z();

@@ -5,14 +5,14 @@ use crate::diff::{self, DiffOpts, Mode};
 use crate::name::{Escapes, Name};
 use crate::parser::{MAX_WARNINGS, Options, Parsed, Parser, Problem};
 use crate::zone::{self, BuildOpts, Zone};
-use crate::{NAME, export, r53json, zerigo};
+use crate::{NAME, export, push, r53json, zerigo};
 use argh::FromArgs;
 use opsbox_common::output::{self, Output};
 use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, escape, exit, input};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
-const COMMANDS: &str = "Commands:\n  diff     the minimal batches from Route 53's current record sets to the zone file\n  export   Route 53's record sets (list-resource-record-sets JSON) as a zone file\n  check    validate only, like named-checkzone: exit 1 with the problem list";
+const COMMANDS: &str = "Commands:\n  diff     the minimal batches from Route 53's current record sets to the zone file\n  export   Route 53's record sets (list-resource-record-sets JSON) as a zone file\n  check    validate only, like named-checkzone: exit 1 with the problem list\n  push     apply batches with the AWS CLI, one at a time, each waited for until INSYNC";
 
 /// Largest Zerigo XML document read.
 const MAX_XML: u64 = 64 << 20;
@@ -495,7 +495,8 @@ fn clear_outputs(out: Option<&str>, out_dir: Option<&str>, why: &str, quiet: boo
 }
 
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
-    match cli::subcommand(&args, &["diff", "export", "check"]) {
+    match cli::subcommand(&args, &["diff", "export", "check", "push"]) {
+        (Some("push"), rest) => push::run(cli::parse(&[NAME, "push"], rest)?),
         (Some("check"), rest) => check(cli::parse(&[NAME, "check"], rest)?),
         (Some("diff"), rest) => diff_cmd(cli::parse(&[NAME, "diff"], rest)?),
         (Some("export"), rest) => export_cmd(cli::parse(&[NAME, "export"], rest)?),
