@@ -299,9 +299,8 @@ fn load_repo_primary(repo: &str, p: &mut rpm::Primary) -> Result<usize> {
     let rec = md
         .record("primary")
         .ok_or_else(|| Error::data(format!("{}: no primary record", md.path.display())))?;
-    let file = Path::new(repo).join(&rec.location);
-    let mut src = xml::Src::open(&file.display().to_string())?;
-    p.load(&mut src)
+    let (file, name) = rec.open(&md, Path::new(repo))?;
+    p.load(&mut xml::Src::from_file(file, &name)?)
 }
 
 fn load_primaries(repos: &[String], files: &[String]) -> Result<Option<rpm::Primary>> {
@@ -612,32 +611,43 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
         if md.record("primary").is_some() {
             repos.push(o.target.clone());
         }
-        (target.join(&rec.location).display().to_string(), Some(rec))
+        let (f, name) = rec.open(&md, target)?;
+        (name, Some((rec, f, md)))
     } else {
         (o.target.clone(), None)
     };
     let primary = load_primaries(&repos, &o.primary)?;
     let mut rep = check::Report::default();
     // the file a repomd.xml names must exist and match its checksum
-    if let Some(rec) = &record {
-        let raw = std::fs::read(&file).ctx_code(exit::NOINPUT, &file)?;
-        if let Ok(s) = Sum::parse(&rec.checksum_type) {
-            let mut h = s.hasher();
-            h.update(&raw);
-            let got = h.hex();
-            if got != rec.checksum {
-                rep.problems.push(check::Problem {
-                    at: file.clone(),
-                    id: String::new(),
-                    what: format!(
-                        "{} checksum is {got}, repomd.xml says {}",
-                        rec.checksum_type, rec.checksum
-                    ),
-                });
+    let mut src = match record {
+        Some((rec, mut f, md)) => {
+            if let Ok(s) = Sum::parse(&rec.checksum_type) {
+                let mut h = s.hasher();
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = f.read(&mut buf).ctx_code(exit::NOINPUT, &file)?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                let got = h.hex();
+                if got != rec.checksum {
+                    rep.problems.push(check::Problem {
+                        at: file.clone(),
+                        id: String::new(),
+                        what: format!(
+                            "{} checksum is {got}, repomd.xml says {}",
+                            rec.checksum_type, rec.checksum
+                        ),
+                    });
+                }
             }
+            let (f, name) = rec.open(&md, target)?;
+            xml::Src::from_file(f, &name)?
         }
-    }
-    let mut src = xml::Src::open(&file)?;
+        None => xml::Src::open(&file)?,
+    };
     let r = check::check(&mut src, primary.as_ref())?;
     rep.updates = r.updates;
     rep.problems.extend(r.problems);

@@ -6,7 +6,7 @@ use crate::xml::Src;
 use opsbox_common::diag::Diag;
 use opsbox_common::{Error, Result, ResultExt, exit, output};
 use quick_xml::events::Event;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,98 @@ pub struct Record {
     pub checksum_type: String,
     pub checksum: String,
     pub location: String,
+    /// Line and column of its `<location>` in repomd.xml.
+    pub location_at: (u64, u64),
     pub timestamp: u64,
+}
+
+impl Record {
+    /// Open the file this record names, inside `repo` (see [`open_in`]); errors name the
+    /// `<location>` in `md`.
+    pub fn open(&self, md: &Repomd, repo: &Path) -> Result<(File, String)> {
+        let name = repo.join(&self.location).display().to_string();
+        match open_in(repo, &self.location, METADATA_MAX) {
+            Ok(f) => Ok((f, name)),
+            Err(Refused::Missing(e)) => Err(Error::from_io_code(exit::NOINPUT, &name, &e)),
+            Err(Refused::Bad(why)) => Err(Error::at(
+                &md.path.display().to_string(),
+                self.location_at.0,
+                self.location_at.1,
+                format!(
+                    "location {} {why}",
+                    opsbox_common::escape::quote(&self.location)
+                ),
+            )),
+        }
+    }
+}
+
+/// The largest repomd.xml read.
+pub const REPOMD_MAX: u64 = 1 << 20;
+/// The largest metadata file (as stored, compressed) a repomd.xml may name.
+pub const METADATA_MAX: u64 = 1 << 30;
+
+/// Why a file of a repository cannot be opened.
+#[derive(Debug)]
+pub enum Refused {
+    /// Missing or unreadable (exit 66).
+    Missing(std::io::Error),
+    /// Not a file of the repository: the reason (exit 65).
+    Bad(String),
+}
+
+/// Why `href` (a `location href` of repomd.xml) cannot name a file inside the repository,
+/// from its text alone: empty, absolute, with a `..` component or a NUL.
+pub fn href_problem(href: &str) -> Option<&'static str> {
+    if href.is_empty() {
+        Some("is empty")
+    } else if href.starts_with('/') {
+        Some("is an absolute path, not one inside the repository")
+    } else if href.split('/').any(|c| c == "..") {
+        Some("leaves the repository (a '..' component)")
+    } else if href.contains('\0') {
+        Some("holds a NUL character")
+    } else {
+        None
+    }
+}
+
+/// Open `repo/href` for reading, confined to the repository: `href` relative and without
+/// `..` ([`href_problem`]), no symbolic link leading out of `repo` (the path is resolved
+/// and must stay under `repo`'s own resolved path), a regular file only (opened without
+/// blocking and checked with fstat, so a FIFO cannot hang and a device is refused), at
+/// most `limit` bytes.
+pub fn open_in(repo: &Path, href: &str, limit: u64) -> std::result::Result<File, Refused> {
+    if let Some(why) = href_problem(href) {
+        return Err(Refused::Bad(why.into()));
+    }
+    let root = fs::canonicalize(repo).map_err(Refused::Missing)?;
+    let real = fs::canonicalize(repo.join(href)).map_err(Refused::Missing)?;
+    if !real.starts_with(&root) {
+        return Err(Refused::Bad(format!(
+            "leads out of the repository through a symbolic link (to {})",
+            opsbox_common::escape::quote(&real.display().to_string())
+        )));
+    }
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(&real)
+        .map_err(Refused::Missing)?;
+    let m = f.metadata().map_err(Refused::Missing)?;
+    if !m.is_file() {
+        return Err(Refused::Bad(
+            "is not a regular file (a directory, FIFO, socket or device)".into(),
+        ));
+    }
+    if m.len() > limit {
+        return Err(Refused::Bad(format!(
+            "is larger than {limit} bytes ({} bytes)",
+            m.len()
+        )));
+    }
+    Ok(f)
 }
 
 #[derive(Debug)]
@@ -37,7 +128,15 @@ impl Repomd {
     pub fn load(repo: &Path) -> Result<Self> {
         let path = repo.join("repodata/repomd.xml");
         let name = path.display().to_string();
-        let bytes = fs::read(&path).ctx_code(exit::NOINPUT, &name)?;
+        let f = match open_in(repo, "repodata/repomd.xml", REPOMD_MAX) {
+            Ok(f) => f,
+            Err(Refused::Missing(e)) => return Err(Error::from_io_code(exit::NOINPUT, &name, &e)),
+            Err(Refused::Bad(why)) => return Err(Error::data(format!("{name}: {why}"))),
+        };
+        let mut bytes = Vec::new();
+        f.take(REPOMD_MAX)
+            .read_to_end(&mut bytes)
+            .ctx_code(exit::NOINPUT, &name)?;
         let mut src = Src::new(Box::new(std::io::Cursor::new(bytes.clone())), &name);
         let mut buf = Vec::new();
         let mut records = Vec::new();
@@ -89,7 +188,9 @@ impl Repomd {
                             text.clear();
                         }
                         b"location" => {
+                            let at = src.line_col(off);
                             if let Some(r) = cur.as_mut() {
+                                r.location_at = at;
                                 src.attrs(off, e, |k, v| {
                                     if k == b"href" {
                                         r.location = v.into_owned();
@@ -286,7 +387,7 @@ pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> R
         && o.checksum == sum
         && o.checksum_type == style.sum.name()
         && o.location == location
-        && repo.join(&o.location).is_file()
+        && open_in(repo, &o.location, u64::MAX).is_ok()
     {
         drop(guard); // removes the temporary file
         return Ok(Outcome::Unchanged);
@@ -334,8 +435,9 @@ pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> R
     // the old file goes last, unless something still names it
     if let Some(o) = old
         && o.location != location
-        && !o.location.contains("..")
+        && href_problem(&o.location).is_none()
         && o.location.starts_with("repodata/")
+        && !o.location[9..].contains('/')
         && !md
             .records
             .iter()

@@ -828,7 +828,12 @@ pub fn open_input(path: &str) -> Result<(Compression, Input)> {
         let (c, r, n) = decompress_counted(stdin).map_err(|e| read_error(name, &e))?;
         return Ok((c, Input::Other(r, n)));
     }
-    let mut file = BufReader::with_capacity(1 << 16, opsbox_common::input::open_file(path)?);
+    open_file_input(opsbox_common::input::open_file(path)?, name)
+}
+
+/// [`open_input`] for a file already open (named `name` in messages).
+pub fn open_file_input(file: std::fs::File, name: &str) -> Result<(Compression, Input)> {
+    let mut file = BufReader::with_capacity(1 << 16, file);
     let head = file.fill_buf().map_err(|e| read_error(name, &e))?;
     match Compression::sniff(head) {
         Compression::None => Ok((Compression::None, Input::File(file))),

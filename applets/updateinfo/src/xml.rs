@@ -48,6 +48,12 @@ impl Src {
         ))
     }
 
+    /// Read a file already open, named `name` in messages, undoing its compression.
+    pub fn from_file(file: std::fs::File, name: &str) -> Result<Self> {
+        let (_, r) = stream::open_file_input(file, name)?;
+        Ok(Self::from_input(r, name))
+    }
+
     /// How many elements are open.
     pub fn depth(&self) -> usize {
         self.starts.len()
