@@ -254,11 +254,11 @@ fn per_advisory_problems_warn_and_skip_or_fail_with_strict() {
         "{err}"
     );
     assert!(
-        err.contains("CESA-2099:0012: bad issue_date 'Jan 1 2099'"),
+        err.contains("CESA-2099:0012: bad issue_date \"Jan 1 2099\""),
         "{err}"
     );
     assert!(
-        err.contains("CESA-2099:0013: 'not-an-rpm.txt' is not an RPM file name"),
+        err.contains("CESA-2099:0013: \"not-an-rpm.txt\" is not an RPM file name"),
         "{err}"
     );
     let x = fs::read_to_string(dir.path().join("u.xml")).unwrap();
@@ -361,12 +361,12 @@ fn check_reports_what_the_original_script_writes() {
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains(":5:17: CESA-2099:0002: reference type 'CEFS'"),
+        out.contains(":5:17: CESA-2099:0002: reference type \"CEFS\""),
         "{out}"
     );
     assert!(out.contains(":7:3: CESA-2099:0002: duplicate id"), "{out}");
     assert!(out.contains("control character"), "{out}");
-    assert!(out.contains("date '03/01/2099'"), "{out}");
+    assert!(out.contains("date \"03/01/2099\""), "{out}");
     assert_eq!(out.lines().count(), 4, "{out}");
     let o = ui(&["check", "--json", s(&f)]);
     let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();

@@ -7,6 +7,7 @@ use crate::convert::legal;
 use crate::rpm::{Nevra, Primary};
 use crate::xml::Src;
 use opsbox_common::Result;
+use opsbox_common::escape::quote;
 use quick_xml::events::Event;
 use std::collections::HashSet;
 
@@ -105,7 +106,7 @@ pub fn check(src: &mut Src, primary: Option<&Primary>) -> Result<Report> {
                                 &mut rep,
                                 src.pos(off),
                                 "",
-                                format!("unknown update type '{t}'"),
+                                format!("unknown update type {}", quote(t)),
                             ),
                             None => {
                                 problem(&mut rep, src.pos(off), "", "update without a type".into())
@@ -119,7 +120,10 @@ pub fn check(src: &mut Src, primary: Option<&Primary>) -> Result<Report> {
                             &mut rep,
                             src.pos(off),
                             &id,
-                            format!("date '{d}' is not one libsolv can read (it becomes 0: 1970)"),
+                            format!(
+                                "date {} is not one libsolv can read (it becomes 0: 1970)",
+                                quote(d)
+                            ),
                         ),
                         None if local.as_ref().as_bytes() == b"issued" => {
                             problem(&mut rep, src.pos(off), &id, "issued without a date".into())
@@ -133,7 +137,8 @@ pub fn check(src: &mut Src, primary: Option<&Primary>) -> Result<Report> {
                             src.pos(off),
                             &id,
                             format!(
-                                "reference type '{t}' is not one of {}",
+                                "reference type {} is not one of {}",
+                                quote(t),
                                 REF_TYPES.join(", ")
                             ),
                         ),
@@ -251,10 +256,10 @@ mod tests {
         let whats: Vec<&str> = r.problems.iter().map(|p| p.what.as_str()).collect();
         assert_eq!(r.updates, 2);
         assert_eq!(whats.len(), 4, "{whats:?}");
-        assert!(whats[0].starts_with("reference type 'CEFS'"));
+        assert!(whats[0].starts_with("reference type \"CEFS\""));
         assert!(whats[1].contains("epoch 0 here, 1 in the repository"));
         assert!(whats[2].starts_with("duplicate id"));
-        assert!(whats[3].starts_with("date 'Jan 2'"));
+        assert!(whats[3].starts_with("date \"Jan 2\""));
         assert!(libsolv_date_ok("1700000000") && libsolv_date_ok("2012-01-01"));
     }
 }

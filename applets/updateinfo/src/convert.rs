@@ -7,7 +7,8 @@
 use crate::cefs::{Field, Raw, View};
 use crate::frag::Frag;
 use crate::rpm::{Nevra, Primary, dist_release};
-use opsbox_common::diag::Diag;
+use crate::warnings::Diag;
+use opsbox_common::escape::quote;
 use opsbox_common::{Error, Result, ResultExt};
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -588,7 +589,10 @@ impl<'a> Converter<'a> {
                 raw,
                 &id,
                 "bad id",
-                format!("'{id}' is not an advisory id (printable ASCII, at most 48 bytes)"),
+                format!(
+                    "{} is not an advisory id (printable ASCII, at most 48 bytes)",
+                    quote(&id)
+                ),
             );
         };
         let kind = match v.get(Field::Kind).map(str::trim) {
@@ -596,7 +600,12 @@ impl<'a> Converter<'a> {
             Some(t) => match Kind::from_cefs(t) {
                 Some(k) => k,
                 None => {
-                    return self.skip(raw, &id, "unknown type", format!("unknown type '{t}'"));
+                    return self.skip(
+                        raw,
+                        &id,
+                        "unknown type",
+                        format!("unknown type {}", quote(t)),
+                    );
                 }
             },
         };
@@ -622,7 +631,7 @@ impl<'a> Converter<'a> {
                         raw,
                         &id,
                         "bad date",
-                        format!("bad issue_date '{d}' (want YYYY-MM-DD HH:MM:SS)"),
+                        format!("bad issue_date {} (want YYYY-MM-DD HH:MM:SS)", quote(d)),
                     );
                 }
             },
@@ -632,7 +641,7 @@ impl<'a> Converter<'a> {
             Some(s) => match severity(s) {
                 Some(s) => Some(s),
                 None => {
-                    self.warn(raw, &id, format!("unknown severity '{s}' left out"))?;
+                    self.warn(raw, &id, format!("unknown severity {} left out", quote(s)))?;
                     None
                 }
             },
@@ -654,7 +663,7 @@ impl<'a> Converter<'a> {
                         raw,
                         &id,
                         "bad os_release",
-                        format!("os_release '{r}' is not a number"),
+                        format!("os_release {} is not a number", quote(r)),
                     );
                 }
             }
@@ -666,7 +675,10 @@ impl<'a> Converter<'a> {
                     raw,
                     &id,
                     "bad package",
-                    format!("'{file}' is not an RPM file name (name-version-release.arch.rpm)"),
+                    format!(
+                        "{} is not an RPM file name (name-version-release.arch.rpm)",
+                        quote(file)
+                    ),
                 );
             };
             let rel = match dist_release(n.release) {
@@ -677,7 +689,8 @@ impl<'a> Converter<'a> {
                         raw,
                         &id,
                         format!(
-                            "{file}: no dist tag (.elN) and several os_release: package left out"
+                            "{}: no dist tag (.elN) and several os_release: package left out",
+                            quote(file)
                         ),
                     )?;
                     continue;

@@ -11,16 +11,18 @@ pub mod frag;
 pub mod repomd;
 pub mod rpm;
 pub mod stream;
+pub mod warnings;
 pub mod xml;
 
 use argh::FromArgs;
 use convert::{Filters, Kind, Spooled};
-use opsbox_common::diag::Diag;
+use opsbox_common::escape::text;
 use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, exit, output};
 use repomd::{Outcome, Repomd, Style};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use stream::{Compression, Sum};
+use warnings::Diag;
 
 /// The applet's name, as dispatched and as it prefixes messages.
 pub const NAME: &str = "updateinfo";
@@ -296,9 +298,7 @@ fn inject_cmd(o: InjectOpts) -> Result<ExitCode> {
 /// Load the primary.xml of a repository (the one its repomd.xml names).
 fn load_repo_primary(repo: &str, p: &mut rpm::Primary) -> Result<usize> {
     let md = Repomd::load(Path::new(repo))?;
-    let rec = md
-        .record("primary")
-        .ok_or_else(|| Error::data(format!("{}: no primary record", md.path.display())))?;
+    let rec = md.need("primary")?;
     let (file, name) = rec.open(&md, Path::new(repo))?;
     p.load(&mut xml::Src::from_file(file, &name)?)
 }
@@ -324,13 +324,19 @@ fn verify_sha1(errata: &str, sumfile: &str) -> Result<()> {
             "--sha1-file needs ERRATA to be a file, not stdin",
         ));
     }
-    let text = String::from_utf8_lossy(&opsbox_common::input::read_all(sumfile)?).into_owned();
+    // (a sums file is small: its first MiB is read)
+    let mut raw = Vec::new();
+    opsbox_common::input::open_file(sumfile)?
+        .take(1 << 20)
+        .read_to_end(&mut raw)
+        .ctx_code(exit::NOINPUT, sumfile)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
     let base = Path::new(errata)
         .file_name()
         .map(|b| b.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut want = None;
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let mut w = line.split_whitespace();
         let Some(h) = w.next() else { continue };
         let name = w.next().map(|n| n.trim_start_matches('*'));
@@ -341,14 +347,15 @@ fn verify_sha1(errata: &str, sumfile: &str) -> Result<()> {
                     .is_some_and(|f| f.to_string_lossy() == base)
             });
             if named || want.is_none() {
-                want = Some(h.to_ascii_lowercase());
+                want = Some((h.to_ascii_lowercase(), n as u64 + 1));
             }
             if named {
                 break;
             }
         }
     }
-    let want = want.ok_or_else(|| Error::data(format!("{sumfile}: no SHA-1 sum in it")))?;
+    let (want, at) =
+        want.ok_or_else(|| Error::at(sumfile, 1, 1, "no SHA-1 sum in it (40 hex digits)"))?;
     let mut f = opsbox_common::input::open_file(errata)?;
     let mut h = Sum::Sha1.hasher();
     let mut buf = vec![0u8; 1 << 16];
@@ -361,9 +368,14 @@ fn verify_sha1(errata: &str, sumfile: &str) -> Result<()> {
     }
     let got = h.hex();
     if got != want {
-        return Err(Error::data(format!(
-            "{errata}: SHA-1 is {got}, {sumfile} says {want}: incomplete or altered download"
-        )));
+        return Err(Error::at(
+            sumfile,
+            at,
+            1,
+            format!(
+                "{errata}: SHA-1 is {got}, this line says {want}: incomplete or altered download"
+            ),
+        ));
     }
     Ok(())
 }
@@ -604,10 +616,7 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
     let target = Path::new(&o.target);
     let (file, record) = if o.target != "-" && target.is_dir() {
         let md = Repomd::load(target)?;
-        let rec = md
-            .record("updateinfo")
-            .cloned()
-            .ok_or_else(|| Error::data(format!("{}: no updateinfo record", md.path.display())))?;
+        let rec = md.need("updateinfo")?.clone();
         if md.record("primary").is_some() {
             repos.push(o.target.clone());
         }
@@ -634,10 +643,15 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
                 let got = h.hex();
                 if got != rec.checksum {
                     rep.problems.push(check::Problem {
-                        at: file.clone(),
+                        at: format!(
+                            "{}:{}:{}",
+                            md.path.display(),
+                            rec.location_at.0,
+                            rec.location_at.1
+                        ),
                         id: String::new(),
                         what: format!(
-                            "{} checksum is {got}, repomd.xml says {}",
+                            "{} checksum of {file} is {got}, repomd.xml says {}",
                             rec.checksum_type, rec.checksum
                         ),
                     });
@@ -661,9 +675,20 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
                     serde_json::json!({"at": p.at, "id": p.id, "problem": p.what})
                 )?;
             } else if p.id.is_empty() {
-                writeln!(out, "{}: {}", p.at, p.what)?;
+                writeln!(
+                    out,
+                    "{}: {}",
+                    text(&p.at),
+                    opsbox_common::escape::controls(&p.what)
+                )?;
             } else {
-                writeln!(out, "{}: {}: {}", p.at, p.id, p.what)?;
+                writeln!(
+                    out,
+                    "{}: {}: {}",
+                    text(&p.at),
+                    text(&p.id),
+                    opsbox_common::escape::controls(&p.what)
+                )?;
             }
         }
         if o.json {

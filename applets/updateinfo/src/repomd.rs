@@ -2,8 +2,8 @@
 //! the way modifyrepo does, natively and crash-safely.
 
 use crate::stream::{self, Compression, Compressor, Hashing, Sum};
+use crate::warnings::Diag;
 use crate::xml::Src;
-use opsbox_common::diag::Diag;
 use opsbox_common::{Error, Result, ResultExt, exit, output};
 use quick_xml::events::Event;
 use std::fs::{self, File, OpenOptions};
@@ -137,6 +137,12 @@ impl Repomd {
         f.take(REPOMD_MAX)
             .read_to_end(&mut bytes)
             .ctx_code(exit::NOINPUT, &name)?;
+        Self::parse(path, bytes)
+    }
+
+    /// Read the records of a repomd.xml's text (`path` names it in messages).
+    pub fn parse(path: PathBuf, bytes: Vec<u8>) -> Result<Self> {
+        let name = path.display().to_string();
         let mut src = Src::new(Box::new(std::io::Cursor::new(bytes.clone())), &name);
         let mut buf = Vec::new();
         let mut records = Vec::new();
@@ -235,7 +241,10 @@ impl Repomd {
                 _ => {}
             }
         }
-        let end_tag = end_tag.ok_or_else(|| Error::data(format!("{name}: no </repomd>")))?;
+        let Some(end_tag) = end_tag else {
+            let (l, c) = line_col(&bytes, bytes.len());
+            return Err(Error::at(&name, l, c, "no </repomd>"));
+        };
         Ok(Repomd {
             path,
             bytes,
@@ -246,6 +255,19 @@ impl Repomd {
 
     pub fn record(&self, kind: &str) -> Option<&Record> {
         self.records.iter().find(|r| r.kind == kind)
+    }
+
+    /// The record of `kind`, or an error at `</repomd>` saying there is none.
+    pub fn need(&self, kind: &str) -> Result<&Record> {
+        self.record(kind).ok_or_else(|| {
+            let (l, c) = line_col(&self.bytes, self.end_tag);
+            Error::at(
+                &self.path.display().to_string(),
+                l,
+                c,
+                format!("no {kind} record"),
+            )
+        })
     }
 
     /// The repomd.xml with `new` (a complete `<data …>…</data>` text) in place of the record
@@ -293,6 +315,14 @@ impl Repomd {
         out.extend_from_slice(&b[end..]);
         out
     }
+}
+
+/// 1-based line and byte column of `off` in `bytes`.
+fn line_col(bytes: &[u8], off: usize) -> (u64, u64) {
+    let before = &bytes[..off.min(bytes.len())];
+    let line = memchr::memchr_iter(b'\n', before).count() as u64 + 1;
+    let start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+    (line, (before.len() - start) as u64 + 1)
 }
 
 /// quick-xml's position after an end tag event is the byte after `>`; `off` is where the
@@ -392,10 +422,6 @@ pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> R
         drop(guard); // removes the temporary file
         return Ok(Outcome::Unchanged);
     }
-    let dest = dir.join(&base);
-    fs::rename(&tmp, &dest).ctx_code(exit::CANTCREAT, dest.display())?;
-    std::mem::forget(guard);
-    output::sync_dir(&dir);
 
     let now = match std::env::var("SOURCE_DATE_EPOCH")
         .ok()
@@ -429,6 +455,26 @@ pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> R
         s += &format!("{i}</data>");
         s
     });
+    // what is written must read back, with the record just made
+    let back = Repomd::parse(md.path.clone(), new.clone()).map_err(|e| {
+        Error::data(format!(
+            "{}: the new repomd.xml would not read back, nothing written: {}",
+            md.path.display(),
+            e.message().unwrap_or("")
+        ))
+    })?;
+    if back.records.len() != md.records.len() + usize::from(old.is_none())
+        || back.record("updateinfo").map(|r| &r.location) != Some(&location)
+    {
+        return Err(Error::data(format!(
+            "{}: the updateinfo record would not read back from the new repomd.xml (records nested where they are not looked for?): nothing written",
+            md.path.display()
+        )));
+    }
+    let dest = dir.join(&base);
+    fs::rename(&tmp, &dest).ctx_code(exit::CANTCREAT, dest.display())?;
+    std::mem::forget(guard);
+    output::sync_dir(&dir);
     crash_point("after-data");
     output::write_atomic(&md.path, &new)?;
     crash_point("after-repomd");

@@ -761,10 +761,13 @@ impl<R: BufRead> BufRead for Tracked<R> {
 pub fn read_error(name: &str, e: &io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
-            Error::data(format!(
-                "{name}: corrupt compressed data: {}",
-                opsbox_common::io_reason(e)
-            ))
+            // (where it is found: before anything was decompressed)
+            Error::at(
+                name,
+                1,
+                1,
+                format!("corrupt compressed data: {}", opsbox_common::io_reason(e)),
+            )
         }
         _ => Error::from_io(name, e),
     }

@@ -17,6 +17,8 @@ pub struct Src {
     /// Names of the open elements, concatenated, and where each starts.
     stack: Frag,
     starts: Vec<usize>,
+    /// The root element was seen (and closed, once the depth is 0 again).
+    rooted: bool,
 }
 
 impl Src {
@@ -36,6 +38,7 @@ impl Src {
             name: name.to_string(),
             stack: Frag::new(),
             starts: Vec::new(),
+            rooted: false,
         }
     }
 
@@ -96,6 +99,12 @@ impl Src {
             Ok(ev) => {
                 match &ev {
                     Event::Start(e) | Event::Empty(e) => {
+                        if self.starts.is_empty() {
+                            if self.rooted {
+                                return Err(self.at(off, "a second root element"));
+                            }
+                            self.rooted = true;
+                        }
                         let qname = e.name();
                         let name = qname.as_ref().as_bytes();
                         if name.len() > limits::NAME {
@@ -119,6 +128,14 @@ impl Src {
                         if let Some(s) = self.starts.pop() {
                             self.stack.truncate(s);
                         }
+                    }
+                    Event::Text(t)
+                        if self.starts.is_empty()
+                            && !t.as_ref().bytes().all(|b| b.is_ascii_whitespace()) =>
+                    {
+                        return Err(
+                            self.at(off, "text outside the root element (not an XML document?)")
+                        );
                     }
                     Event::Eof if !self.starts.is_empty() => {
                         let innermost = match self.starts.last() {
