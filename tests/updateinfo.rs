@@ -562,10 +562,46 @@ fn primary_epochs_only_present_and_filters() {
         "{x}"
     );
     assert!(
-        stderr(&o).contains("2 of 4 packages are not in the repository (epoch 0 assumed)"),
+        stderr(&o).contains("2 of 4 packages are not in the repository (epoch 0 assumed): absent-2-2.el7.x86_64, gone-1.0-1.el7.x86_64\n"),
         "{}",
         stderr(&o)
     );
+    // --stats names them too; --json lists them all
+    let out = dir.path().join("o.xml");
+    let o = ui(&[
+        "--release",
+        "7",
+        "--stats",
+        "--primary",
+        s(&primary),
+        "-o",
+        s(&out),
+        s(&errata),
+    ]);
+    assert!(
+        stdout(&o).contains(
+            "packages not in the repository: 2 of 4: absent-2-2.el7.x86_64, gone-1.0-1.el7.x86_64\n"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = ui(&[
+        "--release",
+        "7",
+        "--stats",
+        "--json",
+        "--primary",
+        s(&primary),
+        "-o",
+        s(&out),
+        s(&errata),
+    ]);
+    let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["missing_packages"],
+        serde_json::json!(["absent-2-2.el7.x86_64", "gone-1.0-1.el7.x86_64"])
+    );
+    assert_eq!(last["missing_packages_truncated"], false);
     // --only-present drops the packages and the advisory left without any
     let o = ui(&[
         "--release",

@@ -11,7 +11,7 @@ use crate::warnings::Diag;
 use opsbox_common::escape::quote;
 use opsbox_common::{Error, Result, ResultExt};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -278,7 +278,55 @@ pub struct Stats {
     pub filtered: usize,
     pub packages_looked_up: usize,
     pub packages_not_found: usize,
+    /// The distinct packages not found (file names), the first [`MISSING_KEPT`] in order.
+    pub missing: BTreeSet<String>,
+    /// More distinct packages were missing than are kept.
+    pub missing_truncated: bool,
     pub duplicates: usize,
+}
+
+/// Missing package names kept for the report (memory stays bounded).
+pub const MISSING_KEPT: usize = 10_000;
+
+impl Stats {
+    /// Note a package the repository does not hold.
+    fn missing(&mut self, file: &str) {
+        self.packages_not_found += 1;
+        let file = file.strip_suffix(".rpm").unwrap_or(file);
+        if self.missing.contains(file) {
+            return;
+        }
+        if self.missing.len() < MISSING_KEPT {
+            self.missing.insert(file.to_string());
+        } else {
+            self.missing_truncated = true;
+            if self.missing.last().is_some_and(|l| l.as_str() > file) {
+                self.missing.pop_last();
+                self.missing.insert(file.to_string());
+            }
+        }
+    }
+
+    /// The missing packages for a line of text: the first few, then how many more.
+    pub fn missing_short(&self) -> String {
+        const SHOWN: usize = 5;
+        let mut t: Vec<String> = self
+            .missing
+            .iter()
+            .take(SHOWN)
+            .map(|m| opsbox_common::escape::text(m).into_owned())
+            .collect();
+        let distinct = self.missing.len();
+        if distinct > SHOWN || self.missing_truncated {
+            let more = if self.missing_truncated {
+                format!("{}+", distinct - SHOWN)
+            } else {
+                (distinct - SHOWN).to_string()
+            };
+            t.push(format!("and {more} more (--stats --json lists them)"));
+        }
+        t.join(", ")
+    }
 }
 
 struct Entry {
@@ -746,7 +794,7 @@ impl<'a> Converter<'a> {
                         self.stats.packages_looked_up += 1;
                         let k = p.get(n);
                         if k.is_none() {
-                            self.stats.packages_not_found += 1;
+                            self.stats.missing(file);
                             if f.only_present {
                                 continue;
                             }
@@ -1618,6 +1666,37 @@ mod tests {
             proptest::prop_assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.cmp(&b));
             proptest::prop_assert_eq!(cmp_bytes(a.as_bytes(), a.as_bytes()), Ordering::Equal);
         }
+    }
+
+    #[test]
+    fn missing_packages_are_named_shortly_and_kept_bounded() {
+        let mut st = Stats::default();
+        for i in (0..12).rev() {
+            st.missing(&format!("p{i:02}-1-1.el7.x86_64.rpm"));
+            st.missing(&format!("p{i:02}-1-1.el7.x86_64.rpm"));
+        }
+        assert_eq!(st.packages_not_found, 24);
+        assert_eq!(
+            st.missing_short(),
+            "p00-1-1.el7.x86_64, p01-1-1.el7.x86_64, p02-1-1.el7.x86_64, p03-1-1.el7.x86_64, \
+             p04-1-1.el7.x86_64, and 7 more (--stats --json lists them)"
+        );
+        let mut st = Stats::default();
+        for i in (0..MISSING_KEPT + 3).rev() {
+            st.missing(&format!("p{i:06}"));
+        }
+        assert_eq!(st.missing.len(), MISSING_KEPT);
+        assert!(st.missing_truncated);
+        // the first ones in order are kept
+        assert_eq!(st.missing.first().map(String::as_str), Some("p000000"));
+        assert_eq!(
+            st.missing.last().map(String::as_str),
+            Some(format!("p{:06}", MISSING_KEPT - 1).as_str())
+        );
+        assert!(
+            st.missing_short()
+                .ends_with("and 9995+ more (--stats --json lists them)")
+        );
     }
 
     #[test]

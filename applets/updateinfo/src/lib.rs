@@ -406,10 +406,11 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
     let st = &spooled.stats;
     if primary.is_some() && st.packages_not_found > 0 {
         diag.note(format!(
-            "{} of {} packages are not in the repository (epoch 0 assumed{})",
+            "{} of {} packages are not in the repository (epoch 0 assumed{}): {}",
             st.packages_not_found,
             st.packages_looked_up,
-            if o.only_present { "; left out" } else { "" }
+            if o.only_present { "; left out" } else { "" },
+            st.missing_short()
         ));
     }
     let mut releases = spooled.releases();
@@ -548,6 +549,7 @@ fn finish_stats(o: &Opts, sp: &Spooled, to_stdout: bool) -> Result<ExitCode> {
             "read": st.read, "skipped": skipped, "skipped_by_reason": st.skipped,
             "filtered": st.filtered, "duplicates": st.duplicates,
             "packages_looked_up": st.packages_looked_up, "packages_not_found": st.packages_not_found,
+            "missing_packages": st.missing, "missing_packages_truncated": st.missing_truncated,
         });
         writeln!(text, "{line}")?;
     } else {
@@ -596,8 +598,11 @@ fn finish_stats(o: &Opts, sp: &Spooled, to_stdout: bool) -> Result<ExitCode> {
         if st.packages_looked_up > 0 {
             writeln!(
                 text,
-                "packages not in the repository: {} of {}",
-                st.packages_not_found, st.packages_looked_up
+                "packages not in the repository: {} of {}{}{}",
+                st.packages_not_found,
+                st.packages_looked_up,
+                if st.missing.is_empty() { "" } else { ": " },
+                st.missing_short()
             )?;
         }
     }
