@@ -466,3 +466,32 @@ fn diagnostics_are_one_escaped_line() {
     one_positioned_line(&o, s(&sums));
     assert!(stderr(&o).contains("e.sha1:3:1: "), "{}", stderr(&o));
 }
+
+#[test]
+fn an_advisory_for_too_many_releases_is_skipped() {
+    // each release gets a copy of the advisory's texts: 40 of them would be 40 copies
+    let dir = tempfile::tempdir().unwrap();
+    let e = dir.path().join("e.xml");
+    let pkgs: Vec<String> = (1..=40)
+        .map(|r| format!("a-1-1.el{r}.x86_64.rpm"))
+        .collect();
+    fs::write(
+        &e,
+        format!(
+            "<opt>\n<CESA-2013--1 type=\"Security Advisory\" issue_date=\"2013-11-26\" packages=\"{}\"/>\n<CESA-2013--2 type=\"Security Advisory\" issue_date=\"2013-11-26\" packages=\"{}\"/>\n</opt>\n",
+            pkgs.join(" "),
+            pkgs[..32].join(" ")
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = ui(&["-d", s(&out), s(&e)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains(":2:1: CESA-2013:1: packages of 40 releases (at most 32); advisory skipped"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 32);
+}

@@ -397,6 +397,9 @@ fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.into_iter().map(|_| unreachable!()).collect()
 }
 
+/// The releases one advisory may have packages for (each gets a copy of its texts).
+pub const MAX_RELEASES: usize = 32;
+
 /// Sort keys kept in memory before a run is spilled.
 const CHUNK: usize = 16384;
 /// Bytes of records kept in memory before a run is spilled.
@@ -762,6 +765,16 @@ impl<'a> Converter<'a> {
             std::mem::swap(&mut pkgs, &mut sorted);
         }
         pkgs.dedup_by(|a, b| pkg_cmp(a, b).is_eq());
+        // one record per release, each with the advisory's texts: a bounded number
+        let releases = 1 + pkgs.windows(2).filter(|w| w[0].0 != w[1].0).count();
+        if releases > MAX_RELEASES {
+            return self.skip(
+                raw,
+                &id,
+                "too many releases",
+                format!("packages of {releases} releases (at most {MAX_RELEASES})"),
+            );
+        }
         let reboot = v.get(Field::Keywords).is_some_and(|k| {
             k.split(|c: char| c.is_whitespace() || c == ',')
                 .any(|w| w == "reboot_suggested")
