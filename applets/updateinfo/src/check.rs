@@ -3,9 +3,9 @@
 //! repository's primary says otherwise, reference types outside the schema, control
 //! characters, unknown update types.
 
-use crate::convert::legal;
 use crate::rpm::{Nevra, Primary};
 use crate::xml::Src;
+use crate::xmlesc::legal;
 use opsbox_common::Result;
 use opsbox_common::escape::quote;
 use quick_xml::events::Event;
@@ -31,12 +31,12 @@ pub fn libsolv_date_ok(d: &str) -> bool {
         return true;
     }
     if d.len() == 10 {
-        return crate::convert::issued_date(d).is_some();
+        return crate::advisory::issued_date(d).is_some();
     }
     if d.len() == 19 {
         let mut s = d.to_string();
         s.replace_range(10..11, " ");
-        return crate::convert::issued_date(&s).is_some();
+        return crate::advisory::issued_date(&s).is_some();
     }
     false
 }

@@ -3,22 +3,35 @@
 //! `updateinfo [OPTIONS] ERRATA` converts (the form of the 2013 `generate_updateinfo.py`);
 //! `updateinfo inject UPDATEINFO REPO…` does modifyrepo's job; `updateinfo check FILE|REPO`
 //! reads an updateinfo as libsolv would and reports what is wrong with it.
+//!
+//! Modules (options and commands are here): [`stream`] input (compression,
+//! limits, positions) and compressors; [`xml`] quick-xml with positions and limits;
+//! [`cefs`] the errata reader (a parsing thread); [`advisory`] an advisory's fields as
+//! updateinfo has them; [`convert`] advisory → records; [`xmlesc`] XML escaping;
+//! [`spool`] the external sort and the output; [`rpm`] file names and primary.xml;
+//! [`repomd`] repomd.xml, confined hrefs, inject; [`check`] the libsolv-like checker;
+//! [`frag`] a byte buffer; [`warnings`] capped warnings.
 
+pub mod advisory;
 pub mod cefs;
 pub mod check;
 pub mod convert;
 pub mod frag;
 pub mod repomd;
 pub mod rpm;
+pub mod spool;
 pub mod stream;
 pub mod warnings;
 pub mod xml;
+pub mod xmlesc;
 
+use advisory::Kind;
 use argh::FromArgs;
-use convert::{Filters, Kind, Spooled};
+use convert::Filters;
 use opsbox_common::escape::text;
 use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, exit, output};
 use repomd::{Outcome, Repomd, Style};
+use spool::Spooled;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use stream::{Compression, Sum};
@@ -159,7 +172,7 @@ fn kind(s: &str) -> std::result::Result<Kind, String> {
     Kind::parse(s)
 }
 fn severity(s: &str) -> std::result::Result<&'static str, String> {
-    convert::severity(s)
+    advisory::severity(s)
         .ok_or_else(|| format!("'{s}' is not one of low, moderate, important, critical"))
 }
 fn compression(s: &str) -> std::result::Result<Compression, String> {
