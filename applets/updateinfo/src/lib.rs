@@ -732,3 +732,164 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
         ExitCode::from(exit::ANSWER_1)
     })
 }
+
+/// Entry points of the fuzz targets (fuzz/fuzz_targets/updateinfo_*.rs): each runs a
+/// reader on the bytes and asserts properties of what it gives.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::{cefs, convert, repomd, rpm, xml};
+    use quick_xml::events::Event;
+    use std::path::{Component, Path, PathBuf};
+
+    fn src(data: &[u8], name: &str) -> xml::Src {
+        xml::Src::new(Box::new(std::io::Cursor::new(data.to_vec())), name)
+    }
+
+    /// CEFS errata → updateinfo.xml: never a panic; every output is well-formed XML that
+    /// quick-xml reads back, with one `<id>` per `<update>`, each reading back to an
+    /// advisory id (printable ASCII, escaped as needed), as many as the counts say.
+    pub fn cefs(data: &[u8]) {
+        let diag = crate::warnings::Diag::new("fuzz").quiet(true);
+        let filters = convert::Filters::default();
+        let Ok(mut conv) = convert::Converter::new(&filters, None, &diag, false, "in") else {
+            return;
+        };
+        if cefs::read(&mut src(data, "in"), |raw| {
+            raw.read_tag("in")?;
+            conv.add(raw)
+        })
+        .is_err()
+        {
+            return;
+        }
+        let Ok(sp) = conv.finish() else { return };
+        for rel in sp.releases() {
+            let mut out = Vec::new();
+            sp.write_release(rel, &mut out).expect("writing to memory");
+            let (updates, ids) = reread(&out);
+            assert_eq!(updates, ids.len(), "one <id> per <update>");
+            assert_eq!(updates, sp.stats.releases[&rel].advisories);
+            for id in &ids {
+                assert!(
+                    crate::advisory::advisory_id(&id.replace(':', "--")).is_some() || id.is_empty(),
+                    "{id:?}"
+                );
+                assert!(id.bytes().all(|b| (0x21..0x7f).contains(&b)), "{id:?}");
+            }
+            // and our own checker reads it as an updateinfo
+            crate::check::check(&mut src(&out, "out"), None).expect("check reads our output");
+        }
+    }
+
+    /// Read an updateinfo document with plain quick-xml (not our reader): the number of
+    /// `<update>`s and the text of each `<id>`.
+    fn reread(doc: &[u8]) -> (usize, Vec<String>) {
+        let mut r = quick_xml::Reader::from_reader(doc);
+        r.config_mut().check_end_names = true;
+        let (mut updates, mut ids, mut cur) = (0, Vec::new(), None::<String>);
+        let mut depth = 0usize;
+        loop {
+            match r.read_event().expect("our output is well-formed XML") {
+                Event::Start(e) => {
+                    depth += 1;
+                    match e.name().as_ref() {
+                        "update" => updates += 1,
+                        "id" => cur = Some(String::new()),
+                        _ => {}
+                    }
+                }
+                Event::End(e) => {
+                    depth -= 1;
+                    if e.name().as_ref() == "id" {
+                        ids.extend(cur.take());
+                    }
+                }
+                Event::Text(t) => {
+                    if let Some(c) = cur.as_mut() {
+                        c.push_str(&t.xml10_content());
+                    }
+                }
+                Event::GeneralRef(g) => {
+                    if let Some(c) = cur.as_mut() {
+                        let ch = match g.resolve_char_ref().expect("a character reference") {
+                            Some(ch) => ch,
+                            None => match &*g {
+                                "amp" => '&',
+                                "lt" => '<',
+                                "gt" => '>',
+                                "quot" => '"',
+                                "apos" => '\'',
+                                other => panic!("unknown entity &{other}; in our output"),
+                            },
+                        };
+                        c.push(ch);
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0, "every element closed");
+        (updates, ids)
+    }
+
+    /// primary.xml: never a panic; no more packages than `<package` tags.
+    pub fn primary(data: &[u8]) {
+        let mut p = rpm::Primary::default();
+        if let Ok(n) = p.load(&mut src(data, "primary.xml")) {
+            let tags = memchr::memmem::find_iter(data, b"package").count();
+            assert!(n <= tags, "{n} packages from {tags} tags");
+        }
+    }
+
+    /// repomd.xml: never a panic; every href that passes the confinement check stays
+    /// inside the repository whatever it says; the record inject would write reads back.
+    pub fn repomd(data: &[u8]) {
+        let Ok(md) = repomd::Repomd::parse(PathBuf::from("repodata/repomd.xml"), data.to_vec())
+        else {
+            return;
+        };
+        for r in &md.records {
+            if repomd::href_problem(&r.location).is_none() {
+                let p = Path::new(&r.location);
+                assert!(p.is_relative(), "{:?}", r.location);
+                assert!(
+                    p.components()
+                        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
+                    "{:?} escapes",
+                    r.location
+                );
+            }
+        }
+        let loc = "repodata/0123-updateinfo.xml.gz";
+        let new = md.with_record("updateinfo", |i| {
+            format!("<data type=\"updateinfo\">\n{i}{i}<location href=\"{loc}\"/>\n{i}</data>")
+        });
+        // (inject refuses what does not read back); what does has the new record
+        if let Ok(back) = repomd::Repomd::parse(PathBuf::from("repomd.xml"), new) {
+            assert_eq!(
+                back.record("updateinfo").map(|r| r.location.as_str()),
+                Some(loc)
+            );
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_fuzz_properties_hold_on_the_fixtures() {
+            let root = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/updateinfo"
+            );
+            let e2e = std::fs::read(format!("{root}/e2e-errata.xml")).unwrap();
+            super::cefs(&e2e);
+            super::cefs(b"<opt><CESA-2013--1 type=\"Security Advisory\" issue_date=\"2013-01-01\" os_release=\"7\" packages=\"a-1-1.el7.x86_64.rpm\" synopsis=\"a &amp; &lt;b&gt;\"/></opt>");
+            super::primary(b"<metadata><package><name>a</name><arch>x86_64</arch><version epoch=\"1\" ver=\"1\" rel=\"1.el7\"/></package></metadata>");
+            super::repomd(b"<repomd>\n  <data type=\"primary\"><location href=\"repodata/p.xml\"/></data>\n</repomd>\n");
+            super::repomd(
+                b"<repomd><data type=\"primary\"><location href=\"../x\"/></data></repomd>",
+            );
+        }
+    }
+}
