@@ -657,3 +657,162 @@ fn wait_device_then_sighup_reopens_the_log() {
     assert_eq!(b.stop(), 0);
     read_log(&logf, "stopping on SIGTERM");
 }
+
+// ---- RFC 2217 from a raw socket (hostile negotiation) ----
+
+const IAC: u8 = 255;
+const SB: u8 = 250;
+const SE: u8 = 240;
+const WILL: u8 = 251;
+const COM_PORT: u8 = 44;
+
+/// `IAC SB COM-PORT CODE VALUE IAC SE`, IAC in the value doubled.
+fn com_port_cmd(code: u8, value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&[IAC, SB, COM_PORT, code]);
+    for &b in value {
+        out.push(b);
+        if b == IAC {
+            out.push(IAC);
+        }
+    }
+    out.extend_from_slice(&[IAC, SE]);
+}
+
+/// Reads a telnet stream from the server and collects its COM-PORT answers
+/// (code, value), skipping data and option negotiation.
+struct Answers {
+    rx: std::sync::mpsc::Receiver<(u8, Vec<u8>)>,
+}
+
+impl Answers {
+    fn start(s: &TcpStream) -> Answers {
+        let mut s = s.try_clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            let mut st = 0u8; // 0 data, 1 after IAC, 2 option byte, 3 in SB, 4 SB after IAC
+            let mut sb = Vec::new();
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                for &b in &buf[..n] {
+                    st = match (st, b) {
+                        (0, IAC) => 1,
+                        (0, _) => 0,
+                        (1, SB) => {
+                            sb.clear();
+                            3
+                        }
+                        (1, 251..=254) => 2,
+                        (1, _) => 0,
+                        (2, _) => 0,
+                        (3, IAC) => 4,
+                        (3, _) => {
+                            sb.push(b);
+                            3
+                        }
+                        (4, IAC) => {
+                            sb.push(IAC);
+                            3
+                        }
+                        (4, SE) => {
+                            if sb.len() >= 2 && sb[0] == COM_PORT {
+                                let _ = tx.send((sb[1], sb[2..].to_vec()));
+                            }
+                            0
+                        }
+                        _ => 0,
+                    };
+                }
+            }
+        });
+        Answers { rx }
+    }
+
+    /// The next answer with this code (others are skipped).
+    fn next(&self, code: u8) -> Vec<u8> {
+        loop {
+            let (c, v) = self
+                .rx
+                .recv_timeout(WAIT)
+                .expect("no COM-PORT answer from ser2tcp");
+            if c == code {
+                return v;
+            }
+        }
+    }
+}
+
+#[test]
+fn rfc2217_settings_flood_is_logged_at_a_bounded_rate() {
+    let pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "-b", "115200", "--rfc2217"]);
+    let start = Instant::now();
+    let c = b.connect();
+    let answers = Answers::start(&c);
+    // 144,000 requests, each a change (9600 and 19200 in turn), as fast as TCP takes them
+    const N: usize = 144_000;
+    let mut all = vec![IAC, WILL, COM_PORT];
+    for i in 0..N {
+        let baud: u32 = if i % 2 == 0 { 9600 } else { 19200 };
+        com_port_cmd(1, &baud.to_be_bytes(), &mut all);
+    }
+    let mut w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || w.write_all(&all).unwrap());
+    for i in 0..N {
+        let want: u32 = if i % 2 == 0 { 9600 } else { 19200 };
+        assert_eq!(answers.next(101), want.to_be_bytes(), "answer {i}");
+    }
+    writer.join().unwrap();
+    assert_eq!(pty.speed(), 19200);
+    // the count of what was held back comes once its second is over
+    let summary = b.wait_log("more settings change");
+    let elapsed = start.elapsed().as_secs();
+    let held: usize = summary
+        .split(": ")
+        .nth(2)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {summary:?}"));
+    let log = b.log();
+    let set_lines = log.lines().filter(|l| l.contains(" set ")).count();
+    // every change is either logged or counted, and at most 5 lines a second are logged
+    // (each window of the limit lasts a second: at most elapsed + 1 of them so far)
+    assert_eq!(set_lines + held, N, "{log}");
+    assert!(
+        set_lines as u64 <= 5 * (elapsed + 1),
+        "{set_lines} lines in {elapsed} s:\n{log}"
+    );
+    assert!(
+        log.lines().count() < 20 + 6 * (elapsed as usize + 1),
+        "{log}"
+    );
+    c.shutdown(Shutdown::Both).unwrap();
+}
+
+#[test]
+fn rfc2217_baud_rates_out_of_range_are_refused() {
+    let pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "-b", "115200", "--rfc2217"]);
+    let mut c = b.connect();
+    let answers = Answers::start(&c);
+    let mut req = vec![IAC, WILL, COM_PORT];
+    for baud in [1u32, 1_279_607_115, 1, 49, 4_000_001] {
+        com_port_cmd(1, &baud.to_be_bytes(), &mut req);
+    }
+    c.write_all(&req).unwrap();
+    for _ in 0..5 {
+        assert_eq!(answers.next(101), 115_200u32.to_be_bytes());
+    }
+    assert_eq!(pty.speed(), 115_200, "the port's termios changed");
+    // one warning for the client, not one per request
+    b.wait_log("baud rate 1 refused");
+    // a good one afterwards still works: the answer proves the earlier ones were handled
+    let mut req = Vec::new();
+    com_port_cmd(1, &4_000_000u32.to_be_bytes(), &mut req);
+    c.write_all(&req).unwrap();
+    let got = u32::from_be_bytes(answers.next(101).try_into().unwrap());
+    assert_eq!(got, pty.speed());
+    assert_eq!(b.log().matches("refused").count(), 1, "{}", b.log());
+}

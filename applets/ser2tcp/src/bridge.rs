@@ -1,9 +1,10 @@
 //! The event loop: the serial port, the listening socket (or the outgoing connection),
 //! every client and the signals, all in one mio poll.
 
-use crate::log::Log;
+use crate::log::{Limit, Log};
 use crate::opts::{Config, Net};
-use crate::serial::{Flow, OpenError, Parity, Port, Settings};
+use crate::rfc2217::{self, Action};
+use crate::serial::{OpenError, Port, Settings};
 use crate::telnet::{self, Cmd, Decoded, Telnet};
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
@@ -30,6 +31,8 @@ const SERIAL_QUEUE_HIGH: usize = 64 * 1024;
 const RETRY: Duration = Duration::from_millis(500);
 /// `--client` reconnects after 0.5 s, doubling up to this.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// At most this many lines a second log clients' settings changes (the rest are counted).
+const REQUEST_LOG_PER_SEC: u32 = 5;
 /// How often RFC 2217 clients' modem lines are looked at.
 const MODEM_POLL: Duration = Duration::from_secs(1);
 
@@ -42,6 +45,8 @@ struct Client {
     telnet: Option<Telnet>,
     /// RFC 2217 agreed: it gets modem-state notices.
     com_port: bool,
+    /// A refused request of this client was logged (the next ones are not).
+    refusal_logged: bool,
     /// Readable, but held back while the serial queue is full.
     held: bool,
     /// `--client`: the connection is still being made.
@@ -109,6 +114,7 @@ struct Bridge<'a> {
     modem: Option<u8>,
     modem_at: Option<Instant>,
     warned_lines: bool,
+    request_log: Limit,
     buf: Vec<u8>,
 }
 
@@ -146,6 +152,7 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
         modem: None,
         modem_at: None,
         warned_lines: false,
+        request_log: Limit::new(REQUEST_LOG_PER_SEC),
         buf: vec![0; 64 * 1024],
     };
     match b.open_device(true) {
@@ -237,10 +244,15 @@ impl Bridge<'_> {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        [self.retry_at, self.connect_at, self.modem_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.retry_at,
+            self.connect_at,
+            self.modem_at,
+            self.request_log.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn timers(&mut self) {
@@ -263,6 +275,7 @@ impl Bridge<'_> {
             self.modem_at = None;
             self.poll_modem();
         }
+        self.request_log_due(now);
     }
 
     // ---- the serial port ----
@@ -538,6 +551,7 @@ impl Bridge<'_> {
             parser: self.cfg.angle.then(angle::Parser::new),
             telnet: None,
             com_port: false,
+            refusal_logged: false,
             held: false,
             connecting,
             since: self.counter,
@@ -761,7 +775,7 @@ impl Bridge<'_> {
         self.serial_flush();
         if decoded.com_port_started {
             let state = self.modem_state();
-            self.reply(t, 7, &[state]);
+            self.reply(t, rfc2217::Code::NotifyModemstate.reply(), &[state]);
             if self.modem_at.is_none() {
                 self.modem_at = Some(Instant::now() + MODEM_POLL);
             }
@@ -774,109 +788,54 @@ impl Bridge<'_> {
 
     // ---- RFC 2217 ----
 
+    /// Send a COM-PORT answer (`code` is the server's code, 100 and up).
     fn reply(&mut self, t: Token, code: u8, value: &[u8]) {
         if let Some(c) = self.clients.get_mut(&t) {
-            telnet::sb(code.wrapping_add(telnet::SERVER), value, &mut c.out);
+            telnet::sb(code, value, &mut c.out);
             if let Err(e) = c.flush() {
                 self.drop_client(t, &io_reason(&e));
             }
         }
     }
 
-    fn set(&mut self, t: Token, new: Settings) {
-        if new == self.settings {
-            return;
-        }
-        let old = self.settings;
-        self.settings = new;
-        if let Some(p) = &self.port
-            && let Err(e) = p.apply(&new)
-        {
-            self.settings = old;
-            self.log.warn(format!(
-                "{}: cannot set {new}: {}",
-                self.cfg.device,
-                io_reason(&e)
-            ));
-            return;
-        }
-        let peer = self
-            .clients
-            .get(&t)
-            .map(|c| c.peer.clone())
-            .unwrap_or_default();
-        self.log
-            .info(format!("{}: {peer} set {new}", self.cfg.device));
-    }
-
+    /// Carry out one COM-PORT command ([`rfc2217::plan`]) and answer it
+    /// ([`rfc2217::answer`]).
     fn com_port(&mut self, t: Token, cmd: Cmd) {
-        let s = self.settings;
-        match cmd {
-            Cmd::Signature(v) => {
-                if v.is_empty() {
-                    let sig = format!("{} {}", crate::NAME, env!("CARGO_PKG_VERSION"));
-                    self.reply(t, 0, sig.as_bytes());
+        let line = rfc2217::Line {
+            settings: self.settings,
+            dtr: self.dtr,
+            rts: self.rts,
+            brk: self.brk,
+        };
+        let (action, refused) = rfc2217::plan(&cmd, &line);
+        if let Some(r) = refused {
+            self.refused(t, r);
+        }
+        match action {
+            Action::None => {}
+            Action::Settings(new) => self.set(t, new),
+            Action::Break(on) => {
+                self.brk = on;
+                if let Some(p) = &self.port {
+                    let r = p.set_break(on);
+                    self.line("BREAK", r);
                 }
             }
-            Cmd::SetBaud(baud) => {
-                if baud > 0 {
-                    self.set(t, Settings { baud, ..s });
+            Action::Dtr(on) => {
+                self.dtr = on;
+                if let Some(p) = &mut self.port {
+                    let r = p.set_dtr(on);
+                    self.line("DTR", r);
                 }
-                let actual = match &self.port {
-                    Some(p) => p.baud().unwrap_or(self.settings.baud),
-                    None => self.settings.baud,
-                };
-                self.reply(t, 1, &actual.to_be_bytes());
             }
-            Cmd::SetDataSize(n) => {
-                if (5..=8).contains(&n) {
-                    self.set(t, Settings { data_bits: n, ..s });
+            Action::Rts(on) => {
+                self.rts = on;
+                if let Some(p) = &mut self.port {
+                    let r = p.set_rts(on);
+                    self.line("RTS", r);
                 }
-                let v = self.settings.data_bits;
-                self.reply(t, 2, &[v]);
             }
-            Cmd::SetParity(p) => {
-                let parity = match p {
-                    1 => Some(Parity::None),
-                    2 => Some(Parity::Odd),
-                    3 => Some(Parity::Even),
-                    4 => Some(Parity::Mark),
-                    5 => Some(Parity::Space),
-                    _ => None,
-                };
-                if let Some(parity) = parity {
-                    self.set(t, Settings { parity, ..s });
-                }
-                let v = match self.settings.parity {
-                    Parity::None => 1,
-                    Parity::Odd => 2,
-                    Parity::Even => 3,
-                    Parity::Mark => 4,
-                    Parity::Space => 5,
-                };
-                self.reply(t, 3, &[v]);
-            }
-            Cmd::SetStopSize(n) => {
-                if n == 1 || n == 2 {
-                    self.set(t, Settings { stop_bits: n, ..s });
-                }
-                let v = self.settings.stop_bits;
-                self.reply(t, 4, &[v]);
-            }
-            Cmd::SetControl(v) => {
-                let answer = self.control(t, v);
-                self.reply(t, 5, &[answer]);
-            }
-            Cmd::NotifyLineState => self.reply(t, 6, &[0x60]),
-            Cmd::NotifyModemState => {
-                let m = self.modem_state();
-                self.reply(t, 7, &[m]);
-            }
-            Cmd::FlowSuspend => self.reply(t, 8, &[]),
-            Cmd::FlowResume => self.reply(t, 9, &[]),
-            Cmd::LineStateMask(m) => self.reply(t, 10, &[m]),
-            Cmd::ModemStateMask(m) => self.reply(t, 11, &[m]),
-            Cmd::Purge(w) => {
+            Action::Purge(w) => {
                 if let Some(p) = &self.port {
                     let _ = p.purge(w);
                 }
@@ -884,72 +843,91 @@ impl Bridge<'_> {
                     self.serial_out.clear();
                     self.serial_sent = 0;
                 }
-                self.reply(t, 12, &[w]);
             }
-            Cmd::Unknown(code, v) => self.reply(t, code, &v),
+        }
+        let line = rfc2217::Line {
+            settings: self.settings,
+            dtr: self.dtr,
+            rts: self.rts,
+            brk: self.brk,
+        };
+        let baud = match &self.port {
+            Some(p) => p.baud().unwrap_or(self.settings.baud),
+            None => self.settings.baud,
+        };
+        let modem = if cmd == Cmd::NotifyModemState {
+            self.modem_state()
+        } else {
+            0
+        };
+        let sig = format!("{} {}", crate::NAME, env!("CARGO_PKG_VERSION"));
+        if let Some((code, value)) =
+            rfc2217::answer(&cmd, &line, rfc2217::Now { baud, modem }, &sig)
+        {
+            self.reply(t, code, &value);
         }
     }
 
-    /// SET-CONTROL: carry it out and say what is now in effect.
-    fn control(&mut self, t: Token, v: u8) -> u8 {
-        let s = self.settings;
-        match v {
-            0 => match s.flow {
-                Flow::None => 1,
-                Flow::XonXoff => 2,
-                Flow::RtsCts => 3,
-            },
-            1..=3 => {
-                let flow = [Flow::None, Flow::XonXoff, Flow::RtsCts][usize::from(v - 1)];
-                self.set(t, Settings { flow, ..s });
-                v
-            }
-            4 => {
-                if self.brk {
-                    5
-                } else {
-                    6
-                }
-            }
-            5 | 6 => {
-                self.brk = v == 5;
-                if let Some(p) = &self.port {
-                    let r = p.set_break(self.brk);
-                    self.line("BREAK", r);
-                }
-                v
-            }
-            7 => {
-                if self.dtr {
-                    8
-                } else {
-                    9
-                }
-            }
-            8 | 9 => {
-                self.dtr = v == 8;
-                if let Some(p) = &mut self.port {
-                    let r = p.set_dtr(self.dtr);
-                    self.line("DTR", r);
-                }
-                v
-            }
-            10 => {
-                if self.rts {
-                    11
-                } else {
-                    12
-                }
-            }
-            11 | 12 => {
-                self.rts = v == 11;
-                if let Some(p) = &mut self.port {
-                    let r = p.set_rts(self.rts);
-                    self.line("RTS", r);
-                }
-                v
-            }
-            _ => v,
+    /// A refused request: a warning, once per client.
+    fn refused(&mut self, t: Token, r: rfc2217::Refusal) {
+        let Some(c) = self.clients.get_mut(&t) else {
+            return;
+        };
+        if c.refusal_logged {
+            return;
+        }
+        c.refusal_logged = true;
+        let peer = c.peer.clone();
+        self.log.warn(format!(
+            "{}: {peer}: {r} (logged once per client)",
+            self.cfg.device
+        ));
+    }
+
+    /// Apply settings a client asked for; the log of such changes is rate-limited.
+    fn set(&mut self, t: Token, new: Settings) {
+        if new == self.settings {
+            return;
+        }
+        let old = self.settings;
+        self.settings = new;
+        let failed = match &self.port {
+            Some(p) => p.apply(&new).err(),
+            None => None,
+        };
+        if failed.is_some() {
+            self.settings = old;
+        }
+        if !self.request_log.admit(Instant::now()) {
+            return;
+        }
+        let peer = self
+            .clients
+            .get(&t)
+            .map(|c| c.peer.clone())
+            .unwrap_or_default();
+        match failed {
+            Some(e) => self.log.warn(format!(
+                "{}: {peer}: cannot set {new}: {}",
+                self.cfg.device,
+                io_reason(&e)
+            )),
+            None => self
+                .log
+                .info(format!("{}: {peer} set {new}", self.cfg.device)),
+        }
+    }
+
+    /// The count of settings lines the rate limit held back, once their second is over.
+    fn request_log_due(&mut self, now: Instant) {
+        if let Some(n) = self.request_log.due(now)
+            && n > 0
+        {
+            self.log.info(format!(
+                "{}: {n} more settings change{} by clients not logged (at most {REQUEST_LOG_PER_SEC} lines a second)",
+                self.cfg.device,
+                if n == 1 { "" } else { "s" }
+            ));
         }
     }
 
@@ -985,7 +963,7 @@ impl Bridge<'_> {
                 .map(|(t, _)| *t)
                 .collect();
             for t in targets {
-                self.reply(t, 7, &[value]);
+                self.reply(t, rfc2217::Code::NotifyModemstate.reply(), &[value]);
             }
         }
     }

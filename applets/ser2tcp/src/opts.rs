@@ -157,8 +157,12 @@ pub fn parse(args: &[String]) -> Result<Config, Error> {
             .map_err(|_| usage(&format!("'{b}' is not a baud rate")))?,
         (None, None) => 9600,
     };
-    if baud == 0 {
-        return Err(usage("the baud rate must be above 0"));
+    if !(crate::rfc2217::BAUD_MIN..=crate::rfc2217::BAUD_MAX).contains(&baud) {
+        return Err(usage(&format!(
+            "baud rate {baud}: give {} to {}",
+            crate::rfc2217::BAUD_MIN,
+            crate::rfc2217::BAUD_MAX
+        )));
     }
     if let Some(extra) = pos.next() {
         return Err(usage(&format!("unexpected argument '{extra}'")));
@@ -340,6 +344,8 @@ mod tests {
             &["/dev/x", "--allow", "10.0.0.0/40"],
             &["/dev/x", "--max-clients", "0"],
             &["/dev/x", "--dtr", "2"],
+            &["/dev/x", "1"],
+            &["/dev/x", "-b", "4000001"],
         ] {
             let e = p(bad).unwrap_err();
             assert_eq!(e.code(), 64, "{bad:?}: {e:?}");
