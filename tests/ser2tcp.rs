@@ -498,20 +498,7 @@ fn allow_refuses_other_networks() {
 
 #[test]
 fn rfc2217_client_changes_the_baud_rate() {
-    if !have_tool("python3") {
-        return;
-    }
-    let has_pyserial = std::process::Command::new("python3")
-        .args(["-c", "import serial.rfc2217"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_pyserial {
-        assert!(
-            !strict(),
-            "pyserial is not installed: scripts/setup should have installed it"
-        );
-        eprintln!("skipped: pyserial is not installed (scripts/setup ser2tcp installs it)");
+    if !have_pyserial() {
         return;
     }
     let mut pty = Pty::new();
@@ -815,4 +802,135 @@ fn rfc2217_baud_rates_out_of_range_are_refused() {
     let got = u32::from_be_bytes(answers.next(101).try_into().unwrap());
     assert_eq!(got, pty.speed());
     assert_eq!(b.log().matches("refused").count(), 1, "{}", b.log());
+}
+
+/// Whether pyserial is there (a skip with a message, or under strict a failure).
+fn have_pyserial() -> bool {
+    if !have_tool("python3") {
+        return false;
+    }
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import serial.rfc2217"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !strict(),
+            "pyserial is not installed: scripts/setup should have installed it"
+        );
+        eprintln!("skipped: pyserial is not installed (scripts/setup ser2tcp installs it)");
+    }
+    ok
+}
+
+/// Run pyserial's `rfc2217://` client against the bridge: open at 9600, write, read 2
+/// bytes; prints `open`, `got HEX`, or `error: ...`.
+fn pyserial_session(port: u16) -> String {
+    let script = format!(
+        r#"
+import serial
+try:
+    s = serial.serial_for_url('rfc2217://127.0.0.1:{port}', baudrate=9600, timeout=20)
+    print('open', flush=True)
+    s.write(b'\xff\x00hi')
+    s.flush()
+    print('got', s.read(2).hex(), flush=True)
+    s.close()
+except Exception as e:
+    print('error:', e, flush=True)
+"#
+    );
+    let o = run(std::process::Command::new("python3").args(["-c", &script]));
+    stdout(&o)
+}
+
+#[test]
+fn pyserial_rfc2217_client_against_each_mode() {
+    if !have_pyserial() {
+        return;
+    }
+    // raw (the seed's command line): the client is refused, its negotiation never
+    // reaches the device, and the log says why and what to do
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev()]);
+    let out = pyserial_session(b.port);
+    assert!(
+        out.starts_with("error:"),
+        "pyserial opened a raw port: {out}"
+    );
+    let line = b.wait_log("refused 127.0.0.1:");
+    assert!(
+        line.contains("telnet negotiation") && line.contains("--mode auto"),
+        "{line}"
+    );
+    assert_eq!(pty.speed(), 115_200);
+    // a raw socket sees the reason in one line, then the close
+    let mut t = b.connect();
+    t.write_all(&[
+        IAC, WILL, COM_PORT, IAC, SB, COM_PORT, 1, 0, 0, 1, 0, IAC, SE,
+    ])
+    .unwrap();
+    let mut said = String::new();
+    t.read_to_string(&mut said).unwrap();
+    assert!(
+        said.starts_with("ser2tcp: refused: it opened with telnet negotiation")
+            && said.ends_with("--rfc2217)\r\n")
+            && said.matches('\n').count() == 1,
+        "{said:?}"
+    );
+    // the device got nothing: the next raw client's bytes are the first it sees
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(b"raw\xff\xfb").unwrap();
+    assert_eq!(pty.read_n(5), b"raw\xff\xfb");
+    drop(c);
+    // a raw client that opens with IAC IAC (a data byte 255) is raw, not telnet
+    let mut c = b.connect();
+    wait_attached(&b, 2);
+    c.write_all(b"\xff").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(b"\xffz").unwrap();
+    assert_eq!(pty.read_n(3), b"\xff\xffz");
+    drop(c);
+    drop(b);
+
+    // auto: the same client is served as RFC 2217 (its 9600 reaches the tty), and a raw
+    // client still gets raw bytes both ways
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--mode", "auto"]);
+    let mut m = pty.master.try_clone().unwrap();
+    let answer = std::thread::spawn(move || {
+        let got = read_n(&mut m, 4, || {});
+        m.write_all(b"\xffk").unwrap();
+        got
+    });
+    let out = pyserial_session(b.port);
+    assert_eq!(out, "open\ngot ff6b\n", "{}", b.log());
+    assert_eq!(answer.join().unwrap(), b"\xff\x00hi", "IAC IAC not undone");
+    b.wait_log("speaks telnet: RFC 2217 for it (--mode auto)");
+    b.wait_log("set 9600 8N1");
+    assert_eq!(pty.speed(), 9600);
+    let mut c = b.connect();
+    wait_attached(&b, 2);
+    c.write_all(b"\xff\xffraw").unwrap();
+    assert_eq!(
+        pty.read_n(5),
+        b"\xff\xffraw",
+        "a raw client's bytes changed"
+    );
+    pty.master.write_all(b"\xff").unwrap();
+    assert_eq!(recv_n(&mut c, 1), b"\xff");
+    drop(c);
+    drop(b);
+
+    // rfc2217: served from the first byte
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--rfc2217"]);
+    let mut m = pty.master.try_clone().unwrap();
+    let answer = std::thread::spawn(move || {
+        let got = read_n(&mut m, 4, || {});
+        m.write_all(b"ok").unwrap();
+        got
+    });
+    assert_eq!(pyserial_session(b.port), "open\ngot 6f6b\n");
+    assert_eq!(answer.join().unwrap(), b"\xff\x00hi");
 }

@@ -2,7 +2,7 @@
 //! every client and the signals, all in one mio poll.
 
 use crate::log::{Limit, Log};
-use crate::opts::{Config, Net};
+use crate::opts::{Config, Mode, Net};
 use crate::rfc2217::{self, Action};
 use crate::serial::{OpenError, Port, Settings};
 use crate::telnet::{self, Cmd, Decoded, Telnet};
@@ -43,6 +43,9 @@ struct Client {
     sent: usize,
     parser: Option<angle::Parser>,
     telnet: Option<Telnet>,
+    /// Its first bytes, until they tell a telnet client from a raw one (raw and auto
+    /// modes; `None` once decided).
+    sniff: Option<Vec<u8>>,
     /// RFC 2217 agreed: it gets modem-state notices.
     com_port: bool,
     /// A refused request of this client was logged (the next ones are not).
@@ -87,6 +90,8 @@ impl Client {
 /// What happened to a client that has to go.
 enum Gone {
     Closed(String),
+    /// Refused: it is told why in one line before the close.
+    Refused(String),
     Kept,
 }
 
@@ -175,6 +180,21 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
         Net::Connect(_) => b.connect_at = Some(Instant::now()),
     }
     b.run(&signals)
+}
+
+/// Say in one line why the connection is refused, then close it: what the client sent is
+/// read first (closing with unread data would reset the connection and lose the line).
+fn refuse(sock: &mut TcpStream, why: &str) {
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match sock.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let line = format!("{}: refused: {why}\r\n", crate::NAME);
+    let _ = sock.write(line.as_bytes());
+    let _ = sock.shutdown(std::net::Shutdown::Write);
 }
 
 /// Block SIGINT, SIGTERM, SIGHUP (read from a signalfd) and SIGPIPE (a dead client is
@@ -470,11 +490,13 @@ impl Bridge<'_> {
             .register(&mut l, LISTENER, Interest::READABLE)
             .map_err(|e| Error::from_io("poll", &e))?;
         self.listener = Some(l);
-        let mode = match (self.cfg.rfc2217, self.cfg.angle) {
-            (true, true) => " (RFC 2217, angle mode)",
-            (true, false) => " (RFC 2217)",
-            (false, true) => " (angle mode)",
-            (false, false) => "",
+        let mode = match (self.cfg.mode, self.cfg.angle) {
+            (Mode::Rfc2217, true) => " (RFC 2217, angle mode)",
+            (Mode::Rfc2217, false) => " (RFC 2217)",
+            (Mode::Auto, true) => " (RFC 2217 or raw: --mode auto; angle mode)",
+            (Mode::Auto, false) => " (RFC 2217 or raw: --mode auto)",
+            (Mode::Raw, true) => " (angle mode)",
+            (Mode::Raw, false) => "",
         };
         self.log.info(format!(
             "listening on {local}{mode} for {}, at most {} client{}",
@@ -550,13 +572,14 @@ impl Bridge<'_> {
             sent: 0,
             parser: self.cfg.angle.then(angle::Parser::new),
             telnet: None,
+            sniff: (self.cfg.mode != Mode::Rfc2217).then(Vec::new),
             com_port: false,
             refusal_logged: false,
             held: false,
             connecting,
             since: self.counter,
         };
-        if self.cfg.rfc2217 {
+        if self.cfg.mode == Mode::Rfc2217 {
             let mut tn = Telnet::new();
             c.out = tn.greeting();
             c.telnet = Some(tn);
@@ -686,12 +709,17 @@ impl Bridge<'_> {
                     self.drop_client(t, "disconnected");
                     break;
                 }
-                Ok(n) => {
-                    if let Gone::Closed(why) = self.client_data(t, &buf[..n]) {
+                Ok(n) => match self.client_data(t, &buf[..n]) {
+                    Gone::Kept => {}
+                    Gone::Closed(why) => {
                         self.drop_client(t, &why);
                         break;
                     }
-                }
+                    Gone::Refused(why) => {
+                        self.refuse_client(t, &why);
+                        break;
+                    }
+                },
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     c.held = false;
                     break;
@@ -724,6 +752,15 @@ impl Bridge<'_> {
 
     /// One read from a client: telnet decoding, angle checking, then the serial queue.
     fn client_data(&mut self, t: Token, bytes: &[u8]) -> Gone {
+        let first;
+        let bytes = match self.opening(t, bytes) {
+            Ok(Some(b)) => {
+                first = b;
+                &first[..]
+            }
+            Ok(None) => bytes,
+            Err(gone) => return gone,
+        };
         let Some(c) = self.clients.get_mut(&t) else {
             return Gone::Kept;
         };
@@ -784,6 +821,50 @@ impl Bridge<'_> {
             self.com_port(t, cmd);
         }
         Gone::Kept
+    }
+
+    /// A client's first bytes (raw and auto modes): a telnet client is served as RFC 2217
+    /// (auto) or refused (raw), before any of its bytes reach the device. `Ok(Some)` is
+    /// the bytes held back so far, now to be handled; `Ok(None)`: handle `bytes` as usual.
+    fn opening(&mut self, t: Token, bytes: &[u8]) -> Result<Option<Vec<u8>>, Gone> {
+        let Some(c) = self.clients.get_mut(&t) else {
+            return Err(Gone::Kept);
+        };
+        let Some(sniff) = &mut c.sniff else {
+            return Ok(None);
+        };
+        sniff.extend_from_slice(bytes);
+        match rfc2217::opening(sniff) {
+            rfc2217::Opening::Undecided => Err(Gone::Kept),
+            rfc2217::Opening::Raw => Ok(c.sniff.take()),
+            rfc2217::Opening::Telnet if self.cfg.mode == Mode::Auto => {
+                let mut tn = Telnet::new();
+                c.out.extend_from_slice(&tn.greeting());
+                c.telnet = Some(tn);
+                let peer = c.peer.clone();
+                let first = c.sniff.take();
+                self.log.info(format!(
+                    "client {peer} speaks telnet: RFC 2217 for it (--mode auto)"
+                ));
+                Ok(first)
+            }
+            rfc2217::Opening::Telnet => Err(Gone::Refused(
+                "it opened with telnet negotiation (an RFC 2217 client?) and this port is raw: \
+                 nothing of it reached the device (serve such clients with --mode auto or \
+                 --rfc2217)"
+                    .to_string(),
+            )),
+        }
+    }
+
+    /// Close a client, telling it why in one line first.
+    fn refuse_client(&mut self, t: Token, why: &str) {
+        let Some(mut c) = self.clients.remove(&t) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        self.log.warn(format!("refused {}: {why}", c.peer));
+        refuse(&mut c.sock, why);
     }
 
     // ---- RFC 2217 ----

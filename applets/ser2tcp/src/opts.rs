@@ -75,9 +75,15 @@ pub struct Opts {
     /// answer bad lines locally
     #[argh(switch)]
     pub angle: bool,
-    /// speak telnet with the RFC 2217 COM-PORT-OPTION (clients may change baud rate etc.)
+    /// speak telnet with the RFC 2217 COM-PORT-OPTION (clients may change baud rate etc.);
+    /// the same as --mode rfc2217
     #[argh(switch)]
     pub rfc2217: bool,
+    /// raw (default: bytes as they are; a client that opens with telnet negotiation is
+    /// refused), rfc2217 (every client speaks telnet), or auto (clients that open with
+    /// telnet negotiation get RFC 2217, the others raw bytes)
+    #[argh(option, from_str_fn(mode))]
+    pub mode: Option<Mode>,
     /// keep HUPCL: drop DTR when ser2tcp closes the port (resets an Arduino)
     #[argh(switch)]
     pub hupcl: bool,
@@ -101,6 +107,17 @@ pub struct Opts {
     pub args: Vec<String>,
 }
 
+/// What clients speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Raw bytes; a client that opens with telnet negotiation is refused.
+    Raw,
+    /// Telnet with the COM-PORT-OPTION, for every client.
+    Rfc2217,
+    /// Telnet for the clients that open with negotiation, raw bytes for the others.
+    Auto,
+}
+
 /// Where the bridge meets TCP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Net {
@@ -120,7 +137,7 @@ pub struct Config {
     pub kick_old: bool,
     pub allow: Vec<Cidr>,
     pub angle: bool,
-    pub rfc2217: bool,
+    pub mode: Mode,
     pub reset: bool,
     pub notify: bool,
     pub wait_device: bool,
@@ -167,6 +184,11 @@ pub fn parse(args: &[String]) -> Result<Config, Error> {
     if let Some(extra) = pos.next() {
         return Err(usage(&format!("unexpected argument '{extra}'")));
     }
+    let mode = match (o.rfc2217, o.mode) {
+        (true, Some(Mode::Rfc2217) | None) => Mode::Rfc2217,
+        (true, Some(_)) => return Err(usage("--rfc2217 is --mode rfc2217: give one of them")),
+        (false, m) => m.unwrap_or(Mode::Raw),
+    };
     if o.rtscts && o.xonxoff {
         return Err(usage("--rtscts and --xonxoff exclude each other"));
     }
@@ -213,7 +235,7 @@ pub fn parse(args: &[String]) -> Result<Config, Error> {
         kick_old: o.kick_old,
         allow: o.allow,
         angle: o.angle,
-        rfc2217: o.rfc2217,
+        mode,
         reset: o.reset,
         notify: o.notify,
         wait_device: o.wait_device,
@@ -242,6 +264,14 @@ fn normalize(args: &[String]) -> Vec<String> {
             Some((n, v)) => (n, Some(v)),
             None => (a.as_str(), None),
         };
+        // --rfc2217=auto and the like: --mode
+        if name == "--rfc2217"
+            && let Some(v) = value
+        {
+            out.push("--mode".to_string());
+            out.push(v.to_string());
+            continue;
+        }
         let name = match name {
             "--port" => "-p",
             "--baud" => "-b",
@@ -256,6 +286,14 @@ fn normalize(args: &[String]) -> Vec<String> {
     out
 }
 
+fn mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "raw" => Ok(Mode::Raw),
+        "rfc2217" => Ok(Mode::Rfc2217),
+        "auto" => Ok(Mode::Auto),
+        _ => Err(format!("'{s}' is not a mode: raw, rfc2217 or auto")),
+    }
+}
 fn parity(s: &str) -> Result<Parity, String> {
     Parity::from_letter(s)
 }
@@ -306,6 +344,7 @@ mod tests {
         );
         assert_eq!(c.max_clients, 1);
         assert!(!c.settings.hupcl);
+        assert_eq!(c.mode, Mode::Raw);
     }
 
     #[test]
@@ -325,6 +364,9 @@ mod tests {
         assert_eq!(c.settings.data_bits, 7);
         let c = p(&["--port", "/dev/x", "--baud=300", "--parity", "e"]).unwrap();
         assert_eq!(c.settings.to_string(), "300 7E1".replace('7', "8"));
+        assert_eq!(p(&["/dev/x", "--rfc2217"]).unwrap().mode, Mode::Rfc2217);
+        assert_eq!(p(&["/dev/x", "--rfc2217=auto"]).unwrap().mode, Mode::Auto);
+        assert_eq!(p(&["/dev/x", "--mode", "auto"]).unwrap().mode, Mode::Auto);
         let c = p(&["/dev/x", "-c", "example.net:4000"]).unwrap();
         assert_eq!(c.net, Net::Connect("example.net:4000".into()));
     }
@@ -345,6 +387,8 @@ mod tests {
             &["/dev/x", "--max-clients", "0"],
             &["/dev/x", "--dtr", "2"],
             &["/dev/x", "1"],
+            &["/dev/x", "--mode", "telnet"],
+            &["/dev/x", "--rfc2217", "--mode", "raw"],
             &["/dev/x", "-b", "4000001"],
         ] {
             let e = p(bad).unwrap_err();
