@@ -1,6 +1,8 @@
 //! ser2tcp on real pseudo-terminals and real sockets on 127.0.0.1: a pty pair stands in
 //! for the serial port (the test holds the master, ser2tcp opens the slave).
 
+#[path = "ser2tcp_support/netns.rs"]
+mod netns;
 mod support;
 
 use nix::sys::signal::{Signal, kill};
@@ -125,20 +127,25 @@ impl Bridge {
         if args.contains(&"--client") {
             return b;
         }
-        let line = b.wait_log("listening on ");
-        let port = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        b.port = port;
+        b.port = listening_port(&b.wait_log("listening on "));
         b
     }
 
     fn spawn(args: &[&str]) -> Bridge {
-        let mut child = applet("ser2tcp")
+        Bridge::spawn_cmd(applet("ser2tcp"), args)
+    }
+
+    /// `ser2tcp ARGS -P 0` inside a network namespace.
+    fn start_in(ns: &netns::Ns, args: &[&str]) -> Bridge {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-P", "0"]);
+        let mut b = Bridge::spawn_cmd(ns.cmd(links_dir().join("ser2tcp")), &all);
+        b.port = listening_port(&b.wait_log("listening on "));
+        b
+    }
+
+    fn spawn_cmd(mut cmd: std::process::Command, args: &[&str]) -> Bridge {
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -213,6 +220,16 @@ impl Drop for Bridge {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The port in a `listening on ADDR:PORT ...` line.
+fn listening_port(line: &str) -> u16 {
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches([',', ';']).parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
 }
 
 /// Read exactly `n` bytes from a socket (its read timeout applies).
@@ -484,16 +501,43 @@ fn client_mode_reconnects() {
 #[test]
 fn allow_refuses_other_networks() {
     let mut pty = Pty::new();
-    let b = Bridge::start(&["-p", pty.dev(), "--allow", "10.0.0.0/8", "--allow", "::1"]);
+    let b = Bridge::start(&[
+        "-p",
+        pty.dev(),
+        "--allow",
+        "10.0.0.0/8",
+        "--allow",
+        "::1",
+        "--no-loopback",
+    ]);
+    b.wait_log("only clients from 10.0.0.0/8, ::1 can connect");
     let mut c = b.connect();
-    assert!(closed_by_peer(&mut c));
+    // the reason in one line, then the close
+    let mut said = String::new();
+    c.read_to_string(&mut said).unwrap();
+    assert_eq!(said, "ser2tcp: refused: 127.0.0.1 is not in --allow\r\n");
     b.wait_log("not in --allow");
     drop(b);
-    let b = Bridge::start(&["-p", pty.dev(), "--allow", "127.0.0.0/8"]);
+    // --allow keeps loopback allowed; the banner can be changed or turned off
+    let b = Bridge::start(&[
+        "-p",
+        pty.dev(),
+        "--allow",
+        "192.0.2.0/24",
+        "--refuse-banner",
+        "none",
+    ]);
+    b.wait_log("only clients from 192.0.2.0/24, 127.0.0.0/8, ::1 can connect");
     let mut c = b.connect();
     wait_attached(&b, 1);
     c.write_all(b"ok").unwrap();
     assert_eq!(pty.read_n(2), b"ok");
+    // a second client is refused (--max-clients 1) without a word
+    let mut d = b.connect();
+    let mut said = Vec::new();
+    d.read_to_end(&mut said).unwrap();
+    assert_eq!(said, b"", "--refuse-banner none still said something");
+    b.wait_log("refused 127.0.0.1:");
 }
 
 #[test]
@@ -933,4 +977,113 @@ fn pyserial_rfc2217_client_against_each_mode() {
     });
     assert_eq!(pyserial_session(b.port), "open\ngot 6f6b\n");
     assert_eq!(answer.join().unwrap(), b"\xff\x00hi");
+}
+
+// ---- a colleague on another network (network namespaces) ----
+
+#[test]
+fn a_remote_colleague_gets_in_only_when_let_in_and_hears_why_not() {
+    let Some(net) = netns::Link::new() else {
+        return;
+    };
+    let office = |port: u16| -> std::net::SocketAddr {
+        format!("{}:{port}", netns::OFFICE).parse().unwrap()
+    };
+    let mut pty = Pty::new();
+    // the seed's command line: loopback only, and the first line says so and how to open up
+    let b = Bridge::start_in(&net.office, &["-b", "115200", "-p", pty.dev()]);
+    let first = b.log().lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("ser2tcp: listening on 127.0.0.1:")
+            && first
+                .contains("only this machine can connect (to let others in: --remote --allow NET"),
+        "{first}"
+    );
+    let e = net.abroad.connect(office(b.port)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    drop(b);
+
+    // --remote --allow the colleague's network: they get in, and loopback still does
+    let b = Bridge::start_in(
+        &net.office,
+        &[
+            "-b",
+            "115200",
+            "-p",
+            pty.dev(),
+            "--remote",
+            "--allow",
+            "198.51.100.0/24",
+            "--max-clients",
+            "2",
+        ],
+    );
+    let first = b.log().lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("ser2tcp: listening on 0.0.0.0:")
+            && first.ends_with("only clients from 198.51.100.0/24, 127.0.0.0/8, ::1 can connect (more: another --allow NET)"),
+        "{first}"
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    b.wait_log(&format!("client {}:", netns::ABROAD));
+    c.write_all(b"90\n").unwrap();
+    assert_eq!(pty.read_n(3), b"90\n");
+    pty.master.write_all(b"Input angle: 90\r\n").unwrap();
+    assert_eq!(recv_n(&mut c, 17), b"Input angle: 90\r\n");
+    let local: std::net::SocketAddr = format!("127.0.0.1:{}", b.port).parse().unwrap();
+    let mut l = net.office.connect(local).unwrap();
+    wait_attached(&b, 2);
+    l.write_all(b"1").unwrap();
+    assert_eq!(pty.read_n(1), b"1");
+    drop((c, l));
+    drop(b);
+
+    // bound to the office address, the colleague's network not allowed: one line, close
+    let b = Bridge::start_in(
+        &net.office,
+        &[
+            "-p",
+            pty.dev(),
+            "--bind",
+            netns::OFFICE,
+            "--allow",
+            "192.0.2.0/24",
+        ],
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut said = String::new();
+    c.read_to_string(&mut said).unwrap();
+    assert_eq!(said, "ser2tcp: refused: 198.51.100.2 is not in --allow\r\n");
+    b.wait_log("refused 198.51.100.2:");
+    drop(b);
+    // a banner of one's own
+    let b = Bridge::start_in(
+        &net.office,
+        &[
+            "-p",
+            pty.dev(),
+            "--remote",
+            "--allow",
+            "192.0.2.7",
+            "--refuse-banner",
+            "turntable: {reason}; ask the office for access",
+        ],
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut said = String::new();
+    c.read_to_string(&mut said).unwrap();
+    assert_eq!(
+        said,
+        "turntable: 198.51.100.2 is not in --allow; ask the office for access\r\n"
+    );
+    drop(b);
+    // nothing of the refused clients reached the device
+    let b = Bridge::start(&["-p", pty.dev()]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(b"z").unwrap();
+    assert_eq!(pty.read_n(1), b"z");
 }

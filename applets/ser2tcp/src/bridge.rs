@@ -160,13 +160,11 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
         request_log: Limit::new(REQUEST_LOG_PER_SEC),
         buf: vec![0; 64 * 1024],
     };
+    let mut waiting = None;
     match b.open_device(true) {
         Ok(()) => {}
         Err(e) if cfg.wait_device => {
-            b.log.warn(format!(
-                "{}: {e}; waiting for it (--wait-device)",
-                cfg.device
-            ));
+            waiting = Some(e);
             b.retry_at = Some(Instant::now() + RETRY);
         }
         Err(e @ OpenError::Busy) => {
@@ -175,16 +173,45 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
         }
         Err(e) => return Err(Error::unavailable(format!("{}: {e}", cfg.device))),
     }
+    // the listening line first: it says who can connect
     match &cfg.net {
         Net::Listen { bind, port } => b.listen(bind, *port)?,
         Net::Connect(_) => b.connect_at = Some(Instant::now()),
     }
+    match waiting {
+        None => b.log_open(),
+        Some(e) => b.log.warn(format!(
+            "{}: {e}; waiting for it (--wait-device)",
+            cfg.device
+        )),
+    }
     b.run(&signals)
 }
 
-/// Say in one line why the connection is refused, then close it: what the client sent is
-/// read first (closing with unread data would reset the connection and lose the line).
-fn refuse(sock: &mut TcpStream, why: &str) {
+/// Who can connect, for the listening line: and how to let others in.
+fn who_can_connect(local: SocketAddr, allow: &[crate::cidr::Cidr]) -> String {
+    if !allow.is_empty() {
+        let nets: Vec<String> = allow.iter().map(|n| n.to_string()).collect();
+        return format!(
+            "only clients from {} can connect (more: another --allow NET)",
+            nets.join(", ")
+        );
+    }
+    if local.ip().is_loopback() {
+        "only this machine can connect (to let others in: --remote --allow NET, or an SSH tunnel to this port)"
+            .to_string()
+    } else {
+        format!("anyone who can reach {local} can connect (to limit it: --allow NET)")
+    }
+}
+
+/// Say in one line why the connection is refused (the `--refuse-banner` template, none
+/// for a silent close), then close it: what the client sent is read first (closing with
+/// unread data would reset the connection and lose the line).
+fn refuse(sock: &mut TcpStream, banner: Option<&str>, why: &str) {
+    let Some(banner) = banner else {
+        return;
+    };
     let mut sink = [0u8; 4096];
     for _ in 0..16 {
         match sock.read(&mut sink) {
@@ -192,7 +219,7 @@ fn refuse(sock: &mut TcpStream, why: &str) {
             _ => break,
         }
     }
-    let line = format!("{}: refused: {why}\r\n", crate::NAME);
+    let line = format!("{}\r\n", banner.replace("{reason}", why));
     let _ = sock.write(line.as_bytes());
     let _ = sock.shutdown(std::net::Shutdown::Write);
 }
@@ -322,21 +349,23 @@ impl Bridge<'_> {
             self.log
                 .info(format!("{}: DTR pulsed (--reset)", self.cfg.device));
         }
-        if first {
-            self.log.info(format!(
-                "{}: open at {}{}",
-                self.cfg.device,
-                self.settings,
-                if self.settings.hupcl {
-                    ", HUPCL kept (--hupcl)"
-                } else {
-                    ", HUPCL cleared"
-                }
-            ));
-        }
         self.port = Some(port);
         self.modem = None;
         Ok(())
+    }
+
+    /// The device's line, after the listening line (which says who can connect).
+    fn log_open(&mut self) {
+        self.log.info(format!(
+            "{}: open at {}{}",
+            self.cfg.device,
+            self.settings,
+            if self.settings.hupcl {
+                ", HUPCL kept (--hupcl)"
+            } else {
+                ", HUPCL cleared"
+            }
+        ));
     }
 
     /// A modem-line ioctl's result: a failure (ENOTTY on a pty) is a warning, once.
@@ -499,10 +528,11 @@ impl Bridge<'_> {
             (Mode::Raw, false) => "",
         };
         self.log.info(format!(
-            "listening on {local}{mode} for {}, at most {} client{}",
+            "listening on {local}{mode} for {}, at most {} client{}; {}",
             self.cfg.device,
             self.cfg.max_clients,
-            if self.cfg.max_clients == 1 { "" } else { "s" }
+            if self.cfg.max_clients == 1 { "" } else { "s" },
+            who_can_connect(local, &self.cfg.allow)
         ));
         Ok(())
     }
@@ -522,9 +552,11 @@ impl Bridge<'_> {
         }
     }
 
-    fn admit(&mut self, sock: TcpStream, peer: SocketAddr) {
+    fn admit(&mut self, mut sock: TcpStream, peer: SocketAddr) {
         if !self.cfg.allow.is_empty() && !self.cfg.allow.iter().any(|n| n.contains(peer.ip())) {
-            self.log.info(format!("refused {peer}: not in --allow"));
+            let why = format!("{} is not in --allow", peer.ip());
+            self.log.info(format!("refused {peer}: {why}"));
+            refuse(&mut sock, self.cfg.refuse_banner.as_deref(), &why);
             return;
         }
         if self.clients.len() >= self.cfg.max_clients {
@@ -538,12 +570,14 @@ impl Bridge<'_> {
                     self.drop_client(old, &format!("replaced by {peer} (--kick-old)"));
                 }
             } else {
-                self.log.info(format!(
-                    "refused {peer}: {} client{} already connected (--max-clients {})",
+                let why = format!(
+                    "{} client{} already connected (--max-clients {})",
                     self.clients.len(),
                     if self.clients.len() == 1 { "" } else { "s" },
                     self.cfg.max_clients
-                ));
+                );
+                self.log.info(format!("refused {peer}: {why}"));
+                refuse(&mut sock, self.cfg.refuse_banner.as_deref(), &why);
                 return;
             }
         }
@@ -864,7 +898,7 @@ impl Bridge<'_> {
         };
         let _ = self.poll.registry().deregister(&mut c.sock);
         self.log.warn(format!("refused {}: {why}", c.peer));
-        refuse(&mut c.sock, why);
+        refuse(&mut c.sock, self.cfg.refuse_banner.as_deref(), why);
     }
 
     // ---- RFC 2217 ----
