@@ -87,12 +87,32 @@ enum Ev {
 struct Uno {
     child: Child,
     events: Arc<Mutex<Vec<Ev>>>,
-    uart: File,
+    /// The pty the AVR's UART is on.
+    pty: String,
+    /// The test's end of it (not opened when ser2tcp is to have it alone).
+    uart: Option<File>,
     rx: Vec<u8>,
 }
 
 impl Uno {
+    /// Boot, and open the UART's pty for the test.
     fn boot(elf: &Path, harness: &Path) -> Uno {
+        let mut uno = Uno::boot_alone(elf, harness);
+        uno.uart = Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(
+                    (rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::NONBLOCK).bits() as i32,
+                )
+                .open(&uno.pty)
+                .unwrap(),
+        );
+        uno
+    }
+
+    /// Boot, leaving the UART's pty to another program.
+    fn boot_alone(elf: &Path, harness: &Path) -> Uno {
         let mut child = Command::new(harness)
             .arg(elf)
             .arg("0")
@@ -124,16 +144,11 @@ impl Uno {
             }
         });
         let pty = rx.recv_timeout(WAIT).expect("the harness did not start");
-        let uart = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags((rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::NONBLOCK).bits() as i32)
-            .open(&pty)
-            .unwrap();
         Uno {
             child,
             events,
-            uart,
+            pty,
+            uart: None,
             rx: Vec::new(),
         }
     }
@@ -151,7 +166,7 @@ impl Uno {
         let mut at = 0;
         let deadline = Instant::now() + WAIT;
         while at < bytes.len() {
-            match self.uart.write(&bytes[at..]) {
+            match self.uart.as_mut().unwrap().write(&bytes[at..]) {
                 Ok(n) => at += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     assert!(Instant::now() < deadline, "the UART takes nothing");
@@ -175,7 +190,7 @@ impl Uno {
                 out.push(text);
                 continue;
             }
-            match self.uart.read(&mut buf) {
+            match self.uart.as_mut().unwrap().read(&mut buf) {
                 Ok(k) if k > 0 => self.rx.extend_from_slice(&buf[..k]),
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
@@ -207,6 +222,28 @@ impl Drop for Uno {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Uno {
+    /// Wait until simavr has run a whole frame past the last OCR1A write; returns the
+    /// pulse width of that frame (µs), from the registers.
+    fn settled_pulse_us(&self) -> f64 {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ev = self.events();
+            let t = Timer1::from(&ev);
+            let ocr = writes(&ev, "OCR1A");
+            let (at, _) = *ocr.last().unwrap();
+            let frames = t.frames(&ocr, last(&ev));
+            if let Some((bottom, v)) = frames.last()
+                && *bottom > at
+            {
+                return t.width_us(*v);
+            }
+            assert!(Instant::now() < deadline, "simavr stopped running");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 }
 
@@ -518,4 +555,147 @@ fn the_servo_and_the_uart_as_the_datasheet_has_them() {
     );
     let ocr = uno.writes("OCR1A");
     assert_eq!(t.width_us(ocr.last().unwrap().1), servo_us(12));
+}
+
+/// ser2tcp in a network namespace; its log lines come through a channel.
+struct Ser2tcp {
+    child: Child,
+    log: std::sync::mpsc::Receiver<String>,
+    port: u16,
+}
+
+impl Ser2tcp {
+    fn start(ns: &netns::Ns, args: &[&str]) -> Ser2tcp {
+        let mut child = ns
+            .cmd(links_dir().join("ser2tcp"))
+            .args(args)
+            .args(["-P", "0"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ser2tcp");
+        let (tx, log) = std::sync::mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut s = Ser2tcp {
+            child,
+            log,
+            port: 0,
+        };
+        let line = s.wait_log("listening on ");
+        s.port = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split([' ', ',']).next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line:?}"));
+        s
+    }
+
+    fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no ser2tcp log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Ser2tcp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Read CR LF lines from a socket.
+fn socket_lines(s: &mut std::net::TcpStream, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while out.len() < n {
+        match s.read(&mut b) {
+            Ok(1) => {
+                line.push(b[0]);
+                if line.ends_with(b"\r\n") {
+                    line.truncate(line.len() - 2);
+                    out.push(String::from_utf8_lossy(&line).into_owned());
+                    line.clear();
+                }
+            }
+            Ok(_) => panic!("ser2tcp closed the connection after {out:?}"),
+            Err(e) => panic!("reading from ser2tcp after {out:?}: {e}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn from_a_colleagues_keyboard_to_the_pulse_on_pin_9() {
+    let Some((elf, harness)) = setup() else {
+        return;
+    };
+    let Some(net) = netns::Link::new() else {
+        return;
+    };
+    let uno = Uno::boot_alone(&elf, harness);
+    let office: std::net::SocketAddr = format!("{}:0", netns::OFFICE).parse().unwrap();
+    // as a real setup: bound to the office side's address, only the colleague's network
+    // (and loopback) let in
+    for angle_mode in [false, true] {
+        let mut args = vec![
+            "-b",
+            "115200",
+            "-p",
+            uno.pty.as_str(),
+            "--bind",
+            netns::OFFICE,
+            "--allow",
+            "198.51.100.0/24",
+        ];
+        if angle_mode {
+            args.push("--angle");
+        }
+        let bridge = Ser2tcp::start(&net.office, &args);
+        let to = std::net::SocketAddr::new(office.ip(), bridge.port);
+        let mut c = net.abroad.connect(to).unwrap();
+        c.set_read_timeout(Some(WAIT)).unwrap();
+        bridge.wait_log(&format!("client {}:", netns::ABROAD));
+        let targets: &[u32] = if angle_mode {
+            &[120, 33]
+        } else {
+            &[45, 0, 180, 90]
+        };
+        for &a in targets {
+            c.write_all(format!("{a}\r\n").as_bytes()).unwrap();
+            assert_eq!(
+                socket_lines(&mut c, 2),
+                [format!("Input angle: {a}"), OK.to_string()]
+            );
+            let w = uno.settled_pulse_us();
+            eprintln!("angle {a} from {}: pulse {w} µs on pin 9", netns::ABROAD);
+            assert!((w - servo_us(a)).abs() <= 1.0, "{a}°: {w} µs");
+        }
+        if angle_mode {
+            // a bad line is answered by ser2tcp and never reaches the device
+            let writes_before = writes(&uno.events(), "OCR1A").len();
+            c.write_all(b"999\n").unwrap();
+            assert_eq!(socket_lines(&mut c, 2), ["Error: Bad angle", OK]);
+            c.write_all(b"34\n").unwrap();
+            assert_eq!(socket_lines(&mut c, 2), ["Input angle: 34", OK]);
+            assert_eq!(writes(&uno.events(), "OCR1A").len(), writes_before + 1);
+            assert!((uno.settled_pulse_us() - servo_us(34)).abs() <= 1.0);
+        }
+    }
 }
