@@ -37,6 +37,20 @@ impl Cidr {
         })
     }
 
+    /// This machine's loopback networks, 127.0.0.0/8 and ::1.
+    pub fn loopback() -> [Cidr; 2] {
+        [
+            Cidr {
+                addr: IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 0)),
+                prefix: 8,
+            },
+            Cidr {
+                addr: IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+                prefix: 128,
+            },
+        ]
+    }
+
     /// Whether `ip` lies in this network (IPv4-mapped IPv6 peers count as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, unmap(ip)) {
@@ -47,6 +61,18 @@ impl Cidr {
                 prefix_eq(&net.octets(), &ip.octets(), self.prefix)
             }
             _ => false,
+        }
+    }
+}
+
+/// `ADDR/PREFIX`, or `ADDR` for one host; the address as given (not masked).
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix == host {
+            write!(f, "{}", self.addr)
+        } else {
+            write!(f, "{}/{}", self.addr, self.prefix)
         }
     }
 }

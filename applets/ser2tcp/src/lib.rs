@@ -3,12 +3,15 @@
 //!
 //! * [`opts`] reads the command line (ser2tcp's and tcp_serial_redirect.py's forms).
 //! * [`serial`] opens and configures the port; [`bridge`] runs the loop.
-//! * [`telnet`] is RFC 2217's framing, [`cidr`] the `--allow` networks, [`log`] the log.
+//! * [`telnet`] is RFC 2217's framing, [`rfc2217`] what its commands mean (pure: the
+//!   answers, the limits, telling a telnet client by its first bytes).
+//! * [`cidr`] is the `--allow` networks, [`log`] the log (with its rate limit).
 
 pub mod bridge;
 pub mod cidr;
 pub mod log;
 pub mod opts;
+pub mod rfc2217;
 pub mod serial;
 pub mod telnet;
 
