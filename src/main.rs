@@ -3,7 +3,7 @@
 
 mod install;
 
-use opsbox_common::{Error, ExitCode, exit};
+use opsbox_common::{Error, ExitCode, cli, escape, exit};
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -82,8 +82,17 @@ fn find(name: &str) -> Option<&'static Applet> {
     APPLETS.iter().find(|a| a.name == name)
 }
 
+/// `opsbox: NAME: applet not found`, with the closest applet's name when one is close.
 fn not_found(name: &str) -> ExitCode {
-    eprintln_safe(&format!("{name}: applet not found"));
+    let names: Vec<&str> = APPLETS.iter().map(|a| a.name).collect();
+    let hint = match cli::did_you_mean(name, &names) {
+        Some(near) => format!(" (did you mean '{near}'?)"),
+        None => String::new(),
+    };
+    eprintln_safe(&format!(
+        "opsbox: {}: applet not found{hint}",
+        escape::text(name)
+    ));
     ExitCode::from(exit::NOTFOUND)
 }
 
@@ -111,7 +120,12 @@ fn run_applet(applet: &Applet, args: Vec<OsString>) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    match (applet.run)(args) {
+    // `APPLET --version`, for every applet alike
+    let outcome = match args.as_slice() {
+        [only] if only == "--version" => cli::version(applet.name),
+        _ => (applet.run)(args),
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => report(applet.name, &e),
     }
@@ -135,6 +149,7 @@ fn eprintln_safe(line: &str) {
 const USAGE: &str = "\
 Usage: opsbox APPLET [ARGS...]
        APPLET [ARGS...]            (through a link named after the applet)
+       APPLET --version
        opsbox --list
        opsbox --install [-s] [-f] DIR
        opsbox --help [APPLET]
@@ -143,11 +158,14 @@ Usage: opsbox APPLET [ARGS...]
 Options:
   --list              print the applet names, one a line
   --install [-s] [-f] DIR
-                      create a link named after each applet in DIR, pointing at this
-                      binary (-s: symbolic links; -f: replace files that are not
-                      already such links)
+                      create a link named after each applet in DIR (made if
+                      missing), pointing at this binary, and say each on stdout
+                      (-s: symbolic links; -f: replace files that are not already
+                      such links)
   --help [APPLET]     this help, or an applet's
   --version           print the version
+
+Every applet takes --long=value as well as --long value, and --version.
 
 Exit status: 0 success; 1-3 an applet's documented answer; 64 usage error;
 65 bad input data; 66 input missing or unreadable; 69 required tool or device

@@ -71,14 +71,24 @@ fn opsbox_help_lists_applets_and_exit_codes() {
 fn unknown_applet_exits_127() {
     let out = run(opsbox().arg("frobnicate"));
     assert_eq!(code(&out), 127);
-    assert_eq!(stderr(&out), "frobnicate: applet not found\n");
+    assert_eq!(stderr(&out), "opsbox: frobnicate: applet not found\n");
+    opsbox()
+        .arg("zone2r35")
+        .run()
+        .code(127)
+        .stderr_is("opsbox: zone2r35: applet not found (did you mean 'zone2r53'?)\n");
+    opsbox()
+        .arg("needs")
+        .run()
+        .code(127)
+        .stderr_is("opsbox: needs: applet not found (did you mean 'needs-restart'?)\n");
 
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("frobnicate");
     std::os::unix::fs::symlink(bin(), &link).unwrap();
     let out = run(&mut std::process::Command::new(&link));
     assert_eq!(code(&out), 127);
-    assert_eq!(stderr(&out), "frobnicate: applet not found\n");
+    assert_eq!(stderr(&out), "opsbox: frobnicate: applet not found\n");
 
     let out = run(opsbox().args(["--help", "frobnicate"]));
     assert_eq!(code(&out), 127);
@@ -240,12 +250,42 @@ fn install_usage_errors() {
         stderr(&out).lines().next(),
         Some("opsbox: --install: missing DIR")
     );
-    let out = run(opsbox().args(["--install", "/nonexistent-dir"]));
+    // a directory that cannot be made: exit 73, saying why
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let under_file = dir.path().join("file/bin");
+    let out = run(opsbox().arg("--install").arg(&under_file));
     assert_eq!(code(&out), 73);
     assert_eq!(
         stderr(&out),
-        "opsbox: /nonexistent-dir: No such file or directory\n"
+        format!("opsbox: {}: Not a directory\n", under_file.display())
     );
+}
+
+/// A missing directory is made; every link is said on stdout, also when it was there.
+#[test]
+fn install_makes_the_directory_and_says_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("new/bin");
+    let real = std::fs::canonicalize(bin()).unwrap();
+    let ran = opsbox().args(["--install", "-s"]).arg(&d).run();
+    ran.ok();
+    let mut want = format!("created {}/\n", d.display());
+    for a in APPLETS {
+        want.push_str(&format!("{} -> {}\n", d.join(a).display(), real.display()));
+        assert_eq!(std::fs::read_link(d.join(a)).unwrap(), real, "{a}");
+    }
+    ran.stdout_is(&want);
+    let again = opsbox().args(["--install", "-s"]).arg(&d).run();
+    again
+        .ok()
+        .stdout_has(&format!(
+            "{} -> {} (already there)\n",
+            d.join("genfw").display(),
+            real.display()
+        ))
+        .stdout_lacks("created");
+    assert_eq!(again.stdout().lines().count(), APPLETS.len());
 }
 
 /// When scripts/test (or scripts/build) has made dist/opsbox, it must be a static
