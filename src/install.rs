@@ -43,6 +43,12 @@ pub fn parse(args: &[String]) -> Result<Opts, Error> {
     })
 }
 
+/// `PREFIX/share` when the links went to `PREFIX/bin`: where completions belong.
+pub fn share_beside(opts: &Opts) -> Option<PathBuf> {
+    let dir = std::path::absolute(&opts.dir).ok()?;
+    (dir.file_name()? == "bin").then(|| dir.parent().map(|p| p.join("share")))?
+}
+
 /// Create the links. A name that exists and is not already a link to this binary is left
 /// alone (reported, exit 73 at the end) unless `-f`.
 pub fn install<'a>(opts: &Opts, names: impl Iterator<Item = &'a str>) -> Result<ExitCode, Error> {

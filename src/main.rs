@@ -1,6 +1,7 @@
 //! opsbox: one static binary, many applets (BusyBox-style dispatch only; the applets live
 //! in `applets/`).
 
+mod completions;
 mod install;
 
 use opsbox_common::{Error, ExitCode, cli, escape, exit};
@@ -14,6 +15,8 @@ pub struct Applet {
     pub name: &'static str,
     pub about: &'static str,
     pub run: RunFn,
+    /// Its options and subcommands, for shell completions.
+    pub info: fn() -> opsbox_common::cli::Info,
 }
 
 /// Every applet, sorted by name. (`--cfg opsbox_without="NAME"` leaves one out: that is
@@ -24,30 +27,35 @@ pub const APPLETS: &[Applet] = &[
         name: genfw::NAME,
         about: genfw::ABOUT,
         run: genfw::run,
+        info: genfw::info,
     },
     #[cfg(not(opsbox_without = "needs-restart"))]
     Applet {
         name: needs_restart::NAME,
         about: needs_restart::ABOUT,
         run: needs_restart::run,
+        info: needs_restart::info,
     },
     #[cfg(not(opsbox_without = "ser2tcp"))]
     Applet {
         name: ser2tcp::NAME,
         about: ser2tcp::ABOUT,
         run: ser2tcp::run,
+        info: ser2tcp::info,
     },
     #[cfg(not(opsbox_without = "updateinfo"))]
     Applet {
         name: updateinfo::NAME,
         about: updateinfo::ABOUT,
         run: updateinfo::run,
+        info: updateinfo::info,
     },
     #[cfg(not(opsbox_without = "zone2r53"))]
     Applet {
         name: zone2r53::NAME,
         about: zone2r53::ABOUT,
         run: zone2r53::run,
+        info: zone2r53::info,
     },
 ];
 
@@ -152,6 +160,8 @@ Usage: opsbox APPLET [ARGS...]
        APPLET --version
        opsbox --list
        opsbox --install [-s] [-f] DIR
+       opsbox --completions bash|zsh|fish
+       opsbox --install-completions SHARE
        opsbox --help [APPLET]
        opsbox --version
 
@@ -162,6 +172,14 @@ Options:
                       missing), pointing at this binary, and say each on stdout
                       (-s: symbolic links; -f: replace files that are not already
                       such links)
+                      Completions for bash, zsh and fish go to PREFIX/share
+                      too when DIR is PREFIX/bin.
+  --completions SHELL print the completion script of bash, zsh or fish for
+                      opsbox and every applet
+  --install-completions SHARE
+                      write each shell's completion files under SHARE
+                      (bash-completion/completions/, zsh/vendor-completions/,
+                      fish/vendor_completions.d/), saying each on stdout
   --help [APPLET]     this help, or an applet's
   --version           print the version
 
@@ -207,10 +225,39 @@ fn multiplexer(args: Vec<String>) -> ExitCode {
         },
         "--install" => match install::parse(&args[1..]) {
             Ok(opts) => match install::install(&opts, APPLETS.iter().map(|a| a.name)) {
-                Ok(code) => code,
+                // beside DIR=PREFIX/bin, the completions go to PREFIX/share
+                Ok(code) => match install::share_beside(&opts) {
+                    Some(share) => match completions::install(&share, APPLETS) {
+                        Ok(()) => code,
+                        Err(e) => report("opsbox", &e),
+                    },
+                    None => code,
+                },
                 Err(e) => report("opsbox", &e),
             },
             Err(e) => report("opsbox", &e),
+        },
+        "--completions" => match args.get(1..) {
+            Some([shell]) => match completions::Shell::parse(shell) {
+                Ok(sh) => print_stdout(&completions::script(sh, APPLETS)),
+                Err(e) => report("opsbox", &e),
+            },
+            _ => report(
+                "opsbox",
+                &Error::usage("--completions: give one shell: bash, zsh or fish")
+                    .with_hint("Try 'opsbox --help' for more information."),
+            ),
+        },
+        "--install-completions" => match args.get(1..) {
+            Some([dir]) => match completions::install(std::path::Path::new(dir), APPLETS) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report("opsbox", &e),
+            },
+            _ => report(
+                "opsbox",
+                &Error::usage("--install-completions: give one directory (a share/)")
+                    .with_hint("Try 'opsbox --help' for more information."),
+            ),
         },
         s if s.starts_with('-') => report(
             "opsbox",

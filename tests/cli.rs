@@ -4,6 +4,7 @@
 
 mod support;
 
+use std::process::Command;
 use support::*;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -277,4 +278,142 @@ fn exit_codes() {
             ran.stderr()
         );
     }
+}
+
+/// `opsbox --completions bash`, loaded by bash, completes options and subcommands of the
+/// applets (through their links and through `opsbox APPLET`) from the argh definitions.
+#[test]
+fn bash_completion_completes_applet_options() {
+    if !have_tool("bash") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("opsbox.bash");
+    let ran = opsbox().args(["--completions", "bash"]).run();
+    ran.ok();
+    std::fs::write(&script, ran.stdout()).unwrap();
+    Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .run()
+        .ok()
+        .stderr_is("");
+    // each case: the words typed, then what the completion function offers for the last
+    let cases: &[(&str, &str)] = &[
+        ("zone2r53 check --rr", "--rrsets"),
+        ("zone2r53 ex", "export"),
+        ("opsbox updateinfo check --js", "--json"),
+        ("opsbox zone2r53 diff --cu", "--current"),
+        ("opsbox genfw confirm --st", "--state-dir"),
+        ("opsbox zon", "zone2r53"),
+        ("opsbox --completions fi", "fish"),
+        ("needs-restart --un", "--unit --units"),
+        ("ser2tcp --max-c", "--max-clients"),
+    ];
+    let mut probe = format!("source {}\n", script.display());
+    probe.push_str(
+        r#"t() {
+    COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMPREPLY=()
+    local f; f=$(complete -p "$1" | sed -E 's/.* -F ([^ ]+) .*/\1/')
+    "$f"; echo "${COMPREPLY[*]}"
+}
+"#,
+    );
+    for (words, _) in cases {
+        probe.push_str(&format!("t {words}\n"));
+    }
+    let ran = Command::new("bash").arg("-c").arg(&probe).run();
+    ran.ok().stderr_is("");
+    let got = ran.stdout();
+    let got: Vec<&str> = got.lines().collect();
+    assert_eq!(got.len(), cases.len(), "{got:?}");
+    for ((words, want), got) in cases.iter().zip(got) {
+        assert_eq!(got, *want, "{words}");
+    }
+    // a completion for every command name
+    let ran = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {}; complete -p", script.display()))
+        .run();
+    for name in [
+        "opsbox",
+        "genfw",
+        "needs-restart",
+        "ser2tcp",
+        "updateinfo",
+        "zone2r53",
+    ] {
+        ran.stdout_has(&format!("-F _{name} "));
+    }
+}
+
+/// zsh and fish read their scripts (`zsh -n`, `fish -n`); fish completes from them.
+#[test]
+fn zsh_and_fish_completions_parse() {
+    for (shell, check) in [("zsh", "-n"), ("fish", "-n")] {
+        if !have_tool(shell) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join(format!("opsbox.{shell}"));
+        let ran = opsbox().args(["--completions", shell]).run();
+        ran.ok().stdout_has("rrsets").stdout_has("zone2r53");
+        std::fs::write(&script, ran.stdout()).unwrap();
+        Command::new(shell)
+            .arg(check)
+            .arg(&script)
+            .run()
+            .ok()
+            .stderr_is("");
+    }
+    if have_tool("fish") {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("opsbox.fish");
+        std::fs::write(
+            &script,
+            opsbox().args(["--completions", "fish"]).run().stdout(),
+        )
+        .unwrap();
+        Command::new("fish")
+            .arg("-c")
+            .arg(format!(
+                "source {}; complete -C 'zone2r53 check --rr'; complete -C 'opsbox updateinfo check --js'",
+                script.display()
+            ))
+            .run()
+            .ok()
+            .stderr_is("")
+            .stdout_has("--rrsets\tprint the RRsets")
+            .stdout_has("--json\t");
+    }
+    if have_tool("zsh") {
+        // compinit, then the script registers a completion function per command
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("opsbox.zsh");
+        std::fs::write(
+            &script,
+            opsbox().args(["--completions", "zsh"]).run().stdout(),
+        )
+        .unwrap();
+        Command::new("zsh")
+            .arg("-fc")
+            .arg(format!(
+                "autoload -U compinit; compinit -u -d {}/zcd; source {}; print -r -- $_comps[opsbox] $_comps[genfw] $_comps[needs-restart]",
+                dir.path().display(),
+                script.display()
+            ))
+            .run()
+            .ok()
+            .stdout_is("_opsbox _genfw _needs-restart\n");
+    }
+}
+
+#[test]
+fn completions_usage_errors() {
+    opsbox()
+        .args(["--completions", "tcsh"])
+        .run()
+        .code(64)
+        .stderr_has("opsbox: --completions: \"tcsh\" is not bash, zsh or fish");
+    opsbox().arg("--completions").run().code(64);
 }

@@ -275,7 +275,25 @@ fn install_makes_the_directory_and_says_what_it_did() {
         want.push_str(&format!("{} -> {}\n", d.join(a).display(), real.display()));
         assert_eq!(std::fs::read_link(d.join(a)).unwrap(), real, "{a}");
     }
-    ran.stdout_is(&want);
+    // DIR is PREFIX/bin: the completions went to PREFIX/share, each file said
+    let share = dir.path().join("new/share");
+    for f in [
+        "bash-completion/completions/opsbox",
+        "bash-completion/completions/zone2r53",
+        "zsh/vendor-completions/_genfw",
+        "fish/vendor_completions.d/needs-restart.fish",
+    ] {
+        assert!(share.join(f).is_file(), "{f}");
+        want.push_str(&format!("{}\n", share.join(f).display()));
+    }
+    let said = ran.stdout();
+    for line in want.lines() {
+        assert!(said.lines().any(|l| l == line), "{line} not said:\n{said}");
+    }
+    assert_eq!(
+        said.lines().count(),
+        1 + APPLETS.len() + 3 * (1 + APPLETS.len())
+    );
     let again = opsbox().args(["--install", "-s"]).arg(&d).run();
     again
         .ok()
@@ -285,7 +303,10 @@ fn install_makes_the_directory_and_says_what_it_did() {
             real.display()
         ))
         .stdout_lacks("created");
-    assert_eq!(again.stdout().lines().count(), APPLETS.len());
+    assert_eq!(
+        again.stdout().lines().count(),
+        APPLETS.len() + 3 * (1 + APPLETS.len())
+    );
 }
 
 /// When scripts/test (or scripts/build) has made dist/opsbox, it must be a static

@@ -286,6 +286,29 @@ pub fn subcommand<'a>(
     }
 }
 
+/// What shell completions are generated from (argh's `ArgsInfo`, as `--help` shows it).
+pub type Info = argh::CommandInfoWithArgs;
+
+/// An applet's command tree for completions: its top-level options (`T`) and, for each
+/// subcommand [`subcommand`] selects, that subcommand's (`(name, info)`).
+pub fn info<T: argh::ArgsInfo>(
+    name: &'static str,
+    about: &'static str,
+    subs: Vec<(&'static str, Info)>,
+) -> Info {
+    let mut top = T::get_args_info();
+    top.name = name;
+    top.description = about;
+    top.commands = subs
+        .into_iter()
+        .map(|(sub, mut command)| {
+            command.name = sub;
+            argh::SubCommandInfo { name: sub, command }
+        })
+        .collect();
+    top
+}
+
 /// A value parser for argh: a number within bounds, with a plain message.
 pub fn number_in<T>(s: &str, lo: T, hi: T) -> std::result::Result<T, String>
 where

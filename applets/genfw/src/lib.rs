@@ -23,3 +23,8 @@ pub const ABOUT: &str = "generate, check and apply each host's firewall from the
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     run::main(args)
 }
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> opsbox_common::cli::Info {
+    run::info()
+}

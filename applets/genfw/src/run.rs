@@ -20,7 +20,7 @@ const SUBS: &[&str] = &[
 const REFUSED: u8 = 2;
 const DEFAULT_STATE: &str = "/var/lib/genfw";
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "Commands:
@@ -37,7 +37,7 @@ Run 'genfw COMMAND --help' for the options of each command; see genfw(8)."
 /// generate, check and apply each host's firewall from the fleet inventory.
 struct Top {}
 
-#[derive(FromArgs, Debug, Default)]
+#[derive(FromArgs, argh::ArgsInfo, Debug, Default)]
 #[argh(help_triggers("-h", "--help"))]
 /// render, check, apply, diff or persist the firewall of this host from the inventory.
 struct Opts {
@@ -95,7 +95,7 @@ struct Opts {
     quiet: bool,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// confirm or roll back a guarded apply.
 struct StateOpts {
@@ -121,6 +121,17 @@ fn backend(s: &str) -> Result<Backend, String> {
 
 fn seconds(s: &str) -> Result<u64, String> {
     cli::number_in(s, 1, 86_400)
+}
+
+/// The command tree shell completions are made from.
+pub fn info() -> cli::Info {
+    use argh::ArgsInfo;
+    let subs = ["render", "check", "apply", "diff", "persist"]
+        .map(|s| (s, Opts::get_args_info()))
+        .into_iter()
+        .chain(["confirm", "rollback"].map(|s| (s, StateOpts::get_args_info())))
+        .collect();
+    cli::info::<Top>(NAME, crate::ABOUT, subs)
 }
 
 pub fn main(args: Vec<String>) -> Result<ExitCode, Error> {

@@ -19,6 +19,11 @@ pub const NAME: &str = "ser2tcp";
 /// One line for `opsbox --list` and `opsbox --help`.
 pub const ABOUT: &str = "bridge a serial port to TCP";
 
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> opsbox_common::cli::Info {
+    opsbox_common::cli::info::<opts::Opts>(NAME, ABOUT, vec![])
+}
+
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     let config = opts::parse(&args)?;

@@ -6,7 +6,7 @@ use crate::serial::{Flow, Parity, Settings};
 use argh::FromArgs;
 use opsbox_common::{Error, cli};
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "The seed's command line works as it is: ser2tcp -b 115200 -p /dev/ttyUSB0 -P 7777.
