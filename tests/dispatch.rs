@@ -191,11 +191,11 @@ fn install_symlinks_then_refuses_to_clobber() {
         "my own script\n"
     );
 
-    let real = std::fs::canonicalize(bin()).unwrap();
+    let real = std::fs::canonicalize(real_bin()).unwrap();
     for a in APPLETS.iter().filter(|a| **a != "zone2r53") {
         let target = std::fs::read_link(d.join(a)).unwrap();
         assert_eq!(target, real, "{a}");
-        let out = run(std::process::Command::new(d.join(a)).arg("--help"));
+        let out = run(exec(&d.join(a)).arg("--help"));
         assert!(stdout(&out).starts_with(&format!("Usage: {a}")));
     }
 
@@ -217,7 +217,7 @@ fn install_symlinks_then_refuses_to_clobber() {
 #[test]
 fn install_hard_links() {
     // Hard links need the same filesystem as the binary: make the directory beside it.
-    let bin_dir = std::fs::canonicalize(bin())
+    let bin_dir = std::fs::canonicalize(real_bin())
         .unwrap()
         .parent()
         .unwrap()
@@ -225,7 +225,7 @@ fn install_hard_links() {
     let dir = tempfile::tempdir_in(&bin_dir).unwrap();
     let out = run(opsbox().arg("--install").arg(dir.path()));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let ino = std::fs::metadata(bin()).unwrap().ino();
+    let ino = std::fs::metadata(real_bin()).unwrap().ino();
     for a in APPLETS {
         let m = std::fs::symlink_metadata(dir.path().join(a)).unwrap();
         assert!(m.file_type().is_file(), "{a}");
@@ -267,7 +267,7 @@ fn install_usage_errors() {
 fn install_makes_the_directory_and_says_what_it_did() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("new/bin");
-    let real = std::fs::canonicalize(bin()).unwrap();
+    let real = std::fs::canonicalize(real_bin()).unwrap();
     let ran = opsbox().args(["--install", "-s"]).arg(&d).run();
     ran.ok();
     let mut want = format!("created {}/\n", d.display());

@@ -15,13 +15,32 @@ use std::sync::OnceLock;
 /// `$OPSBOX_RUNNER -0 ARGV0 BINARY ARGS...` (qemu-user's way of passing the name the
 /// program was called by), so that links, shells and every test run it unchanged.
 pub fn bin() -> PathBuf {
-    let real = match std::env::var_os("OPSBOX_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_BIN_EXE_opsbox")),
-    };
+    let real = real_bin();
     match std::env::var_os("OPSBOX_RUNNER") {
         Some(runner) if !runner.is_empty() => runner_script(&runner, &real),
         _ => real,
+    }
+}
+
+/// The binary file itself (`$OPSBOX_BIN` or cargo's build), also under a runner: what
+/// `opsbox --install` links to.
+pub fn real_bin() -> PathBuf {
+    match std::env::var_os("OPSBOX_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_opsbox")),
+    }
+}
+
+/// A command running the program at `path` (a link to the binary made by a test), through
+/// `$OPSBOX_RUNNER` when one is set.
+pub fn exec(path: &Path) -> Command {
+    match std::env::var_os("OPSBOX_RUNNER") {
+        Some(runner) if !runner.is_empty() => {
+            let mut c = Command::new(runner);
+            c.arg("-0").arg(path).arg(path);
+            c
+        }
+        _ => Command::new(path),
     }
 }
 
