@@ -62,6 +62,12 @@ const EQUALS: &[(&str, &[&str], i32, &str)] = &[
         "ser2tcp: error parsing option '--databits' with value '9'",
     ),
     (
+        "ser2tcp",
+        &["--allow=10.0.0.1/8", "/dev/null"],
+        64,
+        "host bits set; write '10.0.0.0/8' for the network or '10.0.0.1' for the host",
+    ),
+    (
         "genfw",
         &["render", "--format=pf"],
         64,

@@ -488,7 +488,7 @@ impl Bridge<'_> {
     }
 
     fn admit(&mut self, sock: TcpStream, peer: SocketAddr) {
-        if !self.cfg.allow.is_empty() && !self.cfg.allow.iter().any(|n| n.contains(peer.ip())) {
+        if !self.cfg.allow.is_empty() && !self.cfg.allow.iter().any(|n| n.contains_ip(peer.ip())) {
             self.log.info(format!("refused {peer}: not in --allow"));
             return;
         }

@@ -3,10 +3,9 @@
 //!
 //! * [`opts`] reads the command line (ser2tcp's and tcp_serial_redirect.py's forms).
 //! * [`serial`] opens and configures the port; [`bridge`] runs the loop.
-//! * [`telnet`] is RFC 2217's framing, [`cidr`] the `--allow` networks, [`log`] the log.
+//! * [`telnet`] is RFC 2217's framing, `opsbox_common::net` the `--allow` networks, [`log`] the log.
 
 pub mod bridge;
-pub mod cidr;
 pub mod log;
 pub mod opts;
 pub mod serial;

@@ -1,9 +1,9 @@
 //! The command line: ser2tcp's own options plus the forms of pyserial's
 //! `tcp_serial_redirect.py` (old `-p PORT -b BAUD -P LOCALPORT`, new `SERIALPORT [BAUDRATE]`).
 
-use crate::cidr::Cidr;
 use crate::serial::{Flow, Parity, Settings};
 use argh::FromArgs;
+use opsbox_common::net;
 use opsbox_common::{Error, cli};
 
 #[derive(FromArgs, argh::ArgsInfo, Debug)]
@@ -70,7 +70,7 @@ pub struct Opts {
     pub kick_old: bool,
     /// accept clients only from this network (ADDR[/PREFIX]; repeatable)
     #[argh(option, from_str_fn(cidr))]
-    pub allow: Vec<Cidr>,
+    pub allow: Vec<net::Net>,
     /// check each line a client sends with the angle-command parser: forward valid angles,
     /// answer bad lines locally
     #[argh(switch)]
@@ -118,7 +118,7 @@ pub struct Config {
     pub dtr: Option<bool>,
     pub max_clients: usize,
     pub kick_old: bool,
-    pub allow: Vec<Cidr>,
+    pub allow: Vec<net::Net>,
     pub angle: bool,
     pub rfc2217: bool,
     pub reset: bool,
@@ -276,8 +276,9 @@ fn bit(s: &str) -> Result<bool, String> {
 fn max_clients(s: &str) -> Result<usize, String> {
     cli::number_in(s, 1, 10_000)
 }
-fn cidr(s: &str) -> Result<Cidr, String> {
-    Cidr::parse(s)
+/// `ADDR[/PREFIX]`, strictly (`opsbox_common::net`); `::ffff:a.b.c.d/p` means IPv4.
+fn cidr(s: &str) -> Result<net::Net, String> {
+    net::Net::parse(s).map(net::Net::unmapped)
 }
 
 #[cfg(test)]
