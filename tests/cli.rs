@@ -423,3 +423,26 @@ fn completions_usage_errors() {
         .stderr_has("opsbox: --completions: \"tcsh\" is not bash, zsh or fish");
     opsbox().arg("--completions").run().code(64);
 }
+
+/// man/opsbox.1 states the conventions tested here.
+#[test]
+fn opsbox_page_documents_the_conventions() {
+    let page = std::fs::read_to_string(root().join("man/opsbox.1"))
+        .unwrap()
+        .replace("\\-", "-");
+    for word in [
+        "--output=out.json",
+        "--completions",
+        "--install-completions",
+        "(opsbox) VERSION",
+        "did you mean",
+        "applet not found",
+        "bash-completion/completions",
+        "zsh/vendor-completions",
+        "fish/vendor_completions.d",
+        "Escaping",
+        "single-quoted",
+    ] {
+        assert!(page.contains(word), "opsbox.1 does not mention {word}");
+    }
+}
