@@ -13,7 +13,7 @@ const SUBS: &[&str] = &[
     "__guard",
 ];
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "Commands:
@@ -52,7 +52,7 @@ pub(crate) struct Common {
 macro_rules! opts {
     ($(#[$m:meta])* struct $name:ident { $($(#[$fm:meta])* $f:ident : [$($t:tt)*],)* }) => {
         $(#[$m])*
-        #[derive(FromArgs, Debug, Default)]
+        #[derive(FromArgs, argh::ArgsInfo, Debug, Default)]
         #[argh(help_triggers("-h", "--help"))]
         pub(crate) struct $name {
             /// the inventory: a plain list, a hosts file, an Ansible INI or YAML inventory or
@@ -181,7 +181,7 @@ opts! {
     }
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// confirm or roll back a guarded apply.
 pub(crate) struct StateOpts {
@@ -193,7 +193,7 @@ pub(crate) struct StateOpts {
     pub quiet: bool,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// show what is loaded, from which inventory, and whether a guard is pending.
 pub(crate) struct StatusOpts {
@@ -238,6 +238,22 @@ fn split_equals(args: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub(crate) fn info() -> cli::Info {
+    use argh::ArgsInfo;
+    let subs = vec![
+        ("render", RenderOpts::get_args_info()),
+        ("check", CheckOpts::get_args_info()),
+        ("apply", ApplyOpts::get_args_info()),
+        ("confirm", StateOpts::get_args_info()),
+        ("rollback", StateOpts::get_args_info()),
+        ("diff", DiffOpts::get_args_info()),
+        ("persist", PersistOpts::get_args_info()),
+        ("status", StatusOpts::get_args_info()),
+    ];
+    cli::info::<Top>(NAME, crate::ABOUT, subs)
 }
 
 pub(crate) fn main(args: Vec<String>) -> Result<ExitCode, Error> {

@@ -90,3 +90,8 @@ pub mod fuzz {
         crate::props::inventory(data)
     }
 }
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> opsbox_common::cli::Info {
+    cli::info()
+}

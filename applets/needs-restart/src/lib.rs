@@ -40,7 +40,12 @@ pub const NAME: &str = "needs-restart";
 /// One line for `opsbox --list` and `opsbox --help`.
 pub const ABOUT: &str = "find processes and services still running deleted or replaced files";
 
-#[derive(FromArgs, Debug)]
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> cli::Info {
+    cli::info::<Opts>(NAME, ABOUT, vec![])
+}
+
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "Output: text grouped by unit (default), or one of --units, --pids, --json, --batch,

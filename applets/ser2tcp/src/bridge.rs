@@ -189,7 +189,7 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
 }
 
 /// Who can connect, for the listening line: and how to let others in.
-fn who_can_connect(local: SocketAddr, allow: &[crate::cidr::Cidr]) -> String {
+fn who_can_connect(local: SocketAddr, allow: &[opsbox_common::net::Net]) -> String {
     if !allow.is_empty() {
         let nets: Vec<String> = allow.iter().map(|n| n.to_string()).collect();
         return format!(
@@ -553,7 +553,7 @@ impl Bridge<'_> {
     }
 
     fn admit(&mut self, mut sock: TcpStream, peer: SocketAddr) {
-        if !self.cfg.allow.is_empty() && !self.cfg.allow.iter().any(|n| n.contains(peer.ip())) {
+        if !self.cfg.allow.is_empty() && !self.cfg.allow.iter().any(|n| n.contains_ip(peer.ip())) {
             let why = format!("{} is not in --allow", peer.ip());
             self.log.info(format!("refused {peer}: {why}"));
             refuse(&mut sock, self.cfg.refuse_banner.as_deref(), &why);

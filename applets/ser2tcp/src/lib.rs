@@ -5,10 +5,9 @@
 //! * [`serial`] opens and configures the port; [`bridge`] runs the loop.
 //! * [`telnet`] is RFC 2217's framing, [`rfc2217`] what its commands mean (pure: the
 //!   answers, the limits, telling a telnet client by its first bytes).
-//! * [`cidr`] is the `--allow` networks, [`log`] the log (with its rate limit).
+//! * `opsbox_common::net` is the `--allow` networks, [`log`] the log (with its rate limit).
 
 pub mod bridge;
-pub mod cidr;
 pub mod log;
 pub mod opts;
 pub mod rfc2217;
@@ -21,6 +20,11 @@ use opsbox_common::{Error, ExitCode};
 pub const NAME: &str = "ser2tcp";
 /// One line for `opsbox --list` and `opsbox --help`.
 pub const ABOUT: &str = "bridge a serial port to TCP";
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> opsbox_common::cli::Info {
+    opsbox_common::cli::info::<opts::Opts>(NAME, ABOUT, vec![])
+}
 
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {

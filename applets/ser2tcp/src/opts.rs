@@ -1,12 +1,12 @@
 //! The command line: ser2tcp's own options plus the forms of pyserial's
 //! `tcp_serial_redirect.py` (old `-p PORT -b BAUD -P LOCALPORT`, new `SERIALPORT [BAUDRATE]`).
 
-use crate::cidr::Cidr;
 use crate::serial::{Flow, Parity, Settings};
 use argh::FromArgs;
+use opsbox_common::net;
 use opsbox_common::{Error, cli};
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "The seed's command line works as it is: ser2tcp -b 115200 -p /dev/ttyUSB0 -P 7777.
@@ -78,7 +78,7 @@ pub struct Opts {
     /// accept clients only from this network (ADDR[/PREFIX]; repeatable); loopback stays
     /// allowed unless --no-loopback
     #[argh(option, from_str_fn(cidr))]
-    pub allow: Vec<Cidr>,
+    pub allow: Vec<net::Net>,
     /// with --allow: refuse clients on this machine's loopback too
     #[argh(switch)]
     pub no_loopback: bool,
@@ -151,7 +151,7 @@ pub struct Config {
     pub max_clients: usize,
     pub kick_old: bool,
     /// Who may connect (empty: anyone who reaches the port); loopback already added.
-    pub allow: Vec<Cidr>,
+    pub allow: Vec<net::Net>,
     /// The refusal line's template (`{reason}` in it), or `None` for a silent close.
     pub refuse_banner: Option<String>,
     pub angle: bool,
@@ -247,7 +247,7 @@ pub fn parse(args: &[String]) -> Result<Config, Error> {
     }
     let mut allow = o.allow;
     if !allow.is_empty() && !o.no_loopback {
-        allow.extend(Cidr::loopback());
+        allow.extend(net::Net::loopback());
     }
     let refuse_banner = match o.refuse_banner {
         None => Some(DEFAULT_BANNER.to_string()),
@@ -366,8 +366,9 @@ fn bit(s: &str) -> Result<bool, String> {
 fn max_clients(s: &str) -> Result<usize, String> {
     cli::number_in(s, 1, 10_000)
 }
-fn cidr(s: &str) -> Result<Cidr, String> {
-    Cidr::parse(s)
+/// `ADDR[/PREFIX]`, strictly (`opsbox_common::net`); `::ffff:a.b.c.d/p` means IPv4.
+fn cidr(s: &str) -> Result<net::Net, String> {
+    net::Net::parse(s).map(net::Net::unmapped)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ pub const NAME: &str = "updateinfo";
 pub const ABOUT: &str =
     "convert CEFS errata.xml into yum updateinfo.xml and inject it into repodata";
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "Commands:\n  inject   put an updateinfo.xml into REPO/repodata (as modifyrepo does)\n  check    report what yum/dnf would get wrong in an updateinfo.xml or a repo's\n\nWith no command, ERRATA (a CEFS errata.xml, plain, .gz, .bz2 or .xz; - for stdin) is\nconverted: one updateinfo.xml per CentOS release, to DEST/updateinfo-N/updateinfo.xml\nwith -d, else (one release) to standard output.",
@@ -114,7 +114,7 @@ struct Opts {
     errata: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "UPDATEINFO may be compressed (detected by its first bytes). The new record replaces the\nupdateinfo record of REPO/repodata/repomd.xml; every other byte stays. Prints\n'REPO: updated LOCATION' or 'REPO: unchanged'."
@@ -141,7 +141,7 @@ struct InjectOpts {
     args: Vec<String>,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "Exit status: 0 no problems, 1 problems found (one line each: FILE:LINE:COL: ID: problem),\n65 the file is not well-formed XML."
@@ -180,6 +180,16 @@ fn compression(s: &str) -> std::result::Result<Compression, String> {
 }
 fn sum(s: &str) -> std::result::Result<Sum, String> {
     Sum::parse(s)
+}
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> cli::Info {
+    use argh::ArgsInfo;
+    let subs = vec![
+        ("inject", InjectOpts::get_args_info()),
+        ("check", CheckOpts::get_args_info()),
+    ];
+    cli::info::<Opts>(NAME, ABOUT, subs)
 }
 
 /// Run the applet with its arguments (the applet name not included).

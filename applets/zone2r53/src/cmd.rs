@@ -30,7 +30,7 @@ fn pct(s: &str) -> std::result::Result<u32, String> {
     cli::number_in(s, 0, 100)
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"), note = "{COMMANDS}")]
 /// convert a BIND zone file (or Zerigo XML) into Route 53 change batches, offline.
 struct ConvertOpts {
@@ -84,7 +84,7 @@ struct ConvertOpts {
     zonefile: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// validate a zone file against Route 53's rules (exit 1 with the problem list).
 struct CheckOpts {
@@ -126,7 +126,7 @@ struct CheckOpts {
     zonefile: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// the minimal change batches from Route 53's record sets to the zone file.
 struct DiffCmd {
@@ -195,7 +195,7 @@ struct DiffCmd {
     zonefile: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// Route 53's record sets (list-resource-record-sets JSON) as a zone file.
 struct ExportOpts {
@@ -492,6 +492,17 @@ fn clear_outputs(out: Option<&str>, out_dir: Option<&str>, why: &str, quiet: boo
         let _ = writeln!(std::io::stderr(), "{}", escape::controls(&said));
     }
     Ok(())
+}
+
+/// The command tree shell completions are made from.
+pub fn info() -> cli::Info {
+    use argh::ArgsInfo;
+    let subs = vec![
+        ("check", CheckOpts::get_args_info()),
+        ("diff", DiffCmd::get_args_info()),
+        ("export", ExportOpts::get_args_info()),
+    ];
+    cli::info::<ConvertOpts>(NAME, crate::ABOUT, subs)
 }
 
 pub fn run(args: Vec<String>) -> Result<ExitCode> {

@@ -37,3 +37,8 @@ pub const ABOUT: &str = "convert BIND zone files into Route 53 change batches";
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     cmd::run(args)
 }
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> opsbox_common::cli::Info {
+    cmd::info()
+}
