@@ -237,10 +237,9 @@ fn help_per_subcommand_shows_its_options() {
     }
 }
 
-/// genfw's per-subcommand help is being split by the genfw work (issue 17): `genfw check
-/// --help` still lists apply's and persist's options.
+/// Each genfw command's help shows only its own options (`check` has no `--confirm`,
+/// `--root` or `--init`, which belong to apply and persist).
 #[test]
-#[ignore = "genfw's per-subcommand help lands with the genfw branch"]
 fn genfw_check_help_shows_only_check_options() {
     applet("genfw")
         .args(["check", "--help"])
