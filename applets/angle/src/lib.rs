@@ -1,4 +1,4 @@
-//! The angle-command protocol (`shared/specs/angle-protocol.md`), shared by the Arduino
+//! The angle-command protocol (`docs/angle-protocol.md`), shared by the Arduino
 //! firmware and `ser2tcp`'s angle mode so the two can never disagree.
 //!
 //! `no_std`, no allocation, no `core::fmt`: the firmware links this as it is.
