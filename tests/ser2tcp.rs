@@ -939,6 +939,15 @@ fn pyserial_rfc2217_client_against_each_mode() {
     drop(c);
     drop(b);
 
+    // binary: nothing is looked at, a telnet opening goes to the device as it is
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--mode", "binary"]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(&[IAC, WILL, COM_PORT, b'x']).unwrap();
+    assert_eq!(pty.read_n(4), [IAC, WILL, COM_PORT, b'x']);
+    drop(c);
+    drop(b);
+
     // auto: the same client is served as RFC 2217 (its 9600 reaches the tty), and a raw
     // client still gets raw bytes both ways
     let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--mode", "auto"]);

@@ -526,6 +526,8 @@ impl Bridge<'_> {
             (Mode::Auto, false) => " (RFC 2217 or raw: --mode auto)",
             (Mode::Raw, true) => " (angle mode)",
             (Mode::Raw, false) => "",
+            (Mode::Binary, true) => " (--mode binary, angle mode)",
+            (Mode::Binary, false) => " (--mode binary)",
         };
         self.log.info(format!(
             "listening on {local}{mode} for {}, at most {} client{}; {}",
@@ -606,7 +608,7 @@ impl Bridge<'_> {
             sent: 0,
             parser: self.cfg.angle.then(angle::Parser::new),
             telnet: None,
-            sniff: (self.cfg.mode != Mode::Rfc2217).then(Vec::new),
+            sniff: matches!(self.cfg.mode, Mode::Raw | Mode::Auto).then(Vec::new),
             com_port: false,
             refusal_logged: false,
             held: false,
