@@ -1021,6 +1021,24 @@ fn a_remote_colleague_gets_in_only_when_let_in_and_hears_why_not() {
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
     drop(b);
 
+    // --remote alone: anyone gets in, and the first line (a warning, shown even with -q)
+    // says so
+    let b = Bridge::start_in(&net.office, &["-p", pty.dev(), "--remote", "-q"]);
+    let first = b.log().lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("ser2tcp: warning: listening on 0.0.0.0:")
+            && first.ends_with(&format!(
+                "anyone who can reach port {} of this machine can connect (to limit it: --allow NET)",
+                b.port
+            )),
+        "{first}"
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.write_all(b"x").unwrap();
+    assert_eq!(pty.read_n(1), b"x");
+    drop(c);
+    drop(b);
+
     // --remote --allow the colleague's network: they get in, and loopback still does
     let b = Bridge::start_in(
         &net.office,

@@ -200,6 +200,11 @@ fn who_can_connect(local: SocketAddr, allow: &[crate::cidr::Cidr]) -> String {
     if local.ip().is_loopback() {
         "only this machine can connect (to let others in: --remote --allow NET, or an SSH tunnel to this port)"
             .to_string()
+    } else if local.ip().is_unspecified() {
+        format!(
+            "anyone who can reach port {} of this machine can connect (to limit it: --allow NET)",
+            local.port()
+        )
     } else {
         format!("anyone who can reach {local} can connect (to limit it: --allow NET)")
     }
@@ -529,13 +534,19 @@ impl Bridge<'_> {
             (Mode::Binary, true) => " (--mode binary, angle mode)",
             (Mode::Binary, false) => " (--mode binary)",
         };
-        self.log.info(format!(
+        let line = format!(
             "listening on {local}{mode} for {}, at most {} client{}; {}",
             self.cfg.device,
             self.cfg.max_clients,
             if self.cfg.max_clients == 1 { "" } else { "s" },
             who_can_connect(local, &self.cfg.allow)
-        ));
+        );
+        // open to every network that reaches it: said even with -q
+        if self.cfg.allow.is_empty() && !local.ip().is_loopback() {
+            self.log.warn(line);
+        } else {
+            self.log.info(line);
+        }
         Ok(())
     }
 
