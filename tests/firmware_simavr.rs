@@ -81,6 +81,8 @@ enum Ev {
     W(u64, String, u32),
     Rise(u64),
     Fall(u64),
+    /// The UART has sent this many bytes in all (before they reach the pty).
+    Tx(u64),
 }
 
 /// The emulated UNO: the harness process, its events, and its UART's pty.
@@ -92,6 +94,8 @@ struct Uno {
     /// The test's end of it (not opened when ser2tcp is to have it alone).
     uart: Option<File>,
     rx: Vec<u8>,
+    /// Bytes read from the UART so far.
+    received: u64,
 }
 
 impl Uno {
@@ -137,6 +141,7 @@ impl Uno {
                     ("w", Some(c)) => Ev::W(c, w[2].to_string(), n(3).unwrap() as u32),
                     ("rise", Some(c)) => Ev::Rise(c),
                     ("fall", Some(c)) => Ev::Fall(c),
+                    ("tx", Some(n)) => Ev::Tx(n),
                     ("stop", _) => panic!("the AVR stopped: {line}"),
                     _ => continue, // simavr's own chatter ("Loaded ... .text")
                 };
@@ -150,6 +155,7 @@ impl Uno {
             pty,
             uart: None,
             rx: Vec::new(),
+            received: 0,
         }
     }
 
@@ -191,7 +197,10 @@ impl Uno {
                 continue;
             }
             match self.uart.as_mut().unwrap().read(&mut buf) {
-                Ok(k) if k > 0 => self.rx.extend_from_slice(&buf[..k]),
+                Ok(k) if k > 0 => {
+                    self.rx.extend_from_slice(&buf[..k]);
+                    self.received += k as u64;
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     assert!(
@@ -215,6 +224,21 @@ impl Uno {
             "after {:?}",
             String::from_utf8_lossy(input)
         );
+        self.sync(self.received);
+    }
+
+    /// Wait until the events include everything that happened before the UART's first
+    /// `sent` bytes (the harness says "tx" before it passes bytes on).
+    fn sync(&self, sent: u64) {
+        let deadline = Instant::now() + WAIT;
+        while !self
+            .events()
+            .iter()
+            .any(|e| matches!(e, Ev::Tx(n) if *n >= sent))
+        {
+            assert!(Instant::now() < deadline, "no tx {sent} from the harness");
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 
@@ -336,6 +360,7 @@ fn last(events: &[Ev]) -> u64 {
         .iter()
         .map(|e| match e {
             Ev::W(c, ..) | Ev::Rise(c) | Ev::Fall(c) => *c,
+            Ev::Tx(_) => 0,
         })
         .max()
         .unwrap_or(0)
@@ -354,6 +379,7 @@ fn the_servo_and_the_uart_as_the_datasheet_has_them() {
     };
     let mut uno = Uno::boot(&elf, harness);
     assert_eq!(uno.lines(1), [OK], "the boot line");
+    uno.sync(uno.received);
 
     // The UART: UBRR0 16 with U2X (the Arduino core's and bootloader's 115200), 8N1,
     // receiver with its interrupt and transmitter on.
@@ -650,6 +676,8 @@ fn from_a_colleagues_keyboard_to_the_pulse_on_pin_9() {
         return;
     };
     let uno = Uno::boot_alone(&elf, harness);
+    // what the device has said (the boot line, then the replies to forwarded angles)
+    let mut device_said = OK.len() as u64 + 2;
     let office: std::net::SocketAddr = format!("{}:0", netns::OFFICE).parse().unwrap();
     // as a real setup: bound to the office side's address, only the colleague's network
     // (and loopback) let in
@@ -683,6 +711,8 @@ fn from_a_colleagues_keyboard_to_the_pulse_on_pin_9() {
                 socket_lines(&mut c, 2),
                 [format!("Input angle: {a}"), OK.to_string()]
             );
+            device_said += format!("Input angle: {a}\r\n{OK}\r\n").len() as u64;
+            uno.sync(device_said);
             let w = uno.settled_pulse_us();
             eprintln!("angle {a} from {}: pulse {w} µs on pin 9", netns::ABROAD);
             assert!((w - servo_us(a)).abs() <= 1.0, "{a}°: {w} µs");
@@ -694,6 +724,8 @@ fn from_a_colleagues_keyboard_to_the_pulse_on_pin_9() {
             assert_eq!(socket_lines(&mut c, 2), ["Error: Bad angle", OK]);
             c.write_all(b"34\n").unwrap();
             assert_eq!(socket_lines(&mut c, 2), ["Input angle: 34", OK]);
+            device_said += format!("Input angle: 34\r\n{OK}\r\n").len() as u64;
+            uno.sync(device_said);
             assert_eq!(writes(&uno.events(), "OCR1A").len(), writes_before + 1);
             assert!((uno.settled_pulse_us() - servo_us(34)).abs() <= 1.0);
         }

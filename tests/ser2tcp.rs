@@ -780,22 +780,31 @@ fn rfc2217_settings_flood_is_logged_at_a_bounded_rate() {
     let pty = Pty::new();
     let b = Bridge::start(&["-p", pty.dev(), "-b", "115200", "--rfc2217"]);
     let start = Instant::now();
-    let c = b.connect();
+    let mut c = b.connect();
     let answers = Answers::start(&c);
-    // 144,000 requests, each a change (9600 and 19200 in turn), as fast as TCP takes them
+    // 144,000 requests, each a change (9600 and 19200 in turn), in batches of 1,000 sent
+    // without waiting (the answers are read between batches, so that a loaded machine
+    // never leaves 64 KiB of them unread, which would drop the client)
     const N: usize = 144_000;
-    let mut all = vec![IAC, WILL, COM_PORT];
-    for i in 0..N {
-        let baud: u32 = if i % 2 == 0 { 9600 } else { 19200 };
-        com_port_cmd(1, &baud.to_be_bytes(), &mut all);
+    const BATCH: usize = 1_000;
+    c.write_all(&[IAC, WILL, COM_PORT]).unwrap();
+    for batch in 0..N / BATCH {
+        let mut req = Vec::new();
+        for i in 0..BATCH {
+            let baud: u32 = if i % 2 == 0 { 9600 } else { 19200 };
+            com_port_cmd(1, &baud.to_be_bytes(), &mut req);
+        }
+        c.write_all(&req).unwrap();
+        for i in 0..BATCH {
+            let want: u32 = if i % 2 == 0 { 9600 } else { 19200 };
+            assert_eq!(
+                answers.next(101),
+                want.to_be_bytes(),
+                "answer {}",
+                batch * BATCH + i
+            );
+        }
     }
-    let mut w = c.try_clone().unwrap();
-    let writer = std::thread::spawn(move || w.write_all(&all).unwrap());
-    for i in 0..N {
-        let want: u32 = if i % 2 == 0 { 9600 } else { 19200 };
-        assert_eq!(answers.next(101), want.to_be_bytes(), "answer {i}");
-    }
-    writer.join().unwrap();
     assert_eq!(pty.speed(), 19200);
     // the count of what was held back comes once its second is over
     let summary = b.wait_log("more settings change");
@@ -939,6 +948,15 @@ fn pyserial_rfc2217_client_against_each_mode() {
     drop(c);
     drop(b);
 
+    // binary: nothing is looked at, a telnet opening goes to the device as it is
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--mode", "binary"]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(&[IAC, WILL, COM_PORT, b'x']).unwrap();
+    assert_eq!(pty.read_n(4), [IAC, WILL, COM_PORT, b'x']);
+    drop(c);
+    drop(b);
+
     // auto: the same client is served as RFC 2217 (its 9600 reaches the tty), and a raw
     // client still gets raw bytes both ways
     let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--mode", "auto"]);
@@ -1001,6 +1019,24 @@ fn a_remote_colleague_gets_in_only_when_let_in_and_hears_why_not() {
     );
     let e = net.abroad.connect(office(b.port)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    drop(b);
+
+    // --remote alone: anyone gets in, and the first line (a warning, shown even with -q)
+    // says so
+    let b = Bridge::start_in(&net.office, &["-p", pty.dev(), "--remote", "-q"]);
+    let first = b.log().lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("ser2tcp: warning: listening on 0.0.0.0:")
+            && first.ends_with(&format!(
+                "anyone who can reach port {} of this machine can connect (to limit it: --allow NET)",
+                b.port
+            )),
+        "{first}"
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.write_all(b"x").unwrap();
+    assert_eq!(pty.read_n(1), b"x");
+    drop(c);
     drop(b);
 
     // --remote --allow the colleague's network: they get in, and loopback still does

@@ -8,6 +8,10 @@
  *                          UCSR0A, UCSR0B, UCSR0C, UBRR0); 16-bit registers when their low
  *                          byte is written (that write commits both, datasheet 15.3)
  *   rise CYCLE, fall CYCLE pin 9 (PB1) changed level, as simavr drives it
+ *   tx TOTAL               the UART has sent TOTAL bytes so far; printed (and stdout
+ *                          flushed) before they are written to the pty, so a reader that
+ *                          got N bytes from the pty and then sees "tx" >= N has every
+ *                          event that came before them
  *   stop CYCLE STATE       the CPU stopped (crashed or sleeping for good)
  *
  * It does not judge anything: widths are derived from the register writes by the test
@@ -111,6 +115,7 @@ static avr_irq_t *uart_in;
 static int uart_room = 1;       /* simavr's receive FIFO has room (its XON/XOFF) */
 static uint8_t out[1 << 16];    /* from the AVR, not yet written to the pty */
 static size_t out_len;
+static unsigned long long out_total, out_said;
 
 static void on_xon(struct avr_irq_t *irq, uint32_t value, void *param)
 {
@@ -127,8 +132,10 @@ static void on_xoff(struct avr_irq_t *irq, uint32_t value, void *param)
 static void on_tx(struct avr_irq_t *irq, uint32_t value, void *param)
 {
 	(void)irq; (void)param;
-	if (out_len < sizeof out)
+	if (out_len < sizeof out) {
 		out[out_len++] = (uint8_t)value;
+		out_total++;
+	}
 }
 
 static void open_pty(void)
@@ -160,6 +167,11 @@ static size_t in_len, in_at;
 static void pump_uart(void)
 {
 	if (out_len) {
+		if (out_said != out_total) {
+			out_said = out_total;
+			printf("tx %llu\n", out_total);
+			fflush(stdout);
+		}
 		ssize_t n = write(master, out, out_len);
 		if (n > 0) {
 			memmove(out, out + n, out_len - (size_t)n);
@@ -239,8 +251,8 @@ int main(int argc, char **argv)
 			continue;
 		/* every 100 µs of AVR time: the pty, the output, the pace */
 		next = avr->cycle + F_CPU / 10000;
-		pump_uart();
 		fflush(stdout);
+		pump_uart();
 		if (speed > 0) {
 			double ahead = (double)avr->cycle / F_CPU / speed - (now_s() - start);
 			if (ahead > 0.002)

@@ -200,6 +200,11 @@ fn who_can_connect(local: SocketAddr, allow: &[opsbox_common::net::Net]) -> Stri
     if local.ip().is_loopback() {
         "only this machine can connect (to let others in: --remote --allow NET, or an SSH tunnel to this port)"
             .to_string()
+    } else if local.ip().is_unspecified() {
+        format!(
+            "anyone who can reach port {} of this machine can connect (to limit it: --allow NET)",
+            local.port()
+        )
     } else {
         format!("anyone who can reach {local} can connect (to limit it: --allow NET)")
     }
@@ -526,14 +531,22 @@ impl Bridge<'_> {
             (Mode::Auto, false) => " (RFC 2217 or raw: --mode auto)",
             (Mode::Raw, true) => " (angle mode)",
             (Mode::Raw, false) => "",
+            (Mode::Binary, true) => " (--mode binary, angle mode)",
+            (Mode::Binary, false) => " (--mode binary)",
         };
-        self.log.info(format!(
+        let line = format!(
             "listening on {local}{mode} for {}, at most {} client{}; {}",
             self.cfg.device,
             self.cfg.max_clients,
             if self.cfg.max_clients == 1 { "" } else { "s" },
             who_can_connect(local, &self.cfg.allow)
-        ));
+        );
+        // open to every network that reaches it: said even with -q
+        if self.cfg.allow.is_empty() && !local.ip().is_loopback() {
+            self.log.warn(line);
+        } else {
+            self.log.info(line);
+        }
         Ok(())
     }
 
@@ -606,7 +619,7 @@ impl Bridge<'_> {
             sent: 0,
             parser: self.cfg.angle.then(angle::Parser::new),
             telnet: None,
-            sniff: (self.cfg.mode != Mode::Rfc2217).then(Vec::new),
+            sniff: matches!(self.cfg.mode, Mode::Raw | Mode::Auto).then(Vec::new),
             com_port: false,
             refusal_logged: false,
             held: false,

@@ -95,8 +95,9 @@ pub struct Opts {
     #[argh(switch)]
     pub rfc2217: bool,
     /// raw (default: bytes as they are; a client that opens with telnet negotiation is
-    /// refused), rfc2217 (every client speaks telnet), or auto (clients that open with
-    /// telnet negotiation get RFC 2217, the others raw bytes)
+    /// refused), rfc2217 (every client speaks telnet), auto (clients that open with
+    /// telnet negotiation get RFC 2217, the others raw bytes), or binary (bytes as they
+    /// are, never looked at)
     #[argh(option, from_str_fn(mode))]
     pub mode: Option<Mode>,
     /// keep HUPCL: drop DTR when ser2tcp closes the port (resets an Arduino)
@@ -131,6 +132,8 @@ pub enum Mode {
     Rfc2217,
     /// Telnet for the clients that open with negotiation, raw bytes for the others.
     Auto,
+    /// Raw bytes, the first ones not looked at (a binary protocol that may start with 255).
+    Binary,
 }
 
 /// Where the bridge meets TCP.
@@ -339,7 +342,8 @@ fn mode(s: &str) -> Result<Mode, String> {
         "raw" => Ok(Mode::Raw),
         "rfc2217" => Ok(Mode::Rfc2217),
         "auto" => Ok(Mode::Auto),
-        _ => Err(format!("'{s}' is not a mode: raw, rfc2217 or auto")),
+        "binary" => Ok(Mode::Binary),
+        _ => Err(format!("'{s}' is not a mode: raw, rfc2217, auto or binary")),
     }
 }
 fn parity(s: &str) -> Result<Parity, String> {
@@ -416,6 +420,7 @@ mod tests {
         assert_eq!(p(&["/dev/x", "--rfc2217"]).unwrap().mode, Mode::Rfc2217);
         assert_eq!(p(&["/dev/x", "--rfc2217=auto"]).unwrap().mode, Mode::Auto);
         assert_eq!(p(&["/dev/x", "--mode", "auto"]).unwrap().mode, Mode::Auto);
+        assert_eq!(p(&["/dev/x", "--mode=binary"]).unwrap().mode, Mode::Binary);
         let c = p(&["/dev/x", "-c", "example.net:4000"]).unwrap();
         assert_eq!(c.net, Net::Connect("example.net:4000".into()));
     }

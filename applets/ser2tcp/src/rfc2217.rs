@@ -344,6 +344,29 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_entry_point_on_samples() {
+        let mut flood = vec![0u8, 255, 251, 44];
+        for baud in [1u32, 9600, 0xffff_ffff] {
+            flood.extend_from_slice(&[255, 250, 44, 1]);
+            for b in baud.to_be_bytes() {
+                flood.push(b);
+                if b == 255 {
+                    flood.push(255);
+                }
+            }
+            flood.extend_from_slice(&[255, 240]);
+        }
+        for s in [
+            &flood[..],
+            &[3, b'a', 255, 255, b'b', 255, 241, b'c', 255, 250, 1, 255][..],
+            &[9, 255, 250, 44, 5, 255, 1, b'x'][..],
+            &[],
+        ] {
+            crate::fuzz::telnet(s);
+        }
+    }
+
+    #[test]
     fn openings() {
         use telnet::IAC;
         assert_eq!(opening(b""), Opening::Undecided);
