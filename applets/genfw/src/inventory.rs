@@ -456,6 +456,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
         Vars(String),
     }
     let mut inv = Inventory::new(file);
+    let mut errs = crate::yaml::Errors::default();
     let mut sec = Sec::Hosts("ungrouped".into());
     for (i, raw) in text.lines().enumerate() {
         let n = i as u64 + 1;
@@ -469,14 +470,16 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 .strip_prefix('[')
                 .and_then(|s| s.strip_suffix(']'))
             else {
-                return Err(inv.err(n, format!("bad section header '{t}'")));
+                errs.push(inv.err(n, format!("bad section header '{t}'")));
+                continue;
             };
             let (name, kind) = match inner.split_once(':') {
                 Some((g, k)) => (g.trim(), Some(k.trim())),
                 None => (inner.trim(), None),
             };
             if !valid_name(name) {
-                return Err(inv.err(n, format!("bad group name '{name}'")));
+                errs.push(inv.err(n, format!("bad group name '{name}'")));
+                continue;
             }
             inv.group(name);
             sec = match kind {
@@ -484,7 +487,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 Some("children") => Sec::Children(name.into()),
                 Some("vars") => Sec::Vars(name.into()),
                 Some(k) => {
-                    return Err(inv.err(n, format!("unknown section kind ':{k}'")));
+                    errs.push(inv.err(n, format!("unknown section kind ':{k}'")));
+                    continue;
                 }
             };
             continue;
@@ -492,7 +496,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
         match &sec {
             Sec::Vars(g) => {
                 let Some((k, v)) = t.split_once('=') else {
-                    return Err(inv.err(n, format!("expected key=value in [{g}:vars]")));
+                    errs.push(inv.err(n, format!("expected key=value in [{g}:vars]")));
+                    continue;
                 };
                 let v = strip_comment(v);
                 let val = Val {
@@ -507,7 +512,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(child) = w.first() else { continue };
                 if !valid_name(child) {
-                    return Err(inv.err(n, format!("bad group name '{child}'")));
+                    errs.push(inv.err(n, format!("bad group name '{child}'")));
+                    continue;
                 }
                 let (g, child) = (g.clone(), child.clone());
                 inv.group(&child);
@@ -517,7 +523,13 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(pattern) = w.first() else { continue };
                 let pattern = strip_port(pattern);
-                let count = range_count(pattern).map_err(|m| inv.err(n, m))?;
+                let count = match range_count(pattern) {
+                    Ok(c) => c,
+                    Err(m) => {
+                        errs.push(inv.err(n, m));
+                        continue;
+                    }
+                };
                 if count <= RANGE_MAX as u64
                     && count.saturating_add(inv.hosts.len() as u64) > HOSTS_MAX as u64
                 {
@@ -526,11 +538,18 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                         format!("the inventory would hold more than {HOSTS_MAX} hosts"),
                     ));
                 }
-                let names = expand_range(pattern).map_err(|m| inv.err(n, m))?;
+                let names = match expand_range(pattern) {
+                    Ok(v) => v,
+                    Err(m) => {
+                        errs.push(inv.err(n, m));
+                        continue;
+                    }
+                };
                 let mut vars = Vars::new();
                 for kv in &w[1..] {
                     let Some((k, v)) = kv.split_once('=') else {
-                        return Err(inv.err(n, format!("expected key=value, found '{kv}'")));
+                        errs.push(inv.err(n, format!("expected key=value, found '{kv}'")));
+                        continue;
                     };
                     vars.insert(
                         k.to_string(),
@@ -550,6 +569,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
             }
         }
     }
+    errs.finish(file)?;
     Ok(inv)
 }
 
@@ -966,5 +986,14 @@ genfw_public_tcp=[\"80\", '443']
         assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 3);
         let e = parse("j", "{\n  \"all\": [}", None).unwrap_err();
         assert!(e.message().unwrap().starts_with("j:2:"), "{e:?}");
+    }
+}
+
+#[cfg(test)]
+mod ini_errors {
+    #[test]
+    fn all_listed() {
+        let e = super::parse("i", "[web]\nh x\n[a:bogus]\n[db]\nd[3:1]\n", None).unwrap_err();
+        assert_eq!(e.message(), Some("3 errors in i"));
     }
 }
