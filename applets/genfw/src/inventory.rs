@@ -256,6 +256,17 @@ fn strip_comment(line: &str) -> &str {
     }
 }
 
+/// Largest inventory read (checked while reading, before the text is kept whole).
+pub(crate) const INVENTORY_MAX: u64 = 64 << 20;
+
+/// All of `r`, or None when it holds more than `max` bytes (at most `max + 1` read).
+pub(crate) fn read_capped(r: impl std::io::Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    r.take(max + 1).read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 <= max).then_some(buf))
+}
+
 /// Read the inventory at `path` (`-`: stdin), named `file` in messages; also returns the
 /// bytes its hash covers.
 pub(crate) fn load(
@@ -263,7 +274,15 @@ pub(crate) fn load(
     file: &str,
     format: Option<Format>,
 ) -> Result<(Inventory, Vec<u8>), Error> {
-    let bytes = opsbox_common::input::read_all(path)?;
+    let reader = opsbox_common::input::open(path)?;
+    let bytes = read_capped(reader, INVENTORY_MAX)
+        .map_err(|e| Error::from_io(file, &e))?
+        .ok_or_else(|| {
+            Error::data(format!(
+                "{file}: larger than {} MiB, genfw's limit for an inventory",
+                INVENTORY_MAX >> 20
+            ))
+        })?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| Error::data(format!("{file}: not UTF-8 text (byte {})", e.valid_up_to())))?;
     let mut inv = parse(file, text, format)?;
@@ -991,6 +1010,14 @@ genfw_public_tcp=[\"80\", '443']
 
 #[cfg(test)]
 mod ini_errors {
+    #[test]
+    fn size_cap_at_the_boundary() {
+        let r = |n: usize| super::read_capped(&vec![b'x'; n][..], 10).unwrap();
+        assert_eq!(r(10).map(|v| v.len()), Some(10));
+        assert_eq!(r(11), None);
+        assert_eq!(r(0).map(|v| v.len()), Some(0));
+    }
+
     #[test]
     fn all_listed() {
         let e = super::parse("i", "[web]\nh x\n[a:bogus]\n[db]\nd[3:1]\n", None).unwrap_err();
