@@ -457,15 +457,33 @@ fn words(line: &str) -> Vec<String> {
 /// A variable's text as a list: `a,b`, `a b`, `['a', 'b']`.
 pub fn split_value(v: &str) -> Vec<String> {
     let t = v.trim();
+    // a whole value in one pair of quotes (INI `key="a b"`) is that text
+    let inner = unquote(t);
+    let t = if inner.len() < t.len() && !inner.contains(&t[..1]) {
+        inner
+    } else {
+        t
+    };
     let t = t
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .unwrap_or(t);
     t.split(|c: char| c == ',' || c.is_whitespace())
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
+        .map(unquote)
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A word without its quotes when they pair up (`'443'`, `"lo"`); a stray quote stays,
+/// so the value is refused where it is used instead of silently changing meaning.
+fn unquote(w: &str) -> &str {
+    for q in ['\'', '"'] {
+        if w.len() >= 2 && w.starts_with(q) && w.ends_with(q) {
+            return &w[1..w.len() - 1];
+        }
+    }
+    w
 }
 
 fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
@@ -1010,6 +1028,18 @@ genfw_public_tcp=[\"80\", '443']
 
 #[cfg(test)]
 mod ini_errors {
+    #[test]
+    fn quotes_pair_up_or_stay() {
+        assert_eq!(super::split_value("[\"80\", '443']"), ["80", "443"]);
+        assert_eq!(super::split_value("lo\" accept"), ["lo\"", "accept"]);
+        assert_eq!(super::split_value("''"), [""; 0]);
+        assert_eq!(
+            super::split_value("\"10.8.0.0/24 tcp/80\""),
+            ["10.8.0.0/24", "tcp/80"]
+        );
+        assert_eq!(super::split_value("\"a\", \"b\""), ["a", "b"]);
+    }
+
     #[test]
     fn size_cap_at_the_boundary() {
         let r = |n: usize| super::read_capped(&vec![b'x'; n][..], 10).unwrap();
