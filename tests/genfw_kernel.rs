@@ -257,7 +257,8 @@ fn rollback_guard_restores_after_the_starter_dies_by_sighup() {
              # the SSH session: starts a guarded apply, then dies by SIGHUP
              setsid bash -c 'genfw apply -i {b} --host db-a --confirm 2 --state-dir $T/s > $T/apply.out 2>&1; sleep 60' &
              starter=$!
-             for i in $(seq 300); do [ -s $T/s/guard.pid ] && break; sleep 0.1; done
+             # the apply has started its guard and said so (a busy machine may take a while)
+             for i in $(seq 300); do [ -s $T/s/guard.pid ] && grep -q 'rollback guard' $T/apply.out && break; sleep 0.1; done
              kill -HUP -- -$starter; kill -HUP $(cat $T/s/guard.pid)
              nft -s list table inet genfw > $T/b
              grep -q 192.0.2.33 $T/b || {{ echo 'new rules not loaded'; cat $T/apply.out; exit 3; }}
