@@ -57,23 +57,52 @@ impl Net {
         let (c, d) = other.range();
         a <= c && d <= b
     }
-    /// The address as a std type, for display.
-    pub fn addr_string(&self) -> String {
-        match *self {
-            Net::V4(a, _) => Ipv4Addr::from(a).to_string(),
-            Net::V6(a, _) => Ipv6Addr::from(a).to_string(),
-        }
-    }
 }
 
 impl fmt::Display for Net {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_host() {
-            f.write_str(&self.addr_string())
-        } else {
-            write!(f, "{}/{}", self.addr_string(), self.prefix())
+        // written straight into the formatter: rendering 100,000 peers allocates nothing
+        match *self {
+            Net::V4(a, p) => {
+                let mut buf = [0u8; 18];
+                let n = v4_text(a, &mut buf);
+                f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("?"))?;
+                if p != 32 {
+                    write!(f, "/{p}")?;
+                }
+                Ok(())
+            }
+            Net::V6(a, p) => {
+                fmt::Display::fmt(&Ipv6Addr::from(a), f)?;
+                if p != 128 {
+                    write!(f, "/{p}")?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// Dotted-quad text of an IPv4 address into `buf`; returns its length.
+fn v4_text(a: u32, buf: &mut [u8; 18]) -> usize {
+    let mut n = 0;
+    for (i, o) in a.to_be_bytes().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    n
 }
 
 /// Parse one address or network, strictly. `allow_any` permits a `/0`.
@@ -167,6 +196,10 @@ fn parse_prefix(whole: &str, p: Option<&str>, max: u8) -> Result<u8, String> {
 }
 
 fn parse_v4(whole: &str, a: &str) -> Result<Ipv4Addr, String> {
+    // the common case first, without allocating: four plain decimal parts
+    if let Ok(v) = a.parse::<Ipv4Addr>() {
+        return Ok(v);
+    }
     let parts: Vec<&str> = a.split('.').collect();
     let looks_numeric = a
         .bytes()
@@ -201,7 +234,7 @@ fn parse_v4(whole: &str, a: &str) -> Result<Ipv4Addr, String> {
 /// for every entry that was dropped (`what` names the list).
 pub fn merge(nets: &mut Vec<Net>) -> Vec<(Net, Net)> {
     // sort by start address, widest first
-    nets.sort_by_key(|n| {
+    nets.sort_unstable_by_key(|n| {
         let (a, _) = n.range();
         (!n.is_v4(), a, n.prefix())
     });
@@ -229,8 +262,38 @@ mod tests {
     }
 
     #[test]
+    fn v4_text_is_std_text() {
+        for a in [
+            0u32,
+            1,
+            9,
+            10,
+            99,
+            100,
+            255,
+            0x0a00_0001,
+            0xc0a8_6409,
+            u32::MAX,
+            0x6465_0a00,
+        ] {
+            let mut buf = [0u8; 18];
+            let n = v4_text(a, &mut buf);
+            assert_eq!(
+                std::str::from_utf8(&buf[..n]).unwrap(),
+                Ipv4Addr::from(a).to_string()
+            );
+        }
+        assert_eq!(Net::V4(0x0a00_0000, 8).to_string(), "10.0.0.0/8");
+        assert_eq!(Net::V6(1, 128).to_string(), "::1");
+        assert_eq!(Net::V6(0x2001_0db8 << 96, 32).to_string(), "2001:db8::/32");
+    }
+
+    #[test]
     fn std_rejects_leading_zeros() {
+        // parse_v4 relies on this: std's parser is as strict as ours
         assert!("010.0.0.1".parse::<Ipv4Addr>().is_err());
+        assert!("1.2.3".parse::<Ipv4Addr>().is_err());
+        assert!("0x1.2.3.4".parse::<Ipv4Addr>().is_err());
         assert!("10.0.0.1".parse::<Ipv4Addr>().is_ok());
     }
 

@@ -161,9 +161,30 @@ pub fn parse_allow(items: &[String], allow_any: bool) -> Result<Vec<Allow>, Stri
 /// The addresses of a host: `ansible_host` (or its name, if that is an address) and
 /// `genfw_addrs`.
 pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Net>, Error> {
-    let host = inv.hosts.get(name);
-    let line = host.map(|h| h.line).unwrap_or(0);
     let mut out = Vec::new();
+    host_addrs_into(inv, name, allow_any, &mut out)?;
+    Ok(out)
+}
+
+/// [`host_addrs`] appended to `out` (no allocation per host when `out` has room).
+pub fn host_addrs_into(
+    inv: &Inventory,
+    name: &str,
+    allow_any: bool,
+    out: &mut Vec<Net>,
+) -> Result<(), Error> {
+    host_addrs_with(inv, name, inv.hosts.get(name), allow_any, out)
+}
+
+/// [`host_addrs_into`] for a host already looked up.
+fn host_addrs_with(
+    inv: &Inventory,
+    name: &str,
+    host: Option<&crate::inventory::Host>,
+    allow_any: bool,
+    out: &mut Vec<Net>,
+) -> Result<(), Error> {
+    let line = host.map(|h| h.line).unwrap_or(0);
     match inv.var_with(name, host, "ansible_host") {
         Some(v) => {
             for w in &v.items {
@@ -192,7 +213,7 @@ pub fn host_addrs(inv: &Inventory, name: &str, allow_any: bool) -> Result<Vec<Ne
             out.push(net_val(inv, v, w, allow_any)?);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 fn net_val(inv: &Inventory, v: &Val, w: &str, allow_any: bool) -> Result<Net, Error> {
@@ -413,24 +434,33 @@ fn build_with(
         None => vec!["all".to_string()],
     };
     let mut picked = BTreeSet::new();
-    let members: Vec<&str> = if groups.iter().any(|g| g == "all") {
-        inv.hosts.keys().map(String::as_str).collect()
+    // (name, host) pairs: no second lookup per member
+    let members: Vec<(&str, Option<&crate::inventory::Host>)> = if groups.iter().any(|g| g == "all")
+    {
+        inv.hosts
+            .iter()
+            .map(|(k, h)| (k.as_str(), Some(h)))
+            .collect()
     } else {
         for g in &groups {
             picked.extend(inv.members(g));
         }
-        picked.iter().map(String::as_str).collect()
+        picked
+            .iter()
+            .map(|k| (k.as_str(), inv.hosts.get(k)))
+            .collect()
     };
     let mine = host_addrs(inv, me, allow_any).unwrap_or_else(|e| {
         errs.push(e);
         Vec::new()
     });
     // every host without a usable address is listed, not only the first
-    for h in members.into_iter().filter(|h| *h != me) {
-        match host_addrs(inv, h, allow_any) {
-            Ok(addrs) => p
-                .peers
-                .extend(addrs.into_iter().filter(|a| !mine.contains(a))),
+    p.peers.reserve(members.len());
+    let mut addrs = Vec::with_capacity(4);
+    for (h, host) in members.into_iter().filter(|(h, _)| *h != me) {
+        addrs.clear();
+        match host_addrs_with(inv, h, host, allow_any, &mut addrs) {
+            Ok(()) => p.peers.extend(addrs.iter().filter(|a| !mine.contains(a))),
             Err(e) => errs.push(e),
         }
     }
