@@ -231,6 +231,31 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+
+    /// `fleetlab playbook ARGS...` as `fleet` with become.
+    fn playbook(&self, args: &[&str]) -> Output {
+        let t = Instant::now();
+        let out = support::run(&mut self.playbook_cmd(args));
+        eprintln!(
+            "[{:6.1} s] fleetlab playbook {}: exit {:?} in {:.1} s",
+            self.t0.elapsed().as_secs_f64(),
+            args.join(" "),
+            out.status.code(),
+            t.elapsed().as_secs_f64()
+        );
+        out
+    }
+
+    fn playbook_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd("playbook");
+        c.arg("examples/fleet/genfw-rollout.yml")
+            .args(["-e", "ansible_user=fleet"])
+            .args(args)
+            .env("ANSIBLE_PIPELINING", "True")
+            .env("ANSIBLE_NOCOLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
 }
 
 impl Drop for Lab {
@@ -463,4 +488,292 @@ fn read_until_rc(child: &mut Child) -> String {
         }
     }
     all
+}
+
+// ------------------------------------------------------------------ the Ansible rollout
+
+/// examples/fleet/genfw/ copied into `dir`, with `extra` files (path, content) over it.
+fn inventory_copy(dir: &Path, extra: &[(&str, &str)]) -> String {
+    let src = support::root().join("examples/fleet/genfw");
+    copy_tree(&src, dir);
+    for (p, text) in extra {
+        let f = dir.join(p);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    }
+    format!("genfw_src={}/", dir.display())
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The elements of set `name` of the host's live `table inet genfw`, read over ssh
+/// (`nft -j`), sorted.
+fn set_elements(tables: &Value, name: &str) -> Vec<String> {
+    let mut v: Vec<String> = tables["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.get("set"))
+        .filter(|s| s["name"] == name)
+        .flat_map(|s| s["elem"].as_array().cloned().unwrap_or_default())
+        .map(|e| match e {
+            Value::String(s) => s,
+            Value::Object(o) if o.contains_key("prefix") => format!(
+                "{}/{}",
+                o["prefix"]["addr"].as_str().unwrap(),
+                o["prefix"]["len"]
+            ),
+            other => other.to_string(),
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn live_table(lab: &Lab, h: &str) -> Value {
+    let s = lab.ok(h, "sudo nft -j list table inet genfw");
+    serde_json::from_str(&s).unwrap_or_else(|e| panic!("{h}: nft -j: {e}: {s}"))
+}
+
+/// Whether genfw never touched the host: no table of its, no apply recorded.
+fn untouched(lab: &Lab, h: &str) -> bool {
+    code(&lab.exec(h, &["nft", "list", "table", "inet", "genfw"])) != 0
+        && lab.status(h)["last_apply"].is_null()
+}
+
+const ADDRS: [(&str, &str, &str); 3] = [
+    ("host1", "192.0.2.11", "2001:db8:1ab::11"),
+    ("host2", "192.0.2.12", "2001:db8:1ab::12"),
+    ("host3", "192.0.2.13", "2001:db8:1ab::13"),
+];
+
+#[test]
+fn rollout_stops_at_the_first_unconfirmed_host_then_completes_and_stops_at_a_killed_one() {
+    if !available() {
+        return;
+    }
+    let _turn = lock();
+    let lab = Lab::up(3);
+    let tmp = tempfile::tempdir().unwrap();
+    let ports = r#"{"genfw_rollout_check_ports": [22, 7070]}"#;
+
+    // 0. host3's entry does not pass `genfw check` (a port out of range): the rollout
+    // stops before any host is touched, and no host gets the new inventory
+    let broken = inventory_copy(
+        &tmp.path().join("broken"),
+        &[("host_vars/host3.yml", "genfw_ssh_port: 70000\n")],
+    );
+    let out = lab.playbook(&["-e", &broken]);
+    assert_ne!(code(&out), 0, "{}", out_text(&out));
+    assert!(
+        stdout(&out).contains("host_vars/host3.yml:1: genfw_ssh_port: '70000' is not a port"),
+        "{}",
+        out_text(&out)
+    );
+    for (h, _, _) in ADDRS {
+        assert!(untouched(&lab, h), "{h} was touched: {}", lab.guard_log(h));
+        let out = lab.exec(h, &["test", "-e", "/etc/genfw/inventory"]);
+        assert_ne!(
+            code(&out),
+            0,
+            "{h} got an inventory that did not pass the check"
+        );
+    }
+    lab.time("host3's entry fails the check: no host touched");
+
+    // 1. host2's entry gives the application's port to another network: host2 loads,
+    // the controller cannot reach 7070 there, so host2 is never confirmed; the rollout
+    // stops at host2, its guard restores its old rules (none), host3 is never touched
+    let bad = inventory_copy(
+        &tmp.path().join("bad"),
+        &[(
+            "host_vars/host2.yml",
+            "genfw_allow: ['198.51.100.0/24 tcp/7070']\n",
+        )],
+    );
+    let out = lab.playbook(&["-e", &bad, "-e", "genfw_confirm_seconds=15", "-e", ports]);
+    assert_ne!(code(&out), 0, "{}", out_text(&out));
+    let log = stdout(&out);
+    assert!(
+        log.contains("failed: [host2 -> localhost] (item=7070)"),
+        "{}",
+        out_text(&out)
+    );
+    let st = lab.status("host1");
+    assert!(st["guard"].is_null() && st["loaded"] == true, "host1: {st}");
+    let waited = lab.wait_guard_gone("host2", Duration::from_secs(15 + 60));
+    lab.time(&format!(
+        "host2 not confirmed: its guard stood down {:.1} s after the playbook ended",
+        waited.as_secs_f64()
+    ));
+    let g2 = lab.guard_log("host2");
+    assert!(
+        g2.contains("apply host2: applied (nft), guard 15 s")
+            && g2.contains("guard: rolled back: not confirmed within 15 s")
+            && !g2.contains("confirm: confirmed"),
+        "{g2}"
+    );
+    assert!(
+        code(&lab.exec("host2", &["nft", "list", "table", "inet", "genfw"])) != 0,
+        "host2 kept the unconfirmed rules"
+    );
+    assert!(
+        untouched(&lab, "host3"),
+        "host3 was touched: {}",
+        lab.guard_log("host3")
+    );
+    // the checked inventory was pushed everywhere in step 1
+    lab.ok("host3", "test -f /etc/genfw/inventory/host_vars/host2.yml");
+
+    // 2. the example inventory as it is: host1 is in sync and left alone, host2 and
+    // host3 are applied and confirmed; every host ends with the inventory's rules
+    let out = lab.playbook(&["-e", ports]);
+    assert_eq!(code(&out), 0, "{}", out_text(&out));
+    for (h, v4, v6) in ADDRS {
+        let t = live_table(&lab, h);
+        assert_eq!(set_elements(&t, "mgmt4"), ["192.0.2.1"], "{h}");
+        assert_eq!(set_elements(&t, "mgmt6"), ["2001:db8:1ab::1"], "{h}");
+        let (p4, p6): (Vec<_>, Vec<_>) = ADDRS
+            .iter()
+            .filter(|(o, _, _)| *o != h)
+            .map(|(_, a, b)| (a.to_string(), b.to_string()))
+            .unzip();
+        assert_eq!(set_elements(&t, "peers4"), p4, "{h}");
+        assert_eq!(set_elements(&t, "peers6"), p6, "{h}");
+        assert!(!set_elements(&t, "peers4").contains(&v4.to_string()));
+        assert!(!set_elements(&t, "peers6").contains(&v6.to_string()));
+        assert_eq!(set_elements(&t, "allow1_4"), ["192.0.2.1"], "{h}");
+        let diff = lab.ssh(h, "sudo genfw diff -i /etc/genfw/inventory/hosts.yml");
+        assert_eq!(
+            code(&diff),
+            0,
+            "{h}: drift after the rollout: {}",
+            out_text(&diff)
+        );
+        let st = lab.status(h);
+        assert!(st["guard"].is_null(), "{h}: {st}");
+        assert_eq!(st["last_apply"]["host"], h, "{st}");
+        assert_eq!(
+            st["last_apply"]["inventory"], "/etc/genfw/inventory/hosts.yml",
+            "{st}"
+        );
+        // the application's port answers the controller through the rules
+        let c = support::run(
+            Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{}-ctl", lab_name()))
+                .args(["--", "bash", "-c"])
+                .arg(format!("exec 3<>/dev/tcp/{v4}/7070")),
+        );
+        assert_eq!(
+            code(&c),
+            0,
+            "{h}: 7070 from the controller: {}",
+            out_text(&c)
+        );
+    }
+    let g1 = lab.guard_log("host1");
+    assert_eq!(
+        g1.matches("apply host1: applied").count(),
+        1,
+        "host1 was in sync: {g1}"
+    );
+    for h in ["host2", "host3"] {
+        let g = lab.guard_log(h);
+        assert!(
+            g.trim_end()
+                .ends_with("confirm: confirmed, the new rules stay"),
+            "{h}: {g}"
+        );
+    }
+    lab.time("the example inventory: every host loaded and confirmed");
+
+    // 3. a changed inventory (port 8080 opened); host2 is killed once host1 has confirmed
+    // it: the rollout stops at host2, host3 keeps the rules of step 2
+    let before3 = lab.status("host3")["last_apply"]["sha256"].clone();
+    let sha1 = lab.status("host1")["last_apply"]["sha256"].clone();
+    let all =
+        std::fs::read_to_string(support::root().join("examples/fleet/genfw/group_vars/all.yml"))
+            .unwrap();
+    let open = inventory_copy(
+        &tmp.path().join("open"),
+        &[(
+            "group_vars/all.yml",
+            &format!("{all}genfw_public_tcp: [8080]\n"),
+        )],
+    );
+    let t = Instant::now();
+    let mut play = lab
+        .playbook_cmd(&["-e", &open, "-e", ports])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run fleetlab playbook");
+    loop {
+        let st = lab.status("host1");
+        if st["last_apply"]["sha256"] != sha1 && st["guard"].is_null() {
+            break;
+        }
+        assert!(
+            play.try_wait().unwrap().is_none(),
+            "the playbook ended before host1 confirmed"
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(240),
+            "host1 never confirmed: {st}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = support::run(lab.cmd("kill").arg("host2"));
+    assert_eq!(code(&out), 0, "{}", out_text(&out));
+    lab.time("host1 confirmed the new inventory; host2 killed");
+    let out = play.wait_with_output().unwrap();
+    lab.time(&format!(
+        "the playbook ended: exit {:?} after {:.1} s",
+        out.status.code(),
+        t.elapsed().as_secs_f64()
+    ));
+    assert_ne!(code(&out), 0, "{}", out_text(&out));
+    assert!(
+        stdout(&out).contains("fatal: [host2]: UNREACHABLE! => "),
+        "{}",
+        out_text(&out)
+    );
+    let t1 = live_table(&lab, "host1");
+    assert!(
+        t1.to_string().contains("8080"),
+        "host1 lacks the new port: {t1}"
+    );
+    let st3 = lab.status("host3");
+    assert_eq!(
+        st3["last_apply"]["sha256"], before3,
+        "host3 was applied: {st3}"
+    );
+    let t3 = live_table(&lab, "host3");
+    assert!(
+        !t3.to_string().contains("8080"),
+        "host3 got the new port: {t3}"
+    );
+    assert!(
+        lab.guard_log("host3").matches("apply host3:").count() == 1,
+        "{}",
+        lab.guard_log("host3")
+    );
+}
+
+fn lab_name() -> String {
+    Path::new(LAB_DIR)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
