@@ -3,7 +3,8 @@
 //!
 //! - `lockout_under_sudo_*`: the non-root user `fleet` runs `sudo genfw apply` over ssh
 //!   (sudo's env_reset drops SSH_CONNECTION). An inventory that leaves the controller out
-//!   of genfw_mgmt is refused with the rules untouched; with `--force --confirm` it loads,
+//!   of genfw_mgmt is refused (under sudo, sudo su, and over IPv6 when only
+//!   its IPv4 address is in) with the rules untouched; with `--force --confirm` it loads,
 //!   the test cuts that SSH connection, a fresh login is blocked, and the guard restores
 //!   the previous rules, after which a fresh login works. An inventory that keeps the
 //!   controller in is applied and confirmed from a new connection.
@@ -168,24 +169,18 @@ impl Lab {
 
     /// A fresh ssh login with a short connect timeout: 255 when it cannot be made.
     fn login(&self, host: &str) -> Output {
-        let netns = format!(
-            "/run/netns/{}-ctl",
-            self.dir.file_name().unwrap().to_string_lossy()
-        );
+        self.ssh_opts(host, &["-o", "ConnectTimeout=3"], "echo in")
+    }
+
+    /// A NEW ssh connection as `fleet` with extra ssh options (HostName=IPv6, say).
+    fn ssh_opts(&self, host: &str, opts: &[&str], script: &str) -> Output {
         support::run(
             Command::new("nsenter")
-                .arg(format!("--net={netns}"))
+                .arg(format!("--net=/run/netns/{}-ctl", lab_name()))
                 .args(["--", "ssh", "-F"])
                 .arg(self.dir.join("ssh_config"))
-                .args([
-                    "-o",
-                    "ConnectTimeout=3",
-                    "-l",
-                    "fleet",
-                    "--",
-                    host,
-                    "echo in",
-                ]),
+                .args(opts)
+                .args(["-l", "fleet", "--", host, script]),
         )
     }
 
@@ -371,7 +366,33 @@ fn lockout_under_sudo_refused_forced_rolled_back_and_confirmed() {
         "{}",
         lab.guard_log(h)
     );
-    lab.time("apply without the controller in genfw_mgmt: refused (sudo, sudo su)");
+    // over IPv6, the controller's IPv4 network alone does not let the session in
+    let v4only = inventory("192.0.2.1/32");
+    lab.ssh_in(h, "cat > /tmp/v4only.ini", v4only.as_bytes());
+    let v6 = ["-o", "HostName=2001:db8:1ab::11"];
+    let out = lab.ssh_opts(
+        h,
+        &v6,
+        "echo $SSH_CONNECTION; sudo genfw apply -i /tmp/v4only.ini",
+    );
+    assert_eq!(code(&out), 2, "IPv6 session: {}", out_text(&out));
+    assert!(
+        stdout(&out).starts_with("2001:db8:1ab::1 "),
+        "{}",
+        out_text(&out)
+    );
+    assert!(
+        stderr(&out).contains("this SSH session (from 2001:db8:1ab::1 port ")
+            && stderr(&out).contains(" to 2001:db8:1ab::11 port 22 on eth0,"),
+        "{}",
+        out_text(&out)
+    );
+    assert_eq!(
+        lab.ruleset(h),
+        kept,
+        "IPv6: a refused apply changed the rules"
+    );
+    lab.time("apply without the controller in genfw_mgmt: refused (sudo, sudo su, IPv6)");
 
     // 3. --force: applied with a guard in a session the test holds open, then cuts
     let confirm = 30;
