@@ -465,7 +465,156 @@ fn journal_order(lab: &Lab, h: &str, cursor: &str) {
     );
 }
 
-fn playbooks(_lab: &Lab, _hosts: &[String]) {}
+fn playbook_path(name: &str) -> String {
+    support::root()
+        .join("examples/fleet")
+        .join(name)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn sha256(data: &[u8]) -> String {
+    let mut c = std::process::Command::new("sha256sum");
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    support::stdout(&out)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// examples/fleet/ through `fleetlab playbook`: (a) install, (b) gather, (c) rollout in
+/// waves stopped by a host the lab kills before its wave.
+fn playbooks(lab: &Lab, hosts: &[String]) {
+    let fail = |what: &str, out: &std::process::Output| {
+        format!(
+            "{what}: exit {:?}\n{}\n{}",
+            out.status.code(),
+            support::stdout(out),
+            support::stderr(out)
+        )
+    };
+    // (a) the binary on every host, and its links
+    let bin = support::bin();
+    let out = lab.ansible(
+        "playbook",
+        &[
+            &playbook_path("install.yml"),
+            "-e",
+            &format!("opsbox_binary={}", bin.display()),
+        ],
+    );
+    assert_eq!(support::code(&out), 0, "{}", fail("install.yml", &out));
+    let want = sha256(&std::fs::read(&bin).unwrap());
+    on_every_host(hosts, |h| {
+        let got = lab.ok(
+            h,
+            "sha256sum < /usr/local/bin/opsbox; readlink -f /usr/local/bin/needs-restart",
+        );
+        assert_eq!(got, format!("{want}  -\n/usr/local/bin/opsbox\n"), "{h}");
+    });
+
+    // the library upgraded on every host, by an ad-hoc command
+    let out = lab.ansible(
+        "ansible",
+        &[
+            "fleet",
+            "-m",
+            "ansible.builtin.shell",
+            "-a",
+            &format!("cp -p {LIB} {LIB}.dpkg-new && mv -f {LIB}.dpkg-new {LIB}"),
+        ],
+    );
+    assert_eq!(support::code(&out), 0, "{}", fail("ansible -m shell", &out));
+
+    // (b) one file of answers on the controller: every host, every unit
+    let answers = lab.dir.join("answers.jsonl");
+    let out = lab.ansible(
+        "playbook",
+        &[
+            &playbook_path("gather.yml"),
+            "-e",
+            &format!("answers={}", answers.display()),
+        ],
+    );
+    assert_eq!(support::code(&out), 0, "{}", fail("gather.yml", &out));
+    let lines = json_lines(
+        &std::fs::read_to_string(&answers)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let mut all = set(RESTARTED);
+    all.insert(DEFERRED.into());
+    all.insert(USER_UNIT.into());
+    let mut seen = Vec::new();
+    let mut units = BTreeSet::new();
+    for l in &lines {
+        match l["type"].as_str() {
+            Some("finding") => {
+                units.insert(l["unit"].as_str().unwrap().to_string());
+            }
+            Some("summary") => {
+                // each host's findings come before its summary
+                assert_eq!(units, all, "{}", l["host"]);
+                assert_eq!(l["findings"], all.len());
+                seen.push(l["host"].as_str().unwrap().to_string());
+                units.clear();
+            }
+            _ => panic!("unexpected answer line {l}"),
+        }
+    }
+    assert_eq!(seen, hosts, "one summary per host, in inventory order");
+
+    // (c) the rollout: staging, then production one host a wave; host3 dies before its
+    // wave, and the rollout stops there: host4 is not touched
+    let before = |h: &str| {
+        show(lab, h, false, &["fl-simple.service"])["fl-simple.service"]["InvocationID"].clone()
+    };
+    let was: Vec<String> = hosts.iter().map(|h| before(h)).collect();
+    let out = support::run(lab.cmd("kill").arg("host3"));
+    assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
+    let out = lab.ansible("playbook", &[&playbook_path("rollout.yml")]);
+    let text = support::stdout(&out);
+    assert_eq!(support::code(&out), 2, "{}", fail("rollout.yml", &out));
+    assert!(text.contains("fatal: [host3]: UNREACHABLE!"), "{text}");
+    assert!(text.contains("NO MORE HOSTS LEFT"), "{text}");
+    let recap = &text[text.find("PLAY RECAP").expect("a recap")..];
+    for h in ["host1", "host2"] {
+        let line = recap.lines().find(|l| l.starts_with(h)).unwrap_or("");
+        assert!(
+            line.contains("failed=0") && line.contains("unreachable=0"),
+            "{recap}"
+        );
+    }
+    assert!(
+        !recap.contains("host4"),
+        "host4 was reached after host3 failed:\n{recap}"
+    );
+    for (i, h) in hosts.iter().enumerate() {
+        if h == "host3" {
+            continue;
+        }
+        let units = lab.ssh(h, "needs-restart --units --lib libgnutls");
+        if h == "host4" {
+            assert_eq!(
+                before(h),
+                was[i],
+                "host4 restarted although the rollout stopped"
+            );
+            assert_eq!(set(support::stdout(&units).lines()), set(RESTARTED));
+        } else {
+            assert_ne!(before(h), was[i], "{h} not restarted by the rollout");
+            assert_eq!(support::stdout(&units), "", "{h}");
+        }
+    }
+}
 
 trait OkCode {
     fn ok_code(&self, host: &str, script: &str, code: i32) -> String;
