@@ -203,6 +203,19 @@ fn restart_story(lab: &Lab, h: &str) {
     system.extend([DEFERRED, "ssh.service"]);
     let before = show(lab, h, false, &system);
     let agent_before = show(lab, h, true, &[USER_UNIT]).remove(USER_UNIT).unwrap();
+    // a program left running by a login session: its scope outlives the ssh connection
+    let started = lab.ok(
+        h,
+        "setsid -f /usr/local/sbin/fleetd simple </dev/null >/dev/null 2>&1; \
+         sed -n 's|^0::||p' /proc/self/cgroup; sleep 0.2; pgrep -x -n fleetd",
+    );
+    let (scope_cgroup, session_pid) = started.trim().split_once('\n').unwrap();
+    let session_pid: u64 = session_pid.trim().parse().unwrap();
+    let scope = scope_cgroup.rsplit('/').next().unwrap().to_string();
+    assert!(
+        scope.starts_with("session-") && scope.ends_with(".scope"),
+        "{scope_cgroup}"
+    );
     upgrade_library(lab, h);
 
     // --json: every daemon once, attributed to its unit, its PIDs those of systemd's cgroup
@@ -221,6 +234,7 @@ fn restart_story(lab: &Lab, h: &str) {
     let mut all = set(RESTARTED);
     all.insert(DEFERRED.into());
     all.insert(USER_UNIT.into());
+    all.insert(scope.clone());
     assert_eq!(set(units.clone()), all, "{h}: units");
     assert_eq!(units.len(), all.len(), "{h}: a unit twice: {units:?}");
     let mut sd = before.clone();
@@ -238,6 +252,12 @@ fn restart_story(lab: &Lab, h: &str) {
             .map(|p| p.as_u64().unwrap())
             .collect();
         pids.sort();
+        if unit == scope {
+            assert_eq!(f["kind"], "session", "{h} {unit}");
+            assert_eq!(pids, [session_pid], "{h} {unit}");
+            assert_eq!(f["uid"], 0);
+            continue;
+        }
         let user = unit == USER_UNIT;
         let sd = &sd[unit];
         assert_eq!(
@@ -292,6 +312,12 @@ fn restart_story(lab: &Lab, h: &str) {
     );
     let deferred_bus = format!("# deferred: {DEFERRED}: ");
     assert!(plan.contains(&deferred_bus), "{h}: {plan}");
+    assert!(
+        plan.contains(&format!(
+            "# deferred: {scope}: a login session of uid 0: log out"
+        )),
+        "{h}: {plan}"
+    );
     let user_hint = plan
         .lines()
         .find_map(|l| l.strip_prefix(&format!("# deferred: {USER_UNIT}: ")))
@@ -389,7 +415,7 @@ fn restart_story(lab: &Lab, h: &str) {
             .join("\n"),
     );
     let left_units = set(left.iter().filter_map(|f| f["unit"].as_str()));
-    assert_eq!(left_units, set([DEFERRED, USER_UNIT]), "{h}");
+    assert_eq!(left_units, set([DEFERRED, USER_UNIT, &scope]), "{h}");
     // the plan's own command for the user service works as printed
     lab.ok(h, &user_cmd);
     assert_ne!(
@@ -399,6 +425,15 @@ fn restart_story(lab: &Lab, h: &str) {
     );
     // the operator restarts the bus when it suits; then the host is clean
     lab.ok(h, &format!("systemctl restart {DEFERRED}"));
+    // and the session's leftover ends (`loginctl terminate-session` does nothing to a
+    // session that is already closing: stopping its scope does)
+    lab.ok(
+        h,
+        &format!(
+            "systemctl stop {scope}; \
+             for i in $(seq 100); do [ -d /proc/{session_pid} ] || exit 0; sleep 0.1; done; exit 1"
+        ),
+    );
     let out = lab.ssh(h, "needs-restart --lib libgnutls");
     assert_eq!(support::code(&out), 0, "{h}: {}", support::stdout(&out));
 }
