@@ -621,3 +621,44 @@ fn allow_rules_rendered_on_sets() {
         );
     }
 }
+
+#[test]
+fn check_all_lists_each_hosts_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\n[a]\nh1 ansible_host=192.0.2.1\nh2\n",
+    )
+    .unwrap();
+    let file = f.display().to_string();
+    let out = run(applet("genfw").args(["check", "--all", "-i", &file]));
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    let unknown =
+        format!("{file}:3: unknown variable \"genfw_pubilc_tcp\" (did you mean genfw_public_tcp?)");
+    let noaddr = format!(
+        "{file}:6: host h2 has no ansible_host and its name is not an address (genfw does not resolve names)"
+    );
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        [
+            format!("FAILED: host h1: 2 errors in {file}"),
+            format!("  {unknown}"),
+            format!("  {noaddr}"),
+            format!("FAILED: host h2: 2 errors in {file}"),
+            format!("  {unknown}"),
+            format!("  {noaddr}"),
+            "2 hosts: 0 ok, 2 failed".to_string(),
+        ]
+    );
+    // one host: the same lines on stderr, then the summary
+    let out = run(applet("genfw").args(["render", "-i", &file, "--host", "h1"]));
+    assert_eq!(
+        stderr(&out).lines().collect::<Vec<_>>(),
+        [
+            format!("genfw: {unknown}"),
+            format!("genfw: {noaddr}"),
+            format!("genfw: 2 errors in {file}"),
+        ]
+    );
+}

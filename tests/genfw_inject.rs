@@ -138,6 +138,21 @@ fn trust_iface_payloads_refused_from_both_sources() {
     let o = run(applet("genfw").args(["render", "-i", inv2.to_str().unwrap(), "--host", "web1"]));
     assert_eq!(code(&o), 65, "{}", stderr(&o));
     assert!(stderr(&o).contains("genfw_trust_iface"), "{}", stderr(&o));
+    // and in an INI inventory, where a stray quote once vanished and left two names
+    let ini = t.path().join("inv.ini");
+    std::fs::write(
+        &ini,
+        "[all:vars]\ngenfw_mgmt=198.51.100.0/24\ngenfw_trust_iface=lo\" accept\n[a]\nweb1 ansible_host=192.0.2.5\npeer ansible_host=192.0.2.6\n",
+    )
+    .unwrap();
+    let o = run(applet("genfw").args(["render", "-i", ini.to_str().unwrap(), "--host", "web1"]));
+    assert_eq!(code(&o), 65, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(":3: genfw_trust_iface: ")
+            && stderr(&o).contains("'\"' is not allowed in an interface name"),
+        "{}",
+        stderr(&o)
+    );
     let o =
         run(applet("genfw").args(["render", "-i", inv, "--host", "web1", "--trust-iface", "*"]));
     assert!(stderr(&o).contains("every interface"), "{}", stderr(&o));

@@ -77,6 +77,8 @@ run direct "env -u SSH_CONNECTION $G"
 run sudo "sudo -u root $G"
 run su "su - root -c '$G'"
 run env-only "echo SSH_CONNECTION=\$SSH_CONNECTION"
+# rules loaded in another network namespace cannot cut the session: not refused
+run other-netns "env -u SSH_CONNECTION unshare -n $G"
 # the session's network as management, or its interface trusted: let in
 run mgmt "sudo $G --mgmt 192.0.2.0/24"
 nft delete table inet genfw
@@ -128,6 +130,11 @@ echo "== after"; cat $T/s/guard.log; nft list table inet genfw | diff $T/before 
     // the ssh session really has the variable, so the process tree was what found it
     assert!(
         section("env-only").contains("SSH_CONNECTION=192.0.2.50 "),
+        "{text}"
+    );
+    let o = section("other-netns");
+    assert!(
+        o.contains("applied: host server") && o.ends_with("rc=0"),
         "{text}"
     );
     let m = section("mgmt");

@@ -55,23 +55,26 @@ fn check_all(o: &CheckOpts, backend: Backend, diag: &Diag) -> Result<ExitCode, E
             ops::trial(&load::bundle(backend, &r, &p, None), false)?;
             Ok(p)
         });
+        // several errors of one host: its listed lines go with it
+        let listed = crate::yaml::take_listed();
         if res.as_ref().is_err_and(|e| e.code() == exit::UNAVAILABLE) {
             // no nft or no namespace: nothing else will work either
             return res.map(|_| ExitCode::SUCCESS);
         }
-        results.push((host.clone(), res));
+        results.push((host.clone(), res, listed));
     }
-    let failed = results.iter().filter(|(_, r)| r.is_err()).count();
+    let failed = results.iter().filter(|(_, r, _)| r.is_err()).count();
     let mut w = output::stdout();
     if o.json {
         let hosts: Vec<_> = results
             .iter()
-            .map(|(h, r)| match r {
+            .map(|(h, r, listed)| match r {
                 Ok(p) => serde_json::json!({
                     "host": h, "ok": true, "peers": p.peers.len(), "mgmt": p.mgmt.len(),
                 }),
                 Err(e) => serde_json::json!({
                     "host": h, "ok": false, "error": e.message().unwrap_or("failed"),
+                    "errors": listed,
                 }),
             })
             .collect();
@@ -84,15 +87,20 @@ fn check_all(o: &CheckOpts, backend: Backend, diag: &Diag) -> Result<ExitCode, E
         });
         writeln!(w, "{v}")?;
     } else {
-        for (h, res) in &results {
+        for (h, res, listed) in &results {
             match res {
                 Ok(p) => writeln!(w, "ok: {}", summary(p))?,
-                Err(e) => writeln!(
-                    w,
-                    "FAILED: host {}: {}",
-                    escape::text(h),
-                    escape::text(e.message().unwrap_or("failed"))
-                )?,
+                Err(e) => {
+                    writeln!(
+                        w,
+                        "FAILED: host {}: {}",
+                        escape::text(h),
+                        escape::text(e.message().unwrap_or("failed"))
+                    )?;
+                    for l in listed {
+                        writeln!(w, "  {}", escape::text(l))?;
+                    }
+                }
             }
         }
         writeln!(

@@ -256,6 +256,17 @@ fn strip_comment(line: &str) -> &str {
     }
 }
 
+/// Largest inventory read (checked while reading, before the text is kept whole).
+pub(crate) const INVENTORY_MAX: u64 = 64 << 20;
+
+/// All of `r`, or None when it holds more than `max` bytes (at most `max + 1` read).
+pub(crate) fn read_capped(r: impl std::io::Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    r.take(max + 1).read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 <= max).then_some(buf))
+}
+
 /// Read the inventory at `path` (`-`: stdin), named `file` in messages; also returns the
 /// bytes its hash covers.
 pub(crate) fn load(
@@ -263,7 +274,15 @@ pub(crate) fn load(
     file: &str,
     format: Option<Format>,
 ) -> Result<(Inventory, Vec<u8>), Error> {
-    let bytes = opsbox_common::input::read_all(path)?;
+    let reader = opsbox_common::input::open(path)?;
+    let bytes = read_capped(reader, INVENTORY_MAX)
+        .map_err(|e| Error::from_io(file, &e))?
+        .ok_or_else(|| {
+            Error::data(format!(
+                "{file}: larger than {} MiB, genfw's limit for an inventory",
+                INVENTORY_MAX >> 20
+            ))
+        })?;
     let text = std::str::from_utf8(&bytes)
         .map_err(|e| Error::data(format!("{file}: not UTF-8 text (byte {})", e.valid_up_to())))?;
     let mut inv = parse(file, text, format)?;
@@ -438,15 +457,33 @@ fn words(line: &str) -> Vec<String> {
 /// A variable's text as a list: `a,b`, `a b`, `['a', 'b']`.
 pub fn split_value(v: &str) -> Vec<String> {
     let t = v.trim();
+    // a whole value in one pair of quotes (INI `key="a b"`) is that text
+    let inner = unquote(t);
+    let t = if inner.len() < t.len() && !inner.contains(&t[..1]) {
+        inner
+    } else {
+        t
+    };
     let t = t
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .unwrap_or(t);
     t.split(|c: char| c == ',' || c.is_whitespace())
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
+        .map(unquote)
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A word without its quotes when they pair up (`'443'`, `"lo"`); a stray quote stays,
+/// so the value is refused where it is used instead of silently changing meaning.
+fn unquote(w: &str) -> &str {
+    for q in ['\'', '"'] {
+        if w.len() >= 2 && w.starts_with(q) && w.ends_with(q) {
+            return &w[1..w.len() - 1];
+        }
+    }
+    w
 }
 
 fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
@@ -456,6 +493,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
         Vars(String),
     }
     let mut inv = Inventory::new(file);
+    let mut errs = crate::yaml::Errors::default();
     let mut sec = Sec::Hosts("ungrouped".into());
     for (i, raw) in text.lines().enumerate() {
         let n = i as u64 + 1;
@@ -469,14 +507,16 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 .strip_prefix('[')
                 .and_then(|s| s.strip_suffix(']'))
             else {
-                return Err(inv.err(n, format!("bad section header '{t}'")));
+                errs.push(inv.err(n, format!("bad section header '{t}'")));
+                continue;
             };
             let (name, kind) = match inner.split_once(':') {
                 Some((g, k)) => (g.trim(), Some(k.trim())),
                 None => (inner.trim(), None),
             };
             if !valid_name(name) {
-                return Err(inv.err(n, format!("bad group name '{name}'")));
+                errs.push(inv.err(n, format!("bad group name '{name}'")));
+                continue;
             }
             inv.group(name);
             sec = match kind {
@@ -484,7 +524,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 Some("children") => Sec::Children(name.into()),
                 Some("vars") => Sec::Vars(name.into()),
                 Some(k) => {
-                    return Err(inv.err(n, format!("unknown section kind ':{k}'")));
+                    errs.push(inv.err(n, format!("unknown section kind ':{k}'")));
+                    continue;
                 }
             };
             continue;
@@ -492,7 +533,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
         match &sec {
             Sec::Vars(g) => {
                 let Some((k, v)) = t.split_once('=') else {
-                    return Err(inv.err(n, format!("expected key=value in [{g}:vars]")));
+                    errs.push(inv.err(n, format!("expected key=value in [{g}:vars]")));
+                    continue;
                 };
                 let v = strip_comment(v);
                 let val = Val {
@@ -507,7 +549,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(child) = w.first() else { continue };
                 if !valid_name(child) {
-                    return Err(inv.err(n, format!("bad group name '{child}'")));
+                    errs.push(inv.err(n, format!("bad group name '{child}'")));
+                    continue;
                 }
                 let (g, child) = (g.clone(), child.clone());
                 inv.group(&child);
@@ -517,7 +560,13 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(pattern) = w.first() else { continue };
                 let pattern = strip_port(pattern);
-                let count = range_count(pattern).map_err(|m| inv.err(n, m))?;
+                let count = match range_count(pattern) {
+                    Ok(c) => c,
+                    Err(m) => {
+                        errs.push(inv.err(n, m));
+                        continue;
+                    }
+                };
                 if count <= RANGE_MAX as u64
                     && count.saturating_add(inv.hosts.len() as u64) > HOSTS_MAX as u64
                 {
@@ -526,11 +575,18 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                         format!("the inventory would hold more than {HOSTS_MAX} hosts"),
                     ));
                 }
-                let names = expand_range(pattern).map_err(|m| inv.err(n, m))?;
+                let names = match expand_range(pattern) {
+                    Ok(v) => v,
+                    Err(m) => {
+                        errs.push(inv.err(n, m));
+                        continue;
+                    }
+                };
                 let mut vars = Vars::new();
                 for kv in &w[1..] {
                     let Some((k, v)) = kv.split_once('=') else {
-                        return Err(inv.err(n, format!("expected key=value, found '{kv}'")));
+                        errs.push(inv.err(n, format!("expected key=value, found '{kv}'")));
+                        continue;
                     };
                     vars.insert(
                         k.to_string(),
@@ -550,6 +606,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
             }
         }
     }
+    errs.finish(file)?;
     Ok(inv)
 }
 
@@ -966,5 +1023,34 @@ genfw_public_tcp=[\"80\", '443']
         assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 3);
         let e = parse("j", "{\n  \"all\": [}", None).unwrap_err();
         assert!(e.message().unwrap().starts_with("j:2:"), "{e:?}");
+    }
+}
+
+#[cfg(test)]
+mod ini_errors {
+    #[test]
+    fn quotes_pair_up_or_stay() {
+        assert_eq!(super::split_value("[\"80\", '443']"), ["80", "443"]);
+        assert_eq!(super::split_value("lo\" accept"), ["lo\"", "accept"]);
+        assert_eq!(super::split_value("''"), [""; 0]);
+        assert_eq!(
+            super::split_value("\"10.8.0.0/24 tcp/80\""),
+            ["10.8.0.0/24", "tcp/80"]
+        );
+        assert_eq!(super::split_value("\"a\", \"b\""), ["a", "b"]);
+    }
+
+    #[test]
+    fn size_cap_at_the_boundary() {
+        let r = |n: usize| super::read_capped(&vec![b'x'; n][..], 10).unwrap();
+        assert_eq!(r(10).map(|v| v.len()), Some(10));
+        assert_eq!(r(11), None);
+        assert_eq!(r(0).map(|v| v.len()), Some(0));
+    }
+
+    #[test]
+    fn all_listed() {
+        let e = super::parse("i", "[web]\nh x\n[a:bogus]\n[db]\nd[3:1]\n", None).unwrap_err();
+        assert_eq!(e.message(), Some("3 errors in i"));
     }
 }

@@ -49,7 +49,17 @@ pub const ABOUT: &str = "generate, check and apply each host's firewall from the
 
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
-    cli::main(args)
+    let res = cli::main(args);
+    // errors listed in full (several in one inventory): each on its line, then the summary
+    let listed = yaml::take_listed();
+    if res.is_err() && !listed.is_empty() {
+        use std::io::Write;
+        let mut err = std::io::stderr().lock();
+        for l in listed {
+            let _ = writeln!(err, "{NAME}: {l}");
+        }
+    }
+    res
 }
 
 /// The admission model, for the tests that hold the kernel to it.

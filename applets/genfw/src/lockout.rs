@@ -2,7 +2,8 @@
 //! it. Found from the process tree, which survives `sudo` and `su` (they reset the
 //! environment, `SSH_CONNECTION` included): the nearest `sshd` ancestor's established TCP
 //! socket, matched by inode between `/proc/PID/fd` and `/proc/PID/net/tcp{,6}`, preferring
-//! one whose local port an `sshd` ancestor listens on. `SSH_CONNECTION` is the fallback.
+//! one whose local port an `sshd` ancestor listens on; only sshd processes in our own
+//! network namespace count. `SSH_CONNECTION` is the fallback.
 //! The interface is the one that owns the session's local address.
 
 use crate::addr::Net;
@@ -180,9 +181,13 @@ fn read_sshd(pid: u32) -> Sshd {
     Sshd { pid, inodes, tcp }
 }
 
-/// The sshd processes above this one, nearest first.
+/// The sshd processes above this one, nearest first, that share our network namespace
+/// (rules loaded here cannot cut a session that arrived in another one, as when a test
+/// suite run over SSH loads rules in a private namespace).
 fn sshd_ancestors() -> Vec<Sshd> {
     let mut out = Vec::new();
+    let netns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+    let ours = netns("self");
     let mut pid = std::process::id();
     // a bounded walk: pid 1 ends it, and so would a loop
     for _ in 0..4096 {
@@ -192,7 +197,7 @@ fn sshd_ancestors() -> Vec<Sshd> {
         else {
             break;
         };
-        if is_sshd(&name) {
+        if is_sshd(&name) && ours.is_some() && netns(&pid.to_string()) == ours {
             out.push(read_sshd(pid));
         }
         if ppid == 0 || ppid == pid {

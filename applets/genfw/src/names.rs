@@ -35,8 +35,8 @@ pub(crate) fn iface(name: &str) -> Result<&str, String> {
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
         return Err(format!(
-            "{shown}: {} is not allowed in an interface name (letters, digits, '_', '-', '.', and '*' at the end)",
-            escape::quote(&c.to_string())
+            "{shown}: '{}' is not allowed in an interface name (letters, digits, '_', '-', '.', and '*' at the end)",
+            escape::text(&c.to_string())
         ));
     }
     Ok(name)

@@ -47,7 +47,10 @@ pub(crate) fn inventory(data: &[u8]) {
         4 => Some(Format::Yaml),
         _ => Some(Format::Json),
     };
-    let Ok(inv) = inventory::parse("fuzz", text, format) else {
+    let parsed = inventory::parse("fuzz", text, format);
+    let listed = crate::yaml::take_listed();
+    assert!(listed.len() <= crate::yaml::ERRORS_MAX);
+    let Ok(inv) = parsed else {
         return;
     };
     assert!(inv.hosts.len() <= inventory::HOSTS_MAX);
@@ -56,7 +59,14 @@ pub(crate) fn inventory(data: &[u8]) {
         ..Default::default()
     };
     for host in inv.hosts.keys().take(8) {
-        let Ok(p) = policy::build(&inv, host, &extra, &mut |_| {}) else {
+        let built = policy::build(&inv, host, &extra, &mut |_| {});
+        for l in crate::yaml::take_listed() {
+            assert!(
+                !l.contains('\n') && !l.contains('\r'),
+                "listed error on two lines"
+            );
+        }
+        let Ok(p) = built else {
             continue;
         };
         for i in &p.trust_iface {

@@ -45,6 +45,15 @@ pub(crate) fn looks_like(text: &str) -> bool {
     }
 }
 
+thread_local! {
+    static LISTED: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The error lines listed by [`Errors::finish`] since the last call (one line each).
+pub(crate) fn take_listed() -> Vec<String> {
+    LISTED.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
+
 /// Collected errors: all listed (up to [`ERRORS_MAX`]), then one error naming the count.
 #[derive(Default)]
 pub(crate) struct Errors {
@@ -55,21 +64,19 @@ impl Errors {
     pub fn push(&mut self, e: Error) {
         self.list.push(e);
     }
-    /// Ok when empty; one error as it is; several printed on stderr, then a summary.
+    /// Ok when empty; one error as it is; several: each kept for [`take_listed`] (the
+    /// command line prints them before the summary error this returns).
     pub fn finish(mut self, what: &str) -> Result<(), Error> {
         match self.list.len() {
             0 => Ok(()),
             1 => Err(self.list.remove(0)),
             n => {
-                let mut err = std::io::stderr().lock();
-                for e in self.list.iter().take(ERRORS_MAX) {
-                    use std::io::Write;
-                    let _ = writeln!(
-                        err,
-                        "genfw: {}",
-                        escape::controls(e.message().unwrap_or("error"))
-                    );
-                }
+                LISTED.with(|l| {
+                    let mut l = l.borrow_mut();
+                    for e in self.list.iter().take(ERRORS_MAX) {
+                        l.push(escape::controls(e.message().unwrap_or("error")).into_owned());
+                    }
+                });
                 let shown = n.min(ERRORS_MAX);
                 Err(Error::data(if n > shown {
                     format!("{n} errors in {what} (the first {shown} shown)")
