@@ -9,9 +9,11 @@
 //!   the previous rules, after which a fresh login works. An inventory that keeps the
 //!   controller in is applied and confirmed from a new connection.
 //! - `rollout_*`: examples/fleet/genfw-rollout.yml through `fleetlab playbook`, as
-//!   `fleet` with become: a host that does not confirm stops the rollout there (the guard
-//!   rolls it back, the hosts after it keep their rules), the happy path leaves every host
-//!   loaded and confirmed, and a host killed mid-rollout stops it too.
+//!   `fleet` with become: a host whose entry fails `genfw check` stops it before any
+//!   host is touched; a host that does not confirm stops it there (the guard rolls it
+//!   back, the hosts after it keep their rules); the happy path leaves every host loaded
+//!   and confirmed; and a host killed mid-rollout stops it too (Ansible alone would go
+//!   on to the next batch: ansible/ansible#56265).
 //!
 //! Needs root; skips otherwise (a missing tool fails under OPSBOX_STRICT). The lab lives
 //! in FLEETLAB_DIR=/run/opsbox-fwlab (its own namespaces and cgroup); the tests take
