@@ -100,7 +100,7 @@ impl Lab {
                 &h,
                 "sudo sh -ec 'cat > /usr/local/sbin/opsbox.new; chmod 755 /usr/local/sbin/opsbox.new; \
                  mv /usr/local/sbin/opsbox.new /usr/local/sbin/opsbox; \
-                 /usr/local/sbin/opsbox --install -s -f /usr/local/sbin; command -v genfw'",
+                 /usr/local/sbin/opsbox --install -s -f /usr/local/sbin >&2; command -v genfw'",
                 &bin,
             );
             assert_eq!(code(&out), 0, "{h}: install: {}", out_text(&out));
