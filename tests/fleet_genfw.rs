@@ -662,6 +662,18 @@ fn rollout_stops_at_the_first_unconfirmed_host_then_completes_and_stops_at_a_kil
     // host3 are applied and confirmed; every host ends with the inventory's rules
     let out = lab.playbook(&["-e", ports]);
     assert_eq!(code(&out), 0, "{}", out_text(&out));
+    // each task ran one sudo (pipelining), logged with its logind session, one per SSH
+    // connection; the last four of a host are diff, apply, confirm, status: the confirm
+    // came over another connection than the apply
+    for h in ["host2", "host3"] {
+        let s = sudo_sessions(&lab, h);
+        assert!(s.len() >= 4, "{h}: {s:?}");
+        let (apply, confirm) = (&s[s.len() - 3], &s[s.len() - 2]);
+        assert_ne!(
+            apply, confirm,
+            "{h}: confirmed over the apply's connection: {s:?}"
+        );
+    }
     for (h, v4, v6) in ADDRS {
         let t = live_table(&lab, h);
         assert_eq!(set_elements(&t, "mgmt4"), ["192.0.2.1"], "{h}");
@@ -791,6 +803,21 @@ fn rollout_stops_at_the_first_unconfirmed_host_then_completes_and_stops_at_a_kil
         "{}",
         lab.guard_log("host3")
     );
+}
+
+/// The logind session of each `sudo` a host logged (its COMMAND lines), oldest first.
+fn sudo_sessions(lab: &Lab, h: &str) -> Vec<String> {
+    lab.exec_ok(h, &["journalctl", "--sync"]);
+    lab.exec_ok(h, &["journalctl", "-o", "json", "_COMM=sudo"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|j| {
+            j["MESSAGE"]
+                .as_str()
+                .is_some_and(|m| m.contains(" COMMAND="))
+        })
+        .map(|j| j["_SYSTEMD_SESSION"].as_str().unwrap_or("none").to_string())
+        .collect()
 }
 
 fn lab_name() -> String {
