@@ -12,7 +12,8 @@
 //!   `fleet` with become: a host whose entry fails `genfw check` stops it before any
 //!   host is touched; a host that does not confirm stops it there (the guard rolls it
 //!   back, the hosts after it keep their rules); the happy path leaves every host loaded
-//!   and confirmed; and a host killed mid-rollout stops it too (Ansible alone would go
+//!   and confirmed, each confirm over another SSH connection than its apply (sudo's
+//!   journal lines carry the logind session, one per connection); and a host killed mid-rollout stops it too (Ansible alone would go
 //!   on to the next batch: ansible/ansible#56265).
 //!
 //! Needs root; skips otherwise (a missing tool fails under OPSBOX_STRICT). The lab lives
@@ -673,6 +674,9 @@ fn rollout_stops_at_the_first_unconfirmed_host_then_completes_and_stops_at_a_kil
             apply, confirm,
             "{h}: confirmed over the apply's connection: {s:?}"
         );
+        lab.time(&format!(
+            "{h}: applied in logind session {apply}, confirmed in {confirm}"
+        ));
     }
     for (h, v4, v6) in ADDRS {
         let t = live_table(&lab, h);
