@@ -607,17 +607,42 @@ fn playbooks(lab: &Lab, hosts: &[String]) {
     }
     assert_eq!(seen, hosts, "one summary per host, in inventory order");
 
-    // (c) the rollout: staging, then production one host a wave; host3 dies before its
-    // wave, and the rollout stops there: host4 is not touched
+    // (c) the rollout: staging, then production one host a wave. The lab kills host3 while
+    // the playbook runs, when production's first wave (host2) begins: host3's wave comes
+    // only after host2's six tasks. The rollout stops at host3; host4 is not touched.
     let before = |h: &str| {
         show(lab, h, false, &["fl-simple.service"])["fl-simple.service"]["InvocationID"].clone()
     };
     let was: Vec<String> = hosts.iter().map(|h| before(h)).collect();
-    let out = support::run(lab.cmd("kill").arg("host3"));
-    assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
-    let out = lab.ansible("playbook", &[&playbook_path("rollout.yml")]);
-    let text = support::stdout(&out);
-    assert_eq!(support::code(&out), 2, "{}", fail("rollout.yml", &out));
+    let t = Instant::now();
+    let mut child = lab
+        .cmd("playbook")
+        .arg(playbook_path("rollout.yml"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("PYTHONUNBUFFERED", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("run fleetlab playbook");
+    let mut text = String::new();
+    let mut killed = false;
+    for line in std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap())) {
+        let line = line.unwrap();
+        if !killed && line.starts_with("PLAY [production") {
+            let out = support::run(lab.cmd("kill").arg("host3"));
+            assert_eq!(support::code(&out), 0, "{}", support::stderr(&out));
+            killed = true;
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let status = child.wait().unwrap();
+    eprintln!(
+        "fleetlab playbook rollout.yml (host3 killed on the way): {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    assert!(killed, "production never began:\n{text}");
+    assert_eq!(status.code(), Some(2), "rollout.yml:\n{text}");
     assert!(text.contains("fatal: [host3]: UNREACHABLE!"), "{text}");
     assert!(text.contains("NO MORE HOSTS LEFT"), "{text}");
     let recap = &text[text.find("PLAY RECAP").expect("a recap")..];
