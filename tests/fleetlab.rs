@@ -700,6 +700,36 @@ impl OkCode for Lab {
     }
 }
 
+/// `down` after an `up` killed half-way (its first host booting, the others not made
+/// yet) still removes everything.
+#[test]
+fn down_after_a_killed_up_leaves_nothing() {
+    if !fleetlab::available(&[]) {
+        return;
+    }
+    let mut lab = Lab::unbooted("k");
+    let mut up = lab
+        .cmd("up")
+        .arg("3")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // the first host's boot has begun when it has a PID 1
+    let mut booting = false;
+    for _ in 0..300 {
+        booting = support::code(&support::run(lab.cmd("pid").arg("host1"))) == 0;
+        if booting || up.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(booting, "up never began booting host1");
+    up.kill().unwrap();
+    up.wait().unwrap();
+    lab.down();
+}
+
 /// A host without systemd (the lab's plain init starts sshd and fleet-sysvd from their
 /// init scripts): needs-restart maps the daemon to the init script its package ships
 /// (`dpkg -S`, `dpkg -L`) and plans and runs `service fleet-sysvd restart`, once.

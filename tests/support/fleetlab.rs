@@ -77,6 +77,18 @@ impl Lab {
         lab
     }
 
+    /// A lab not booted yet (for tests of `up` itself); dropping it runs `down`.
+    pub fn unbooted(tag: &str) -> Lab {
+        let dir = PathBuf::from(format!("/run/opsbox-fleetlab-{tag}-{}", std::process::id()));
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        Lab {
+            dir,
+            name,
+            script: support::root().join("scripts/fleetlab"),
+            down: false,
+        }
+    }
+
     /// `scripts/fleetlab VERB` with this lab's state dir.
     pub fn cmd(&self, verb: &str) -> Command {
         let mut c = Command::new(&self.script);
