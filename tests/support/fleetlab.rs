@@ -77,6 +77,18 @@ impl Lab {
         lab
     }
 
+    /// A lab not booted yet (for tests of `up` itself); dropping it runs `down`.
+    pub fn unbooted(tag: &str) -> Lab {
+        let dir = PathBuf::from(format!("/run/opsbox-fleetlab-{tag}-{}", std::process::id()));
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        Lab {
+            dir,
+            name,
+            script: support::root().join("scripts/fleetlab"),
+            down: false,
+        }
+    }
+
     /// `scripts/fleetlab VERB` with this lab's state dir.
     pub fn cmd(&self, verb: &str) -> Command {
         let mut c = Command::new(&self.script);
@@ -186,6 +198,19 @@ impl Lab {
                 pids.push(p);
             }
         }
+        let inodes: BTreeSet<String> = netns.iter().map(|(_, i)| format!("net:[{i}]")).collect();
+        let cg = format!("::/{}/", self.name);
+        // the lab's processes before down: by PID 1s, network namespace or cgroup (with
+        // their start times: after down, PIDs and namespace inodes may be reused)
+        let before: Vec<(u32, String, String)> = processes()
+            .into_iter()
+            .filter(|p| pids.contains(&p.0) || inodes.contains(&p.2) || p.3.contains(&cg))
+            .map(|p| (p.0, p.1, p.4))
+            .collect();
+        assert!(
+            before.len() > pids.len(),
+            "the lab's processes were not found before down: {before:?}"
+        );
         let t = Instant::now();
         let out = support::run(&mut self.cmd("down"));
         self.down = true;
@@ -201,22 +226,12 @@ impl Lab {
             "namespaces left: {:?}",
             self.netns()
         );
-        let inodes: BTreeSet<String> = netns.iter().map(|(_, i)| format!("net:[{i}]")).collect();
-        let cg = format!("::/{}/", self.name);
-        let mut left = Vec::new();
-        for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let net = std::fs::read_link(e.path().join("ns/net"))
-                .map(|l| l.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let cgroup = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
-            if pids.contains(&pid) || inodes.contains(&net) || cgroup.contains(&cg) {
-                let cmd = std::fs::read_to_string(e.path().join("cmdline")).unwrap_or_default();
-                left.push(format!("{pid} {}", cmd.replace('\0', " ")));
-            }
-        }
+        let now = processes();
+        let left: Vec<String> = now
+            .iter()
+            .filter(|p| p.3.contains(&cg) || before.iter().any(|b| b.0 == p.0 && b.1 == p.1))
+            .map(|p| format!("{} {}", p.0, p.4))
+            .collect();
         assert!(left.is_empty(), "processes of the lab left: {left:?}");
         let dir = self.dir.to_string_lossy().into_owned();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -232,6 +247,40 @@ impl Lab {
             self.cgroup_dir().display()
         );
     }
+}
+
+/// Every live process: (pid, start time, network namespace, cgroup file, command line).
+fn processes() -> Vec<(u32, String, String, String, String)> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // a zombie is dead: killed, not yet reaped by its parent (orphans go to this
+        // machine's PID 1, which reaps when it gets to it)
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next());
+        if matches!(state, Some("Z" | "X")) {
+            continue;
+        }
+        // field 22, counted after the command name's closing parenthesis (field 2)
+        let start = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+            .unwrap_or("")
+            .to_string();
+        let net = std::fs::read_link(e.path().join("ns/net"))
+            .map(|l| l.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cgroup = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        let cmd = std::fs::read_to_string(e.path().join("cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ");
+        v.push((pid, start, net, cgroup, cmd));
+    }
+    v
 }
 
 impl Drop for Lab {
