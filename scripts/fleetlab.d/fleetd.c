@@ -92,6 +92,10 @@ static int forking(const char *pidfile, int workers, int detach_only_sysv) {
     close(pfd[0]);
     setsid();
     handle_term();
+    /* a daemon lets go of its starter's stdin and stdout (an ssh session waits for them);
+       stderr stays: the journal, or the log the init script opened */
+    int devnull = open("/dev/null", O_RDWR);
+    if (devnull >= 0) { dup2(devnull, 0); dup2(devnull, 1); if (devnull > 2) close(devnull); }
     for (int i = 0; i < workers; i++) {
         pid_t w = fork();
         if (w == 0) {
@@ -106,8 +110,6 @@ static int forking(const char *pidfile, int workers, int detach_only_sysv) {
     say("start");
     if (write(pfd[1], "r", 1) != 1) return 1;
     close(pfd[1]);
-    int fd = open("/dev/null", O_RDWR);
-    if (fd >= 0) { dup2(fd, 0); }
     while (!stop) {
         pause();
         while (waitpid(-1, NULL, WNOHANG) > 0) {}
