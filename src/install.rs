@@ -1,8 +1,10 @@
-//! `opsbox --install [-s] [-f] DIR`: a link per applet, pointing at the running binary.
+//! `opsbox --install [-s] [-f] DIR`: a link per applet, pointing at the running binary
+//! (DIR is created when missing); each link is said on stdout.
 
-use opsbox_common::{Error, ExitCode, ResultExt, exit};
+use opsbox_common::{Error, ExitCode, ResultExt, escape, exit};
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -41,13 +43,27 @@ pub fn parse(args: &[String]) -> Result<Opts, Error> {
     })
 }
 
+/// `PREFIX/share` when the links went to `PREFIX/bin`: where completions belong.
+pub fn share_beside(opts: &Opts) -> Option<PathBuf> {
+    let dir = std::path::absolute(&opts.dir).ok()?;
+    (dir.file_name()? == "bin").then(|| dir.parent().map(|p| p.join("share")))?
+}
+
 /// Create the links. A name that exists and is not already a link to this binary is left
 /// alone (reported, exit 73 at the end) unless `-f`.
 pub fn install<'a>(opts: &Opts, names: impl Iterator<Item = &'a str>) -> Result<ExitCode, Error> {
     let exe = std::env::current_exe().ctx("cannot find the running binary")?;
     let exe = fs::canonicalize(&exe).ctx(exe.display())?;
     let exe_meta = fs::metadata(&exe).ctx(exe.display())?;
-    let dir_meta = fs::metadata(&opts.dir).ctx_code(exit::CANTCREAT, opts.dir.display())?;
+    let mut out = io::stdout().lock();
+    let dir_meta = match fs::metadata(&opts.dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir_all(&opts.dir).ctx_code(exit::CANTCREAT, opts.dir.display())?;
+            writeln!(out, "created {}/", shown(&opts.dir))?;
+            fs::metadata(&opts.dir).ctx_code(exit::CANTCREAT, opts.dir.display())?
+        }
+        m => m.ctx_code(exit::CANTCREAT, opts.dir.display())?,
+    };
     if !dir_meta.is_dir() {
         return Err(Error::cantcreat(format!(
             "{}: not a directory",
@@ -64,7 +80,8 @@ pub fn install<'a>(opts: &Opts, names: impl Iterator<Item = &'a str>) -> Result<
             Ok(m) => {
                 let ours = is_link_to(&link, &m, &exe, &exe_meta);
                 if ours && opts.symbolic == m.file_type().is_symlink() {
-                    continue; // already installed this way
+                    writeln!(out, "{} (already there)", what(&link, &exe, opts.symbolic))?;
+                    continue;
                 }
                 if !ours && !opts.force {
                     let _ = writeln!(
@@ -78,12 +95,28 @@ pub fn install<'a>(opts: &Opts, names: impl Iterator<Item = &'a str>) -> Result<
             }
         }
         place_link(&exe, &link, opts.symbolic)?;
+        writeln!(out, "{}", what(&link, &exe, opts.symbolic))?;
     }
+    out.flush()?;
     Ok(ExitCode::from(if refused > 0 {
         exit::CANTCREAT
     } else {
         exit::OK
     }))
+}
+
+/// A path for a line of output: escaped (see `opsbox_common::escape`).
+fn shown(p: &Path) -> String {
+    escape::bytes(p.as_os_str().as_bytes()).into_owned()
+}
+
+/// `DIR/NAME -> EXE` for a symbolic link, `DIR/NAME: hard link to EXE` for a hard one.
+fn what(link: &Path, exe: &Path, symbolic: bool) -> String {
+    if symbolic {
+        format!("{} -> {}", shown(link), shown(exe))
+    } else {
+        format!("{}: hard link to {}", shown(link), shown(exe))
+    }
 }
 
 fn is_link_to(link: &Path, m: &fs::Metadata, exe: &Path, exe_meta: &fs::Metadata) -> bool {

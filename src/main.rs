@@ -1,9 +1,10 @@
 //! opsbox: one static binary, many applets (BusyBox-style dispatch only; the applets live
 //! in `applets/`).
 
+mod completions;
 mod install;
 
-use opsbox_common::{Error, ExitCode, exit};
+use opsbox_common::{Error, ExitCode, cli, escape, exit};
 use std::ffi::OsString;
 use std::io::Write;
 
@@ -14,6 +15,8 @@ pub struct Applet {
     pub name: &'static str,
     pub about: &'static str,
     pub run: RunFn,
+    /// Its options and subcommands, for shell completions.
+    pub info: fn() -> opsbox_common::cli::Info,
 }
 
 /// Every applet, sorted by name. (`--cfg opsbox_without="NAME"` leaves one out: that is
@@ -24,30 +27,35 @@ pub const APPLETS: &[Applet] = &[
         name: genfw::NAME,
         about: genfw::ABOUT,
         run: genfw::run,
+        info: genfw::info,
     },
     #[cfg(not(opsbox_without = "needs-restart"))]
     Applet {
         name: needs_restart::NAME,
         about: needs_restart::ABOUT,
         run: needs_restart::run,
+        info: needs_restart::info,
     },
     #[cfg(not(opsbox_without = "ser2tcp"))]
     Applet {
         name: ser2tcp::NAME,
         about: ser2tcp::ABOUT,
         run: ser2tcp::run,
+        info: ser2tcp::info,
     },
     #[cfg(not(opsbox_without = "updateinfo"))]
     Applet {
         name: updateinfo::NAME,
         about: updateinfo::ABOUT,
         run: updateinfo::run,
+        info: updateinfo::info,
     },
     #[cfg(not(opsbox_without = "zone2r53"))]
     Applet {
         name: zone2r53::NAME,
         about: zone2r53::ABOUT,
         run: zone2r53::run,
+        info: zone2r53::info,
     },
 ];
 
@@ -82,8 +90,17 @@ fn find(name: &str) -> Option<&'static Applet> {
     APPLETS.iter().find(|a| a.name == name)
 }
 
+/// `opsbox: NAME: applet not found`, with the closest applet's name when one is close.
 fn not_found(name: &str) -> ExitCode {
-    eprintln_safe(&format!("{name}: applet not found"));
+    let names: Vec<&str> = APPLETS.iter().map(|a| a.name).collect();
+    let hint = match cli::did_you_mean(name, &names) {
+        Some(near) => format!(" (did you mean '{near}'?)"),
+        None => String::new(),
+    };
+    eprintln_safe(&format!(
+        "opsbox: {}: applet not found{hint}",
+        escape::text(name)
+    ));
     ExitCode::from(exit::NOTFOUND)
 }
 
@@ -111,7 +128,12 @@ fn run_applet(applet: &Applet, args: Vec<OsString>) -> ExitCode {
         Ok(a) => a,
         Err(code) => return code,
     };
-    match (applet.run)(args) {
+    // `APPLET --version`, for every applet alike
+    let outcome = match args.as_slice() {
+        [only] if only == "--version" => cli::version(applet.name),
+        _ => (applet.run)(args),
+    };
+    match outcome {
         Ok(code) => code,
         Err(e) => report(applet.name, &e),
     }
@@ -135,19 +157,33 @@ fn eprintln_safe(line: &str) {
 const USAGE: &str = "\
 Usage: opsbox APPLET [ARGS...]
        APPLET [ARGS...]            (through a link named after the applet)
+       APPLET --version
        opsbox --list
        opsbox --install [-s] [-f] DIR
+       opsbox --completions bash|zsh|fish
+       opsbox --install-completions SHARE
        opsbox --help [APPLET]
        opsbox --version
 
 Options:
   --list              print the applet names, one a line
   --install [-s] [-f] DIR
-                      create a link named after each applet in DIR, pointing at this
-                      binary (-s: symbolic links; -f: replace files that are not
-                      already such links)
+                      create a link named after each applet in DIR (made if
+                      missing), pointing at this binary, and say each on stdout
+                      (-s: symbolic links; -f: replace files that are not already
+                      such links)
+                      Completions for bash, zsh and fish go to PREFIX/share
+                      too when DIR is PREFIX/bin.
+  --completions SHELL print the completion script of bash, zsh or fish for
+                      opsbox and every applet
+  --install-completions SHARE
+                      write each shell's completion files under SHARE
+                      (bash-completion/completions/, zsh/vendor-completions/,
+                      fish/vendor_completions.d/), saying each on stdout
   --help [APPLET]     this help, or an applet's
   --version           print the version
+
+Every applet takes --long=value as well as --long value, and --version.
 
 Exit status: 0 success; 1-3 an applet's documented answer; 64 usage error;
 65 bad input data; 66 input missing or unreadable; 69 required tool or device
@@ -189,10 +225,39 @@ fn multiplexer(args: Vec<String>) -> ExitCode {
         },
         "--install" => match install::parse(&args[1..]) {
             Ok(opts) => match install::install(&opts, APPLETS.iter().map(|a| a.name)) {
-                Ok(code) => code,
+                // beside DIR=PREFIX/bin, the completions go to PREFIX/share
+                Ok(code) => match install::share_beside(&opts) {
+                    Some(share) => match completions::install(&share, APPLETS) {
+                        Ok(()) => code,
+                        Err(e) => report("opsbox", &e),
+                    },
+                    None => code,
+                },
                 Err(e) => report("opsbox", &e),
             },
             Err(e) => report("opsbox", &e),
+        },
+        "--completions" => match args.get(1..) {
+            Some([shell]) => match completions::Shell::parse(shell) {
+                Ok(sh) => print_stdout(&completions::script(sh, APPLETS)),
+                Err(e) => report("opsbox", &e),
+            },
+            _ => report(
+                "opsbox",
+                &Error::usage("--completions: give one shell: bash, zsh or fish")
+                    .with_hint("Try 'opsbox --help' for more information."),
+            ),
+        },
+        "--install-completions" => match args.get(1..) {
+            Some([dir]) => match completions::install(std::path::Path::new(dir), APPLETS) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => report("opsbox", &e),
+            },
+            _ => report(
+                "opsbox",
+                &Error::usage("--install-completions: give one directory (a share/)")
+                    .with_hint("Try 'opsbox --help' for more information."),
+            ),
         },
         s if s.starts_with('-') => report(
             "opsbox",

@@ -71,14 +71,24 @@ fn opsbox_help_lists_applets_and_exit_codes() {
 fn unknown_applet_exits_127() {
     let out = run(opsbox().arg("frobnicate"));
     assert_eq!(code(&out), 127);
-    assert_eq!(stderr(&out), "frobnicate: applet not found\n");
+    assert_eq!(stderr(&out), "opsbox: frobnicate: applet not found\n");
+    opsbox()
+        .arg("zone2r35")
+        .run()
+        .code(127)
+        .stderr_is("opsbox: zone2r35: applet not found (did you mean 'zone2r53'?)\n");
+    opsbox()
+        .arg("needs")
+        .run()
+        .code(127)
+        .stderr_is("opsbox: needs: applet not found (did you mean 'needs-restart'?)\n");
 
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("frobnicate");
     std::os::unix::fs::symlink(bin(), &link).unwrap();
     let out = run(&mut std::process::Command::new(&link));
     assert_eq!(code(&out), 127);
-    assert_eq!(stderr(&out), "frobnicate: applet not found\n");
+    assert_eq!(stderr(&out), "opsbox: frobnicate: applet not found\n");
 
     let out = run(opsbox().args(["--help", "frobnicate"]));
     assert_eq!(code(&out), 127);
@@ -181,11 +191,11 @@ fn install_symlinks_then_refuses_to_clobber() {
         "my own script\n"
     );
 
-    let real = std::fs::canonicalize(bin()).unwrap();
+    let real = std::fs::canonicalize(real_bin()).unwrap();
     for a in APPLETS.iter().filter(|a| **a != "zone2r53") {
         let target = std::fs::read_link(d.join(a)).unwrap();
         assert_eq!(target, real, "{a}");
-        let out = run(std::process::Command::new(d.join(a)).arg("--help"));
+        let out = run(exec(&d.join(a)).arg("--help"));
         assert!(stdout(&out).starts_with(&format!("Usage: {a}")));
     }
 
@@ -207,7 +217,7 @@ fn install_symlinks_then_refuses_to_clobber() {
 #[test]
 fn install_hard_links() {
     // Hard links need the same filesystem as the binary: make the directory beside it.
-    let bin_dir = std::fs::canonicalize(bin())
+    let bin_dir = std::fs::canonicalize(real_bin())
         .unwrap()
         .parent()
         .unwrap()
@@ -215,7 +225,7 @@ fn install_hard_links() {
     let dir = tempfile::tempdir_in(&bin_dir).unwrap();
     let out = run(opsbox().arg("--install").arg(dir.path()));
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let ino = std::fs::metadata(bin()).unwrap().ino();
+    let ino = std::fs::metadata(real_bin()).unwrap().ino();
     for a in APPLETS {
         let m = std::fs::symlink_metadata(dir.path().join(a)).unwrap();
         assert!(m.file_type().is_file(), "{a}");
@@ -240,11 +250,62 @@ fn install_usage_errors() {
         stderr(&out).lines().next(),
         Some("opsbox: --install: missing DIR")
     );
-    let out = run(opsbox().args(["--install", "/nonexistent-dir"]));
+    // a directory that cannot be made: exit 73, saying why
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let under_file = dir.path().join("file/bin");
+    let out = run(opsbox().arg("--install").arg(&under_file));
     assert_eq!(code(&out), 73);
     assert_eq!(
         stderr(&out),
-        "opsbox: /nonexistent-dir: No such file or directory\n"
+        format!("opsbox: {}: Not a directory\n", under_file.display())
+    );
+}
+
+/// A missing directory is made; every link is said on stdout, also when it was there.
+#[test]
+fn install_makes_the_directory_and_says_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("new/bin");
+    let real = std::fs::canonicalize(real_bin()).unwrap();
+    let ran = opsbox().args(["--install", "-s"]).arg(&d).run();
+    ran.ok();
+    let mut want = format!("created {}/\n", d.display());
+    for a in APPLETS {
+        want.push_str(&format!("{} -> {}\n", d.join(a).display(), real.display()));
+        assert_eq!(std::fs::read_link(d.join(a)).unwrap(), real, "{a}");
+    }
+    // DIR is PREFIX/bin: the completions went to PREFIX/share, each file said
+    let share = dir.path().join("new/share");
+    for f in [
+        "bash-completion/completions/opsbox",
+        "bash-completion/completions/zone2r53",
+        "zsh/vendor-completions/_genfw",
+        "fish/vendor_completions.d/needs-restart.fish",
+    ] {
+        assert!(share.join(f).is_file(), "{f}");
+        want.push_str(&format!("{}\n", share.join(f).display()));
+    }
+    let said = ran.stdout();
+    for line in want.lines() {
+        assert!(said.lines().any(|l| l == line), "{line} not said:\n{said}");
+    }
+    assert_eq!(
+        said.lines().count(),
+        1 + APPLETS.len() + 3 * (1 + APPLETS.len())
+    );
+    let again = opsbox().args(["--install", "-s"]).arg(&d).run();
+    again
+        .ok()
+        .stdout_has(&format!(
+            "{} -> {} (already there)\n",
+            d.join("genfw").display(),
+            real.display()
+        ))
+        .stdout_lacks("created");
+    assert_eq!(
+        again.stdout().lines().count(),
+        APPLETS.len() + 3 * (1 + APPLETS.len())
     );
 }
 

@@ -1,6 +1,6 @@
 //! The Arduino UNO firmware (dist/firmware.elf, built by `scripts/firmware`) end to end in
 //! QEMU's `-M uno`: its serial port on a loopback TCP socket, its registers read through
-//! QMP. Every kind of line in `shared/specs/angle-protocol.md`, the exact replies in order,
+//! QMP. Every kind of line in `docs/angle-protocol.md`, the exact replies in order,
 //! and the servo's final pulse width in Timer1's OCR1A.
 //!
 //! QEMU does not emulate the PWM waveform, and runs busy-wait delays much faster than real

@@ -320,7 +320,7 @@ fn policy_errors() {
         ("[a]\nh1 ansible_host=192.0.2.1\n", "genfw_mgmt is not set"),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh1 ansible_host=192.0.2.1\nh2\n",
-            ":5: host 'h2' has no address",
+            ":5: host h2 has no ansible_host and its name is not an address",
         ),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_public_tcp=80,http\n[a]\nh1 ansible_host=192.0.2.1\n",
@@ -332,7 +332,7 @@ fn policy_errors() {
         ),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh[3:1] ansible_host=192.0.2.1\n",
-            ":4: 'h[3:1]': a range is",
+            ":4: \"h[3:1]\": [3:1] runs backwards",
         ),
         (
             "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a:bogus]\n",
@@ -346,16 +346,32 @@ fn policy_errors() {
         assert_eq!(code(&out), 65, "{text}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{text}: {}", stderr(&out));
     }
-    // an unknown genfw_ variable is a warning, not silence
+    // an unknown genfw_ variable is an error, with the nearest name; check fails too
     let f = dir.path().join("inv.ini");
     std::fs::write(
         &f,
-        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\n[a]\nh1 ansible_host=192.0.2.1\n",
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\ngenfw_zzz=1\n[a]\nh1 ansible_host=192.0.2.1\n",
+    )
+    .unwrap();
+    for sub in ["render", "check"] {
+        let out = run(applet("genfw").args([sub, "-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(
+                ":3: unknown variable \"genfw_pubilc_tcp\" (did you mean genfw_public_tcp?)"
+            ),
+            "{}",
+            stderr(&out)
+        );
+    }
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_zzz=1\n[a]\nh1 ansible_host=192.0.2.1\n",
     )
     .unwrap();
     let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
     assert!(
-        stderr(&out).contains(":3: unknown variable 'genfw_pubilc_tcp'"),
+        stderr(&out).contains(":3: unknown variable \"genfw_zzz\" (genfw reads: genfw_mgmt,"),
         "{}",
         stderr(&out)
     );
@@ -390,7 +406,11 @@ fn usage_and_exit_codes() {
     );
     let out = genfw(&["render", "-i", "fleet.ini", "--host", "nosuch"]);
     assert_eq!(code(&out), 65);
-    assert!(stderr(&out).contains("no host 'nosuch'"));
+    assert!(
+        stderr(&out).contains("no host \"nosuch\""),
+        "{}",
+        stderr(&out)
+    );
     // -o writes the file atomically; iptables -o writes a directory of three files
     let dir = tempfile::tempdir().unwrap();
     let o = dir.path().join("fw.nft");
@@ -435,4 +455,210 @@ fn usage_and_exit_codes() {
         ))
         .current_dir(fixtures()));
     assert_eq!(code(&out), 0);
+}
+
+#[test]
+fn host_ranges_are_capped_before_expanding() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    let head = "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh1 ansible_host=192.0.2.1\n";
+    let cases = [
+        (
+            "web[0:999999] ansible_host=192.0.2.2\n",
+            ":5: \"web[0:999999]\": the range names 1000000 hosts; one pattern may name at most 65536",
+        ),
+        (
+            "db-[a:z][a:z][a:z][a:z][a:z] ansible_host=192.0.2.2\n",
+            "names 11881376 hosts; one pattern may name at most 65536",
+        ),
+    ];
+    for (line, want) in cases {
+        std::fs::write(&f, format!("{head}{line}")).unwrap();
+        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{line}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{line}: {}", stderr(&out));
+    }
+    // the inventory-wide cap: 15 full patterns fit, the 16th would pass 1,000,000 hosts
+    let mut text = head.to_string();
+    for i in 0..16 {
+        text.push_str(&format!("g{i}-[1:65536]\n"));
+    }
+    std::fs::write(&f, text).unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(":20: the inventory would hold more than 1000000 hosts"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn ipv4_mapped_ipv6_is_ipv4() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=::ffff:198.51.100.0/120\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=::ffff:192.0.2.7\n",
+    )
+    .unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let set = |name: &str| {
+        text.split(&format!("set {name} {{"))
+            .nth(1)
+            .unwrap()
+            .split('}')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert!(set("peers4").contains("elements = { 192.0.2.7 "), "{text}");
+    assert!(!set("peers6").contains("elements"), "{text}");
+    assert!(set("mgmt4").contains("198.51.100.0/24"), "{text}");
+    assert!(!text.contains("ffff"), "{text}");
+}
+
+#[test]
+fn per_subcommand_help_and_equals_options() {
+    // each command's help lists its own options only
+    let help = |sub: &str| stdout(&genfw(&[sub, "--help"]));
+    let check = help("check");
+    for opt in ["--all", "--json", "--inventory", "--host"] {
+        assert!(check.contains(opt), "check: {opt}\n{check}");
+    }
+    for opt in [
+        "--confirm",
+        "--root",
+        "--init",
+        "--output",
+        "--force",
+        "--state-dir",
+    ] {
+        assert!(!check.contains(opt), "check must not list {opt}:\n{check}");
+    }
+    let apply = help("apply");
+    for opt in ["--confirm", "--force", "--state-dir", "--allow-empty"] {
+        assert!(apply.contains(opt), "apply: {opt}");
+    }
+    assert!(
+        !apply.contains("--root") && !apply.contains("--output"),
+        "{apply}"
+    );
+    assert!(help("status").contains("--json"));
+    assert!(!help("confirm").contains("--inventory"));
+    // an option of another command is a usage error
+    let out = genfw(&["check", "-i", "fleet.ini", "--confirm", "30"]);
+    assert_eq!(code(&out), 64, "{}", stderr(&out));
+    // --opt=value is --opt value
+    let a = genfw(&["render", "-i", "fleet.ini", "--host", "db-a"]);
+    let b = genfw(&["render", "--inventory=fleet.ini", "--host=db-a"]);
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    assert_eq!(stdout(&a), stdout(&b));
+    let c = genfw(&[
+        "render",
+        "-i",
+        "fleet.ini",
+        "--host=db-a",
+        "--mgmt=192.0.2.128/25",
+    ]);
+    assert!(stdout(&c).contains("192.0.2.128/25"), "{}", stderr(&c));
+}
+
+#[test]
+fn allow_rules_rendered_on_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_allow=\"10.8.0.0/24 tcp/8080,8443 2001:db8:1::/48 192.0.2.0/28 tcp/9100 udp/161\"\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=192.0.2.2\n",
+    )
+    .unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    for want in [
+        "set allow1_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 10.8.0.0/24 }",
+        "set allow2_4 {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\telements = { 192.0.2.0/28 }",
+        "set allow2_6 {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t\telements = { 2001:db8:1::/48 }",
+        "\t\tip saddr @allow1_4 tcp dport { 8080, 8443 } accept\n",
+        "\t\tip saddr @allow2_4 tcp dport { 9100 } accept\n\t\tip saddr @allow2_4 udp dport { 161 } accept\n",
+        "\t\tip6 saddr @allow2_6 tcp dport { 9100 } accept\n\t\tip6 saddr @allow2_6 udp dport { 161 } accept\n",
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+    assert!(!text.contains("allow1_6"), "{text}");
+    // the iptables side: sets and rules per family
+    let out =
+        run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1", "-f", "iptables"]));
+    let text = stdout(&out);
+    assert!(
+        text.contains("create genfw-allow2-6-new hash:net family inet6"),
+        "{text}"
+    );
+    assert!(text.contains("-A GENFW-INPUT -p tcp -m set --match-set genfw-allow1-4 src -m multiport --dports 8080,8443 -j ACCEPT"), "{text}");
+    assert!(text.contains("-A GENFW-INPUT -p udp -m set --match-set genfw-allow2-6 src -m multiport --dports 161 -j ACCEPT"), "{text}");
+    // mistakes, with their line
+    for (val, want) in [
+        ("tcp/80", "ports before any network"),
+        ("10.0.0.0/8", "10.0.0.0/8 names no ports"),
+        ("10.0.0.0/8 80", "name the protocol (tcp/80 or udp/80)"),
+        ("10.0.0.0/8 tcp/http", "'http' is not a port"),
+        ("web1 tcp/80", "hostnames are not resolved"),
+    ] {
+        std::fs::write(
+            &f,
+            format!("[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_allow=\"{val}\"\n[a]\nh1 ansible_host=192.0.2.1\n"),
+        )
+        .unwrap();
+        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        assert_eq!(code(&out), 65, "{val}");
+        assert!(
+            stderr(&out).contains(":3: genfw_allow: ") && stderr(&out).contains(want),
+            "{val}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn check_all_lists_each_hosts_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.ini");
+    std::fs::write(
+        &f,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\n[a]\nh1 ansible_host=192.0.2.1\nh2\n",
+    )
+    .unwrap();
+    let file = f.display().to_string();
+    let out = run(applet("genfw").args(["check", "--all", "-i", &file]));
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    let unknown =
+        format!("{file}:3: unknown variable \"genfw_pubilc_tcp\" (did you mean genfw_public_tcp?)");
+    let noaddr = format!(
+        "{file}:6: host h2 has no ansible_host and its name is not an address (genfw does not resolve names)"
+    );
+    assert_eq!(
+        stdout(&out).lines().collect::<Vec<_>>(),
+        [
+            format!("FAILED: host h1: 2 errors in {file}"),
+            format!("  {unknown}"),
+            format!("  {noaddr}"),
+            format!("FAILED: host h2: 2 errors in {file}"),
+            format!("  {unknown}"),
+            format!("  {noaddr}"),
+            "2 hosts: 0 ok, 2 failed".to_string(),
+        ]
+    );
+    // one host: the same lines on stderr, then the summary
+    let out = run(applet("genfw").args(["render", "-i", &file, "--host", "h1"]));
+    assert_eq!(
+        stderr(&out).lines().collect::<Vec<_>>(),
+        [
+            format!("genfw: {unknown}"),
+            format!("genfw: {noaddr}"),
+            format!("genfw: 2 errors in {file}"),
+        ]
+    );
 }

@@ -262,14 +262,17 @@ fn rollback_guard_restores_after_the_starter_dies_by_sighup() {
              nft -s list table inet genfw > $T/b
              grep -q 192.0.2.33 $T/b || {{ echo 'new rules not loaded'; cat $T/apply.out; exit 3; }}
              # the guard acts 2 s after the apply; a busy machine may take longer
-             for i in $(seq 200); do [ -e $T/s/guard.log ] && break; sleep 0.1; done
+             for i in $(seq 200); do grep -q ' guard: ' $T/s/guard.log && break; sleep 0.1; done
              nft -s list table inet genfw > $T/c
              cmp $T/a $T/c || {{ echo 'not rolled back'; diff $T/a $T/c; exit 4; }}
              cat $T/s/guard.log; cat $T/apply.out
              genfw confirm --state-dir $T/s; echo \"late-confirm $?\""
         ),
     ));
-    assert!(out.contains("rolled back: not confirmed in time"), "{out}");
+    assert!(
+        out.contains(" guard: rolled back: not confirmed within 2 s\n"),
+        "{out}"
+    );
     assert!(
         out.contains("rollback guard: the previous rules come back in 2 s"),
         "{out}"
@@ -294,8 +297,8 @@ fn confirm_keeps_the_new_rules() {
              # until the guard has woken up and gone (2 s, more on a busy machine)
              g=$(cat $T/s/guard.pid); for i in $(seq 300); do kill -0 $g 2>/dev/null || break; sleep 0.1; done
              nft -s list table inet genfw | grep -c 192.0.2.33
-             [ -e $T/s/guard.log ] && echo 'guard acted'
-             true"
+             grep -q ' guard: ' $T/s/guard.log && echo 'guard acted'
+             echo ==; cat $T/s/guard.log"
         ),
     ));
     assert!(
@@ -304,6 +307,29 @@ fn confirm_keeps_the_new_rules() {
     );
     assert!(out.contains("confirmed: the new rules stay\n1\n"), "{out}");
     assert!(!out.contains("guard acted"), "{out}");
+    // guard.log: one timestamped line per apply, refusal and confirm, in order
+    let log: Vec<&str> = out.split("==\n").nth(1).unwrap().lines().collect();
+    let what: Vec<&str> = log.iter().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(
+        what,
+        [
+            "apply db-a: applied (nft)",
+            what[1],
+            "confirm: confirmed, the new rules stay",
+        ],
+        "{out}"
+    );
+    assert!(
+        what[1].starts_with("apply db-a: applied (nft), guard 2 s, until 20"),
+        "{out}"
+    );
+    for l in &log {
+        let ts = l.split(' ').next().unwrap();
+        assert!(
+            ts.len() == 20 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+            "{l}"
+        );
+    }
 }
 
 #[test]
@@ -489,6 +515,148 @@ fn persist_installs_a_hook_that_loads_only_ours() {
         "sh $T/hook && sh $T/hook && iptables-save -t filter | grep -c -- '-A INPUT -j GENFW-INPUT'; ipset list genfw-peers4 | grep -c 192.0.2",
     ));
     assert_eq!(out, "1\n4\n");
+    // a broken rules file: the hook logs, carries on with the other loads, and exits 0
+    // (no `set -e`: an interface never stays down because of genfw)
+    assert!(!text.contains("set -e"), "{text}");
+    std::fs::write(
+        r.join("etc/genfw/genfw.v4"),
+        "*filter\n-A NOSUCHCHAIN -j BROKEN\nCOMMIT\n",
+    )
+    .unwrap();
+    let o = userns(
+        t.path(),
+        "sh $T/hook; echo \"hook-exit $?\"; ipset list -n | grep -c genfw-",
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hook-exit 0\n4\n", "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("genfw: boot load failed (exit "),
+        "the failure is said: {}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn persist_writes_nothing_unless_it_can_finish() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path().join("root");
+    std::fs::create_dir(&r).unwrap();
+    // auto with neither systemd nor ifupdown: refused before anything is written
+    let out = run(applet("genfw")
+        .args(["persist", "-i", "fleet.ini", "--host", "db-a", "--root"])
+        .arg(&r)
+        .current_dir(fixtures()));
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("neither systemd nor ifupdown"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_dir(&r).unwrap().count(), 0, "nothing written");
+    // a bad inventory: the same
+    let out = run(applet("genfw")
+        .args([
+            "persist",
+            "-i",
+            "fleet.ini",
+            "--host",
+            "nosuch",
+            "--init",
+            "systemd",
+            "--root",
+        ])
+        .arg(&r)
+        .current_dir(fixtures()));
+    assert_eq!(code(&out), 65);
+    assert_eq!(std::fs::read_dir(&r).unwrap().count(), 0, "nothing written");
+}
+
+#[test]
+fn backend_remembered_status_and_check_all() {
+    if !tools(&["unshare", "nft", "iptables", "ipset"]) {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let out = ok(&userns(
+        t.path(),
+        "genfw status --state-dir $T/s; echo ==
+         genfw apply -f iptables -i fleet.ini --host db-a --state-dir $T/s >/dev/null || exit 2
+         # diff without -f compares in the backend the apply used: no false drift
+         genfw diff -i fleet.ini --host db-a --state-dir $T/s; echo \"diff $?\"
+         genfw diff -f nft -i fleet.ini --host db-a --state-dir $T/s >/dev/null; echo \"diff-nft $?\"
+         echo ==; genfw status --state-dir $T/s
+         echo ==; genfw status --json --state-dir $T/s
+         echo ==; genfw rollback --state-dir $T/s >/dev/null; nft add table inet genfw
+         genfw apply -i fleet.ini --host db-a --confirm 30 --state-dir $T/n >/dev/null || exit 3
+         genfw status --json --state-dir $T/n; genfw confirm -q --state-dir $T/n",
+    ));
+    let parts: Vec<&str> = out.split("==\n").collect();
+    assert!(
+        parts[0].contains("loaded: nothing of genfw's (nft)"),
+        "{out}"
+    );
+    assert!(parts[0].contains("guard: none pending"), "{out}");
+    assert!(
+        parts[1].contains("diff 0\n") && parts[1].contains("diff-nft 1\n"),
+        "{out}"
+    );
+    assert!(parts[2].starts_with("loaded: iptables ("), "{out}");
+    let fleet = fixtures().join("fleet.ini").display().to_string();
+    assert!(
+        parts[2].contains("last apply: host db-a at 20") && parts[2].contains(&fleet),
+        "{out}"
+    );
+    let v: serde_json::Value = serde_json::from_str(parts[3]).unwrap();
+    assert_eq!(v["backend"], "iptables");
+    assert_eq!(v["loaded"], true);
+    assert_eq!(v["last_apply"]["host"], "db-a");
+    assert_eq!(v["last_apply"]["inventory"], fleet.as_str());
+    assert_eq!(v["last_apply"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(v["guard"].is_null());
+    let v: serde_json::Value = serde_json::from_str(parts[4].trim()).unwrap();
+    assert_eq!(v["backend"], "nft");
+    let left = v["guard"]["seconds_left"].as_u64().unwrap();
+    assert!((1..=30).contains(&left), "{v}");
+    assert_eq!(v["guard"]["running"], true);
+
+    // check --all: every host, one line each, a summary; a bad host fails the run
+    let o = run(applet("genfw")
+        .args(["check", "--all", "-i", "fleet.ini"])
+        .current_dir(fixtures()));
+    let text = ok(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    let hosts = lines.len() - 1;
+    assert!(hosts >= 5, "{text}");
+    assert!(
+        lines[..hosts].iter().all(|l| l.starts_with("ok: host ")),
+        "{text}"
+    );
+    assert_eq!(lines[hosts], format!("{hosts} hosts: {hosts} ok, 0 failed"));
+    let bad = t.path().join("bad.ini");
+    std::fs::write(
+        &bad,
+        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=192.0.2.2 genfw_public_tcp=http\n",
+    )
+    .unwrap();
+    let o = run(applet("genfw").args(["check", "--all", "-i", bad.to_str().unwrap()]));
+    assert_eq!(code(&o), 65, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        [
+            "ok: host h1: 1 peers (1 IPv4, 0 IPv6), 1 management networks",
+            &format!(
+                "FAILED: host h2: {}:5: genfw_public_tcp: 'http' is not a port from 1 to 65535 (or a range A-B)",
+                bad.display()
+            ),
+            "2 hosts: 1 ok, 1 failed",
+        ]
+    );
+    let o = run(applet("genfw").args(["check", "--all", "--json", "-i", bad.to_str().unwrap()]));
+    assert_eq!(code(&o), 65);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["ok"].as_u64(), v["failed"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(v["hosts"][1]["host"], "h2");
+    assert_eq!(v["hosts"][1]["ok"], false);
 }
 
 /// `apply` warns about neighbours that fight over the same hooks: a running firewalld (a

@@ -1,6 +1,8 @@
 //! ser2tcp on real pseudo-terminals and real sockets on 127.0.0.1: a pty pair stands in
 //! for the serial port (the test holds the master, ser2tcp opens the slave).
 
+#[path = "ser2tcp_support/netns.rs"]
+mod netns;
 mod support;
 
 use nix::sys::signal::{Signal, kill};
@@ -125,20 +127,25 @@ impl Bridge {
         if args.contains(&"--client") {
             return b;
         }
-        let line = b.wait_log("listening on ");
-        let port = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"));
-        b.port = port;
+        b.port = listening_port(&b.wait_log("listening on "));
         b
     }
 
     fn spawn(args: &[&str]) -> Bridge {
-        let mut child = applet("ser2tcp")
+        Bridge::spawn_cmd(applet("ser2tcp"), args)
+    }
+
+    /// `ser2tcp ARGS -P 0` inside a network namespace.
+    fn start_in(ns: &netns::Ns, args: &[&str]) -> Bridge {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-P", "0"]);
+        let mut b = Bridge::spawn_cmd(ns.cmd(links_dir().join("ser2tcp")), &all);
+        b.port = listening_port(&b.wait_log("listening on "));
+        b
+    }
+
+    fn spawn_cmd(mut cmd: std::process::Command, args: &[&str]) -> Bridge {
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -213,6 +220,16 @@ impl Drop for Bridge {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The port in a `listening on ADDR:PORT ...` line.
+fn listening_port(line: &str) -> u16 {
+    line.split("listening on ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.trim_end_matches([',', ';']).parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
 }
 
 /// Read exactly `n` bytes from a socket (its read timeout applies).
@@ -484,34 +501,48 @@ fn client_mode_reconnects() {
 #[test]
 fn allow_refuses_other_networks() {
     let mut pty = Pty::new();
-    let b = Bridge::start(&["-p", pty.dev(), "--allow", "10.0.0.0/8", "--allow", "::1"]);
+    let b = Bridge::start(&[
+        "-p",
+        pty.dev(),
+        "--allow",
+        "10.0.0.0/8",
+        "--allow",
+        "::1",
+        "--no-loopback",
+    ]);
+    b.wait_log("only clients from 10.0.0.0/8, ::1 can connect");
     let mut c = b.connect();
-    assert!(closed_by_peer(&mut c));
+    // the reason in one line, then the close
+    let mut said = String::new();
+    c.read_to_string(&mut said).unwrap();
+    assert_eq!(said, "ser2tcp: refused: 127.0.0.1 is not in --allow\r\n");
     b.wait_log("not in --allow");
     drop(b);
-    let b = Bridge::start(&["-p", pty.dev(), "--allow", "127.0.0.0/8"]);
+    // --allow keeps loopback allowed; the banner can be changed or turned off
+    let b = Bridge::start(&[
+        "-p",
+        pty.dev(),
+        "--allow",
+        "192.0.2.0/24",
+        "--refuse-banner",
+        "none",
+    ]);
+    b.wait_log("only clients from 192.0.2.0/24, 127.0.0.0/8, ::1 can connect");
     let mut c = b.connect();
     wait_attached(&b, 1);
     c.write_all(b"ok").unwrap();
     assert_eq!(pty.read_n(2), b"ok");
+    // a second client is refused (--max-clients 1) without a word
+    let mut d = b.connect();
+    let mut said = Vec::new();
+    d.read_to_end(&mut said).unwrap();
+    assert_eq!(said, b"", "--refuse-banner none still said something");
+    b.wait_log("refused 127.0.0.1:");
 }
 
 #[test]
 fn rfc2217_client_changes_the_baud_rate() {
-    if !have_tool("python3") {
-        return;
-    }
-    let has_pyserial = std::process::Command::new("python3")
-        .args(["-c", "import serial.rfc2217"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !has_pyserial {
-        assert!(
-            !strict(),
-            "pyserial is not installed: scripts/setup should have installed it"
-        );
-        eprintln!("skipped: pyserial is not installed (scripts/setup ser2tcp installs it)");
+    if !have_pyserial() {
         return;
     }
     let mut pty = Pty::new();
@@ -656,4 +687,439 @@ fn wait_device_then_sighup_reopens_the_log() {
     read_log(&logf, "log reopened");
     assert_eq!(b.stop(), 0);
     read_log(&logf, "stopping on SIGTERM");
+}
+
+// ---- RFC 2217 from a raw socket (hostile negotiation) ----
+
+const IAC: u8 = 255;
+const SB: u8 = 250;
+const SE: u8 = 240;
+const WILL: u8 = 251;
+const COM_PORT: u8 = 44;
+
+/// `IAC SB COM-PORT CODE VALUE IAC SE`, IAC in the value doubled.
+fn com_port_cmd(code: u8, value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&[IAC, SB, COM_PORT, code]);
+    for &b in value {
+        out.push(b);
+        if b == IAC {
+            out.push(IAC);
+        }
+    }
+    out.extend_from_slice(&[IAC, SE]);
+}
+
+/// Reads a telnet stream from the server and collects its COM-PORT answers
+/// (code, value), skipping data and option negotiation.
+struct Answers {
+    rx: std::sync::mpsc::Receiver<(u8, Vec<u8>)>,
+}
+
+impl Answers {
+    fn start(s: &TcpStream) -> Answers {
+        let mut s = s.try_clone().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 16];
+            let mut st = 0u8; // 0 data, 1 after IAC, 2 option byte, 3 in SB, 4 SB after IAC
+            let mut sb = Vec::new();
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                for &b in &buf[..n] {
+                    st = match (st, b) {
+                        (0, IAC) => 1,
+                        (0, _) => 0,
+                        (1, SB) => {
+                            sb.clear();
+                            3
+                        }
+                        (1, 251..=254) => 2,
+                        (1, _) => 0,
+                        (2, _) => 0,
+                        (3, IAC) => 4,
+                        (3, _) => {
+                            sb.push(b);
+                            3
+                        }
+                        (4, IAC) => {
+                            sb.push(IAC);
+                            3
+                        }
+                        (4, SE) => {
+                            if sb.len() >= 2 && sb[0] == COM_PORT {
+                                let _ = tx.send((sb[1], sb[2..].to_vec()));
+                            }
+                            0
+                        }
+                        _ => 0,
+                    };
+                }
+            }
+        });
+        Answers { rx }
+    }
+
+    /// The next answer with this code (others are skipped).
+    fn next(&self, code: u8) -> Vec<u8> {
+        loop {
+            let (c, v) = self
+                .rx
+                .recv_timeout(WAIT)
+                .expect("no COM-PORT answer from ser2tcp");
+            if c == code {
+                return v;
+            }
+        }
+    }
+}
+
+#[test]
+fn rfc2217_settings_flood_is_logged_at_a_bounded_rate() {
+    let pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "-b", "115200", "--rfc2217"]);
+    let start = Instant::now();
+    let mut c = b.connect();
+    let answers = Answers::start(&c);
+    // 144,000 requests, each a change (9600 and 19200 in turn), in batches of 1,000 sent
+    // without waiting (the answers are read between batches, so that a loaded machine
+    // never leaves 64 KiB of them unread, which would drop the client)
+    const N: usize = 144_000;
+    const BATCH: usize = 1_000;
+    c.write_all(&[IAC, WILL, COM_PORT]).unwrap();
+    for batch in 0..N / BATCH {
+        let mut req = Vec::new();
+        for i in 0..BATCH {
+            let baud: u32 = if i % 2 == 0 { 9600 } else { 19200 };
+            com_port_cmd(1, &baud.to_be_bytes(), &mut req);
+        }
+        c.write_all(&req).unwrap();
+        for i in 0..BATCH {
+            let want: u32 = if i % 2 == 0 { 9600 } else { 19200 };
+            assert_eq!(
+                answers.next(101),
+                want.to_be_bytes(),
+                "answer {}",
+                batch * BATCH + i
+            );
+        }
+    }
+    assert_eq!(pty.speed(), 19200);
+    // the count of what was held back comes once its second is over
+    let summary = b.wait_log("more settings change");
+    let elapsed = start.elapsed().as_secs();
+    let held: usize = summary
+        .split(": ")
+        .nth(2)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {summary:?}"));
+    let log = b.log();
+    let set_lines = log.lines().filter(|l| l.contains(" set ")).count();
+    // every change is either logged or counted, and at most 5 lines a second are logged
+    // (each window of the limit lasts a second: at most elapsed + 1 of them so far)
+    assert_eq!(set_lines + held, N, "{log}");
+    assert!(
+        set_lines as u64 <= 5 * (elapsed + 1),
+        "{set_lines} lines in {elapsed} s:\n{log}"
+    );
+    assert!(
+        log.lines().count() < 20 + 6 * (elapsed as usize + 1),
+        "{log}"
+    );
+    c.shutdown(Shutdown::Both).unwrap();
+}
+
+#[test]
+fn rfc2217_baud_rates_out_of_range_are_refused() {
+    let pty = Pty::new();
+    let b = Bridge::start(&["-p", pty.dev(), "-b", "115200", "--rfc2217"]);
+    let mut c = b.connect();
+    let answers = Answers::start(&c);
+    let mut req = vec![IAC, WILL, COM_PORT];
+    for baud in [1u32, 1_279_607_115, 1, 49, 4_000_001] {
+        com_port_cmd(1, &baud.to_be_bytes(), &mut req);
+    }
+    c.write_all(&req).unwrap();
+    for _ in 0..5 {
+        assert_eq!(answers.next(101), 115_200u32.to_be_bytes());
+    }
+    assert_eq!(pty.speed(), 115_200, "the port's termios changed");
+    // one warning for the client, not one per request
+    b.wait_log("baud rate 1 refused");
+    // a good one afterwards still works: the answer proves the earlier ones were handled
+    let mut req = Vec::new();
+    com_port_cmd(1, &4_000_000u32.to_be_bytes(), &mut req);
+    c.write_all(&req).unwrap();
+    let got = u32::from_be_bytes(answers.next(101).try_into().unwrap());
+    assert_eq!(got, pty.speed());
+    assert_eq!(b.log().matches("refused").count(), 1, "{}", b.log());
+}
+
+/// Whether pyserial is there (a skip with a message, or under strict a failure).
+fn have_pyserial() -> bool {
+    if !have_tool("python3") {
+        return false;
+    }
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import serial.rfc2217"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !strict(),
+            "pyserial is not installed: scripts/setup should have installed it"
+        );
+        eprintln!("skipped: pyserial is not installed (scripts/setup ser2tcp installs it)");
+    }
+    ok
+}
+
+/// Run pyserial's `rfc2217://` client against the bridge: open at 9600, write, read 2
+/// bytes; prints `open`, `got HEX`, or `error: ...`.
+fn pyserial_session(port: u16) -> String {
+    let script = format!(
+        r#"
+import serial
+try:
+    s = serial.serial_for_url('rfc2217://127.0.0.1:{port}', baudrate=9600, timeout=20)
+    print('open', flush=True)
+    s.write(b'\xff\x00hi')
+    s.flush()
+    print('got', s.read(2).hex(), flush=True)
+    s.close()
+except Exception as e:
+    print('error:', e, flush=True)
+"#
+    );
+    let o = run(std::process::Command::new("python3").args(["-c", &script]));
+    stdout(&o)
+}
+
+#[test]
+fn pyserial_rfc2217_client_against_each_mode() {
+    if !have_pyserial() {
+        return;
+    }
+    // raw (the seed's command line): the client is refused, its negotiation never
+    // reaches the device, and the log says why and what to do
+    let mut pty = Pty::new();
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev()]);
+    let out = pyserial_session(b.port);
+    assert!(
+        out.starts_with("error:"),
+        "pyserial opened a raw port: {out}"
+    );
+    let line = b.wait_log("refused 127.0.0.1:");
+    assert!(
+        line.contains("telnet negotiation") && line.contains("--mode auto"),
+        "{line}"
+    );
+    assert_eq!(pty.speed(), 115_200);
+    // a raw socket sees the reason in one line, then the close
+    let mut t = b.connect();
+    t.write_all(&[
+        IAC, WILL, COM_PORT, IAC, SB, COM_PORT, 1, 0, 0, 1, 0, IAC, SE,
+    ])
+    .unwrap();
+    let mut said = String::new();
+    t.read_to_string(&mut said).unwrap();
+    assert!(
+        said.starts_with("ser2tcp: refused: it opened with telnet negotiation")
+            && said.ends_with("--rfc2217)\r\n")
+            && said.matches('\n').count() == 1,
+        "{said:?}"
+    );
+    // the device got nothing: the next raw client's bytes are the first it sees
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(b"raw\xff\xfb").unwrap();
+    assert_eq!(pty.read_n(5), b"raw\xff\xfb");
+    drop(c);
+    // a raw client that opens with IAC IAC (a data byte 255) is raw, not telnet
+    let mut c = b.connect();
+    wait_attached(&b, 2);
+    c.write_all(b"\xff").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(b"\xffz").unwrap();
+    assert_eq!(pty.read_n(3), b"\xff\xffz");
+    drop(c);
+    drop(b);
+
+    // binary: nothing is looked at, a telnet opening goes to the device as it is
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--mode", "binary"]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(&[IAC, WILL, COM_PORT, b'x']).unwrap();
+    assert_eq!(pty.read_n(4), [IAC, WILL, COM_PORT, b'x']);
+    drop(c);
+    drop(b);
+
+    // auto: the same client is served as RFC 2217 (its 9600 reaches the tty), and a raw
+    // client still gets raw bytes both ways
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--mode", "auto"]);
+    let mut m = pty.master.try_clone().unwrap();
+    let answer = std::thread::spawn(move || {
+        let got = read_n(&mut m, 4, || {});
+        m.write_all(b"\xffk").unwrap();
+        got
+    });
+    let out = pyserial_session(b.port);
+    assert_eq!(out, "open\ngot ff6b\n", "{}", b.log());
+    assert_eq!(answer.join().unwrap(), b"\xff\x00hi", "IAC IAC not undone");
+    b.wait_log("speaks telnet: RFC 2217 for it (--mode auto)");
+    b.wait_log("set 9600 8N1");
+    assert_eq!(pty.speed(), 9600);
+    let mut c = b.connect();
+    wait_attached(&b, 2);
+    c.write_all(b"\xff\xffraw").unwrap();
+    assert_eq!(
+        pty.read_n(5),
+        b"\xff\xffraw",
+        "a raw client's bytes changed"
+    );
+    pty.master.write_all(b"\xff").unwrap();
+    assert_eq!(recv_n(&mut c, 1), b"\xff");
+    drop(c);
+    drop(b);
+
+    // rfc2217: served from the first byte
+    let b = Bridge::start(&["-b", "115200", "-p", pty.dev(), "--rfc2217"]);
+    let mut m = pty.master.try_clone().unwrap();
+    let answer = std::thread::spawn(move || {
+        let got = read_n(&mut m, 4, || {});
+        m.write_all(b"ok").unwrap();
+        got
+    });
+    assert_eq!(pyserial_session(b.port), "open\ngot 6f6b\n");
+    assert_eq!(answer.join().unwrap(), b"\xff\x00hi");
+}
+
+// ---- a colleague on another network (network namespaces) ----
+
+#[test]
+fn a_remote_colleague_gets_in_only_when_let_in_and_hears_why_not() {
+    let Some(net) = netns::Link::new() else {
+        return;
+    };
+    let office = |port: u16| -> std::net::SocketAddr {
+        format!("{}:{port}", netns::OFFICE).parse().unwrap()
+    };
+    let mut pty = Pty::new();
+    // the seed's command line: loopback only, and the first line says so and how to open up
+    let b = Bridge::start_in(&net.office, &["-b", "115200", "-p", pty.dev()]);
+    let first = b.log().lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("ser2tcp: listening on 127.0.0.1:")
+            && first
+                .contains("only this machine can connect (to let others in: --remote --allow NET"),
+        "{first}"
+    );
+    let e = net.abroad.connect(office(b.port)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}");
+    drop(b);
+
+    // --remote alone: anyone gets in, and the first line (a warning, shown even with -q)
+    // says so
+    let b = Bridge::start_in(&net.office, &["-p", pty.dev(), "--remote", "-q"]);
+    let first = b.log().lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("ser2tcp: warning: listening on 0.0.0.0:")
+            && first.ends_with(&format!(
+                "anyone who can reach port {} of this machine can connect (to limit it: --allow NET)",
+                b.port
+            )),
+        "{first}"
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.write_all(b"x").unwrap();
+    assert_eq!(pty.read_n(1), b"x");
+    drop(c);
+    drop(b);
+
+    // --remote --allow the colleague's network: they get in, and loopback still does
+    let b = Bridge::start_in(
+        &net.office,
+        &[
+            "-b",
+            "115200",
+            "-p",
+            pty.dev(),
+            "--remote",
+            "--allow",
+            "198.51.100.0/24",
+            "--max-clients",
+            "2",
+        ],
+    );
+    let first = b.log().lines().next().unwrap().to_string();
+    assert!(
+        first.starts_with("ser2tcp: listening on 0.0.0.0:")
+            && first.ends_with("only clients from 198.51.100.0/24, 127.0.0.0/8, ::1 can connect (more: another --allow NET)"),
+        "{first}"
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    b.wait_log(&format!("client {}:", netns::ABROAD));
+    c.write_all(b"90\n").unwrap();
+    assert_eq!(pty.read_n(3), b"90\n");
+    pty.master.write_all(b"Input angle: 90\r\n").unwrap();
+    assert_eq!(recv_n(&mut c, 17), b"Input angle: 90\r\n");
+    let local: std::net::SocketAddr = format!("127.0.0.1:{}", b.port).parse().unwrap();
+    let mut l = net.office.connect(local).unwrap();
+    wait_attached(&b, 2);
+    l.write_all(b"1").unwrap();
+    assert_eq!(pty.read_n(1), b"1");
+    drop((c, l));
+    drop(b);
+
+    // bound to the office address, the colleague's network not allowed: one line, close
+    let b = Bridge::start_in(
+        &net.office,
+        &[
+            "-p",
+            pty.dev(),
+            "--bind",
+            netns::OFFICE,
+            "--allow",
+            "192.0.2.0/24",
+        ],
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut said = String::new();
+    c.read_to_string(&mut said).unwrap();
+    assert_eq!(said, "ser2tcp: refused: 198.51.100.2 is not in --allow\r\n");
+    b.wait_log("refused 198.51.100.2:");
+    drop(b);
+    // a banner of one's own
+    let b = Bridge::start_in(
+        &net.office,
+        &[
+            "-p",
+            pty.dev(),
+            "--remote",
+            "--allow",
+            "192.0.2.7",
+            "--refuse-banner",
+            "turntable: {reason}; ask the office for access",
+        ],
+    );
+    let mut c = net.abroad.connect(office(b.port)).unwrap();
+    c.set_read_timeout(Some(WAIT)).unwrap();
+    let mut said = String::new();
+    c.read_to_string(&mut said).unwrap();
+    assert_eq!(
+        said,
+        "turntable: 198.51.100.2 is not in --allow; ask the office for access\r\n"
+    );
+    drop(b);
+    // nothing of the refused clients reached the device
+    let b = Bridge::start(&["-p", pty.dev()]);
+    let mut c = b.connect();
+    wait_attached(&b, 1);
+    c.write_all(b"z").unwrap();
+    assert_eq!(pty.read_n(1), b"z");
 }

@@ -254,11 +254,11 @@ fn per_advisory_problems_warn_and_skip_or_fail_with_strict() {
         "{err}"
     );
     assert!(
-        err.contains("CESA-2099:0012: bad issue_date 'Jan 1 2099'"),
+        err.contains("CESA-2099:0012: bad issue_date \"Jan 1 2099\""),
         "{err}"
     );
     assert!(
-        err.contains("CESA-2099:0013: 'not-an-rpm.txt' is not an RPM file name"),
+        err.contains("CESA-2099:0013: \"not-an-rpm.txt\" is not an RPM file name"),
         "{err}"
     );
     let x = fs::read_to_string(dir.path().join("u.xml")).unwrap();
@@ -361,12 +361,12 @@ fn check_reports_what_the_original_script_writes() {
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert!(
-        out.contains(":5:17: CESA-2099:0002: reference type 'CEFS'"),
+        out.contains(":5:17: CESA-2099:0002: reference type \"CEFS\""),
         "{out}"
     );
     assert!(out.contains(":7:3: CESA-2099:0002: duplicate id"), "{out}");
     assert!(out.contains("control character"), "{out}");
-    assert!(out.contains("date '03/01/2099'"), "{out}");
+    assert!(out.contains("date \"03/01/2099\""), "{out}");
     assert_eq!(out.lines().count(), 4, "{out}");
     let o = ui(&["check", "--json", s(&f)]);
     let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
@@ -562,10 +562,46 @@ fn primary_epochs_only_present_and_filters() {
         "{x}"
     );
     assert!(
-        stderr(&o).contains("2 of 4 packages are not in the repository (epoch 0 assumed)"),
+        stderr(&o).contains("2 of 4 packages are not in the repository (epoch 0 assumed): absent-2-2.el7.x86_64, gone-1.0-1.el7.x86_64\n"),
         "{}",
         stderr(&o)
     );
+    // --stats names them too; --json lists them all
+    let out = dir.path().join("o.xml");
+    let o = ui(&[
+        "--release",
+        "7",
+        "--stats",
+        "--primary",
+        s(&primary),
+        "-o",
+        s(&out),
+        s(&errata),
+    ]);
+    assert!(
+        stdout(&o).contains(
+            "packages not in the repository: 2 of 4: absent-2-2.el7.x86_64, gone-1.0-1.el7.x86_64\n"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let o = ui(&[
+        "--release",
+        "7",
+        "--stats",
+        "--json",
+        "--primary",
+        s(&primary),
+        "-o",
+        s(&out),
+        s(&errata),
+    ]);
+    let last: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    assert_eq!(
+        last["missing_packages"],
+        serde_json::json!(["absent-2-2.el7.x86_64", "gone-1.0-1.el7.x86_64"])
+    );
+    assert_eq!(last["missing_packages_truncated"], false);
     // --only-present drops the packages and the advisory left without any
     let o = ui(&[
         "--release",

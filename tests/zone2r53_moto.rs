@@ -53,15 +53,9 @@ impl Moto {
         m
     }
 
-    /// `aws --endpoint-url URL route53 ARGS --output json`, dummy credentials only.
-    fn aws(&self, args: &[&str]) -> serde_json::Value {
-        let out = run(Command::new("aws")
-            .arg("--endpoint-url")
-            .arg(&self.url)
-            .arg("route53")
-            .args(args)
-            .args(["--output", "json"])
-            .env("AWS_ACCESS_KEY_ID", "testing")
+    /// The environment of an AWS CLI run against this emulator: dummy credentials only.
+    fn env<'c>(&self, c: &'c mut Command) -> &'c mut Command {
+        c.env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_CONFIG_FILE", self.home.path().join("config"))
@@ -70,9 +64,43 @@ impl Moto {
                 self.home.path().join("credentials"),
             )
             .env_remove("AWS_PROFILE")
-            .env_remove("AWS_SESSION_TOKEN"));
+            .env_remove("AWS_SESSION_TOKEN")
+    }
+
+    /// `aws --endpoint-url URL route53 ARGS --output json`.
+    fn aws(&self, args: &[&str]) -> serde_json::Value {
+        let mut c = Command::new("aws");
+        c.arg("--endpoint-url")
+            .arg(&self.url)
+            .arg("route53")
+            .args(args)
+            .args(["--output", "json"]);
+        let out = run(self.env(&mut c));
         assert_eq!(code(&out), 0, "aws {args:?}: {}", stderr(&out));
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn create_zone(&self, name: &str) -> String {
+        let created = self.aws(&[
+            "create-hosted-zone",
+            "--name",
+            name,
+            "--caller-reference",
+            name,
+        ]);
+        created["HostedZone"]["Id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("/hostedzone/")
+            .to_string()
+    }
+
+    /// `zone2r53 push --zone-id ID --endpoint-url URL ARGS`.
+    fn zone2r53_push(&self, zone_id: &str, args: &[&str]) -> std::process::Output {
+        let mut c = applet("zone2r53");
+        c.args(["push", "--zone-id", zone_id, "--endpoint-url", &self.url])
+            .args(args);
+        run(self.env(&mut c))
     }
 
     fn push(&self, zone_id: &str, batch: &Path) {
@@ -128,6 +156,9 @@ fn rrsets(zone: &Path, zone_id: &str) -> Vec<String> {
     v
 }
 
+/// The plan when nothing is to change.
+const NOTHING: &str = "0 to create, 0 to update, 0 to delete\n";
+
 struct Session<'a> {
     m: &'a Moto,
     id: String,
@@ -143,17 +174,18 @@ impl Session<'_> {
         let out_dir = self.dir.join(format!("step{}", self.step));
         let args = ["diff", "--mode", mode, "--zone-id", &self.id, "--out-dir"];
         let out = z(&args, &[&out_dir, Path::new("--current"), current, zone]);
-        assert_eq!(code(&out), 1, "{mode}: {}", stderr(&out));
+        assert_eq!(code(&out), 0, "{mode}: {}", stderr(&out));
         assert!(push_all(self.m, &self.id, &out_dir) >= 1);
         let list = self.dir.join(format!("list{}.json", self.step));
         self.m.list(&self.id, &list);
         list
     }
-    /// What `diff --plan --mode sync` says from LIST to ZONE (exit code, plan).
+    /// What `diff --plan --exit-code --mode sync` says from LIST to ZONE (exit code, plan).
     fn plan(&self, current: &Path, zone: &Path) -> (i32, String) {
         let args = [
             "diff",
             "--plan",
+            "--exit-code",
             "--mode",
             "sync",
             "--with-routing",
@@ -204,7 +236,7 @@ fn moto_round_trip() {
     let list = tmp.path().join("list0.json");
     m.list(&id, &list);
     // what Route 53 holds now is exactly the zone file: no change, even in sync mode
-    assert_eq!(s.plan(&list, &zone), (0, String::new()));
+    assert_eq!(s.plan(&list, &zone), (0, NOTHING.to_string()));
     let held: serde_json::Value = serde_json::from_slice(&std::fs::read(&list).unwrap()).unwrap();
     let n = held["ResourceRecordSets"].as_array().unwrap().len();
     assert_eq!(
@@ -230,23 +262,31 @@ fn moto_round_trip() {
     std::fs::write(&zone2, &edited).unwrap();
     assert_eq!(
         s.plan(&list, &zone2),
-        (1, "~ _sip._tcp.example.com. SRV: 3600 10 60 5060 sip.example.com. -> 3600 10 60 5060 mail.example.com.\n+ new.example.com. TXT 3600 \"added after the move\"\n~ www.example.com. A: 300 192.0.2.10 -> 600 192.0.2.10 | 192.0.2.11\n- sip.example.com. A 3600 192.0.2.30\n".to_string())
+        (1, "~ _sip._tcp.example.com. SRV: 3600 10 60 5060 sip.example.com. -> 3600 10 60 5060 mail.example.com.\n+ new.example.com. TXT 3600 \"added after the move\"\n~ www.example.com. A: 300 192.0.2.10 -> 600 192.0.2.10 | 192.0.2.11\n- sip.example.com. A 3600 192.0.2.30\n1 to create, 2 to update, 1 to delete\n".to_string())
     );
     // create mode first: each changed RRset is a DELETE (the exact old values) and a CREATE
     // in one batch, which the API applies atomically; then sync deletes what is left over
     let list = s.apply("create", &list, &zone2);
     assert_eq!(
         s.plan(&list, &zone2),
-        (1, "- sip.example.com. A 3600 192.0.2.30\n".to_string())
+        (
+            1,
+            "- sip.example.com. A 3600 192.0.2.30\n0 to create, 0 to update, 1 to delete\n"
+                .to_string()
+        )
     );
     let list = s.apply("sync", &list, &zone2);
-    assert_eq!(s.plan(&list, &zone2), (0, String::new()), "after the edit");
+    assert_eq!(
+        s.plan(&list, &zone2),
+        (0, NOTHING.to_string()),
+        "after the edit"
+    );
 
     // 3. back to the original with UPSERTs and DELETEs (sync)
     let list = s.apply("sync", &list, &zone);
     assert_eq!(
         s.plan(&list, &zone),
-        (0, String::new()),
+        (0, NOTHING.to_string()),
         "back to the original"
     );
 
@@ -260,4 +300,149 @@ fn moto_round_trip() {
     want.retain(|l| !l.contains("\"Type\":\"SOA\""));
     got.retain(|l| !l.contains("\"Type\":\"SOA\""));
     assert_eq!(got, want);
+}
+
+#[test]
+fn push_stops_at_the_failing_batch_and_resumes() {
+    if !have_tool("moto_server") || !have_tool("aws") {
+        return;
+    }
+    let m = Moto::start();
+    let id = m.create_zone("example.com");
+    let tmp = tempfile::tempdir().unwrap();
+    let zone = root().join("examples/zone2r53/example.com.zone");
+    let dir = tmp.path().join("batches");
+    let out = z(
+        &["--zone-id", &id, "--max-records", "8", "--out-dir"],
+        &[&dir, &zone],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let n = std::fs::read_dir(&dir).unwrap().count();
+    assert!(n >= 3, "{n} batches");
+    let second = dir.join("batch-0002.json");
+    let good = std::fs::read(&second).unwrap();
+    // batch 2 deletes a record that does not exist: Route 53 (and moto) refuse it
+    std::fs::write(&second, r#"{"Changes":[{"Action":"DELETE","ResourceRecordSet":{"Name":"nothere.example.com.","Type":"A","TTL":60,"ResourceRecords":[{"Value":"192.0.2.99"}]}}]}"#).unwrap();
+    let dir_s = dir.to_str().unwrap();
+
+    // a dry run sends nothing
+    let out = m.zone2r53_push(&id, &["--dry-run", dir_s]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("would apply 1/{n} ")),
+        "{}",
+        stdout(&out)
+    );
+    let list = tmp.path().join("l0.json");
+    m.list(&id, &list);
+    let held = |f: &Path| -> usize {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        v["ResourceRecordSets"].as_array().unwrap().len()
+    };
+    assert_eq!(held(&list), 2, "only moto's SOA and NS");
+
+    // the run stops at batch 2: batch 1 applied and INSYNC, the rest not sent
+    let out = m.zone2r53_push(&id, &[dir_s]);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert!(
+        o.contains(&format!(
+            "applied 1/{n} {}: INSYNC",
+            dir.join("batch-0001.json").display()
+        )),
+        "{o}"
+    );
+    assert!(!o.contains("2/"), "{o}");
+    assert!(
+        e.contains(&format!(
+            "zone2r53: push: batch 2 of {n} ({}) failed: aws said: ",
+            second.display()
+        )),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "applied in this run: batch 1 ({}); not sent: batches 2 to {n}",
+            dir.join("batch-0001.json").display()
+        )),
+        "{e}"
+    );
+    let first: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("batch-0001.json")).unwrap()).unwrap();
+    m.list(&id, &list);
+    assert_eq!(held(&list), 2 + first["Changes"].as_array().unwrap().len());
+
+    // fixed, the printed command resumes at batch 2 (run as printed, by sh)
+    std::fs::write(&second, good).unwrap();
+    let resume = e
+        .lines()
+        .find_map(|l| l.strip_prefix("zone2r53: push: to resume once batch 2 is fixed: "))
+        .unwrap()
+        .to_string();
+    assert!(resume.contains("--resume-from 2"), "{resume}");
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(&resume).env(
+        "PATH",
+        format!(
+            "{}:{}",
+            links_dir().display(),
+            std::env::var("PATH").unwrap()
+        ),
+    );
+    let out = run(m.env(&mut sh));
+    assert_eq!(code(&out), 0, "{resume}: {}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("applied {n}/{n} ")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        !stdout(&out).contains("applied 1/"),
+        "batch 1 sent again: {}",
+        stdout(&out)
+    );
+    // Route 53 now holds exactly the zone
+    m.list(&id, &list);
+    let out = z(
+        &[
+            "diff",
+            "--plan",
+            "--exit-code",
+            "--mode",
+            "sync",
+            "--zone-id",
+            &id,
+            "--current",
+        ],
+        &[&list, &zone],
+    );
+    assert_eq!(
+        (code(&out), stdout(&out)),
+        (0, NOTHING.to_string()),
+        "{}",
+        stderr(&out)
+    );
+
+    // a sync to a nearly empty zone would delete most records: refused, nothing sent
+    let small = tmp.path().join("small.zone");
+    std::fs::write(&small, "$ORIGIN example.com.\n$TTL 300\nwww A 192.0.2.10\n").unwrap();
+    let del = tmp.path().join("del");
+    let out = z(
+        &["diff", "--mode", "sync", "--zone-id", &id, "--out-dir"],
+        &[&del, Path::new("--current"), &list, &small],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = m.zone2r53_push(&id, &["--max-delete-pct", "10", del.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("push: refusing: the batches would delete"),
+        "{}",
+        stderr(&out)
+    );
+    let after = tmp.path().join("l2.json");
+    m.list(&id, &after);
+    assert_eq!(
+        std::fs::read(&after).unwrap(),
+        std::fs::read(&list).unwrap()
+    );
 }

@@ -1,4 +1,4 @@
-//! Arduino UNO firmware for the servo turntable (`shared/specs/angle-protocol.md`): angle
+//! Arduino UNO firmware for the servo turntable (`docs/angle-protocol.md`): angle
 //! commands arrive on the USB serial port at 115200 baud, the servo on pin 9 sweeps to
 //! them one degree at a time, and every line gets its verdict and `OK: Good to go`.
 //!

@@ -10,12 +10,66 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The opsbox binary under test.
+/// The opsbox binary under test. With `$OPSBOX_RUNNER` set (`qemu-aarch64`, to test a
+/// binary of another architecture), it is a script beside the links that runs
+/// `$OPSBOX_RUNNER -0 ARGV0 BINARY ARGS...` (qemu-user's way of passing the name the
+/// program was called by), so that links, shells and every test run it unchanged.
 pub fn bin() -> PathBuf {
+    let real = real_bin();
+    match std::env::var_os("OPSBOX_RUNNER") {
+        Some(runner) if !runner.is_empty() => runner_script(&runner, &real),
+        _ => real,
+    }
+}
+
+/// The binary file itself (`$OPSBOX_BIN` or cargo's build), also under a runner: what
+/// `opsbox --install` links to.
+pub fn real_bin() -> PathBuf {
     match std::env::var_os("OPSBOX_BIN") {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_BIN_EXE_opsbox")),
     }
+}
+
+/// A command running the program at `path` (a link to the binary made by a test), through
+/// `$OPSBOX_RUNNER` when one is set.
+pub fn exec(path: &Path) -> Command {
+    match std::env::var_os("OPSBOX_RUNNER") {
+        Some(runner) if !runner.is_empty() => {
+            let mut c = Command::new(runner);
+            c.arg("-0").arg(path).arg(path);
+            c
+        }
+        _ => Command::new(path),
+    }
+}
+
+fn runner_script(runner: &std::ffi::OsStr, real: &Path) -> PathBuf {
+    static SCRIPT: OnceLock<PathBuf> = OnceLock::new();
+    SCRIPT
+        .get_or_init(|| {
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("runner-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let real = std::fs::canonicalize(real)
+                .unwrap_or_else(|e| panic!("OPSBOX_BIN {}: {e}", real.display()));
+            let q =
+                |s: &std::ffi::OsStr| format!("'{}'", s.to_str().unwrap().replace('\'', "'\\''"));
+            let script = dir.join("opsbox");
+            std::fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh\nexec {} -0 \"$0\" {} \"$@\"\n",
+                    q(runner),
+                    q(real.as_os_str())
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+            script
+        })
+        .clone()
 }
 
 /// A directory holding one symlink per applet, pointing at [`bin`] (made once per process).
@@ -145,4 +199,143 @@ fn is_executable(p: &Path) -> bool {
 pub fn applet_names() -> Vec<String> {
     let out = run(opsbox().arg("--list"));
     stdout(&out).lines().map(str::to_string).collect()
+}
+
+/// A finished run, for assertions that read as the behaviour they check:
+/// `applet("zone2r53").args(["check", "x.zone"]).run().code(65).stderr_has("x.zone:3:1: ")`.
+/// Each assertion's failure message shows the command, its exit code and both outputs.
+pub struct Ran {
+    what: String,
+    out: Output,
+}
+
+/// `.run()` on a [`Command`] (from [`applet`], [`opsbox`] or anything else).
+pub trait RunExt {
+    fn run(&mut self) -> Ran;
+    /// Run with `input` on standard input.
+    fn run_with(&mut self, input: &[u8]) -> Ran;
+}
+
+impl RunExt for Command {
+    fn run(&mut self) -> Ran {
+        let what = describe(self);
+        Ran {
+            what,
+            out: run(self),
+        }
+    }
+
+    fn run_with(&mut self, input: &[u8]) -> Ran {
+        use std::io::Write;
+        use std::process::Stdio;
+        let what = describe(self);
+        let mut child = self
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        Ran { what, out }
+    }
+}
+
+/// `genfw check x` for a command run through a link, as a person would type it.
+fn describe(cmd: &Command) -> String {
+    let prog = Path::new(cmd.get_program())
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    std::iter::once(prog)
+        .chain(cmd.get_args().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Ran {
+    fn context(&self) -> String {
+        format!(
+            "`{}` exited {:?}\n--- stdout:\n{}--- stderr:\n{}",
+            self.what,
+            self.out.status.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    /// Exit code 0.
+    #[track_caller]
+    pub fn ok(&self) -> &Self {
+        self.code(0)
+    }
+
+    /// This exit code (a signal is always a failure).
+    #[track_caller]
+    pub fn code(&self, want: i32) -> &Self {
+        assert_eq!(self.out.status.code(), Some(want), "{}", self.context());
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, part: &str) -> &Self {
+        assert!(
+            self.stdout().contains(part),
+            "no {part:?} in stdout: {}",
+            self.context()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_lacks(&self, part: &str) -> &Self {
+        assert!(
+            !self.stdout().contains(part),
+            "{part:?} in stdout: {}",
+            self.context()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, part: &str) -> &Self {
+        assert!(
+            self.stderr().contains(part),
+            "no {part:?} in stderr: {}",
+            self.context()
+        );
+        self
+    }
+
+    /// Exactly this on stdout.
+    #[track_caller]
+    pub fn stdout_is(&self, want: &str) -> &Self {
+        assert_eq!(self.stdout(), want, "{}", self.context());
+        self
+    }
+
+    /// Exactly this on stderr.
+    #[track_caller]
+    pub fn stderr_is(&self, want: &str) -> &Self {
+        assert_eq!(self.stderr(), want, "{}", self.context());
+        self
+    }
+
+    pub fn stdout(&self) -> String {
+        stdout(&self.out)
+    }
+
+    pub fn stderr(&self) -> String {
+        stderr(&self.out)
+    }
+
+    pub fn output(&self) -> &Output {
+        &self.out
+    }
 }

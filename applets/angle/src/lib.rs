@@ -1,4 +1,4 @@
-//! The angle-command protocol (`shared/specs/angle-protocol.md`), shared by the Arduino
+//! The angle-command protocol (`docs/angle-protocol.md`), shared by the Arduino
 //! firmware and `ser2tcp`'s angle mode so the two can never disagree.
 //!
 //! `no_std`, no allocation, no `core::fmt`: the firmware links this as it is.
@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_entry_point_on_samples() {
+        for s in [
+            &b"90\n999\r\nabc\r\r\n\n1000\n0"[..],
+            b"\r\n\r\n\n\r12\r\n",
+            b"",
+            b"\xff\x00\n180\r",
+        ] {
+            super::fuzz::parser(s);
+        }
+    }
+
+    #[test]
     fn replies() {
         assert_eq!(Verdict::Angle(7).reply().as_bytes(), b"Input angle: 7\r\n");
         assert_eq!(Verdict::Angle(180).reply().text(), "Input angle: 180");
@@ -294,5 +306,74 @@ mod tests {
             "Error: Angle more than 3 bytes"
         );
         assert_eq!(READY_LINE, b"OK: Good to go\r\n");
+    }
+}
+
+/// Entry points for the fuzz targets (`fuzz/fuzz_targets/angle_*.rs`); no allocation, so
+/// the crate stays as the firmware links it.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::{MAX_ANGLE, Parser, Verdict};
+
+    /// The parser on `data`: its verdicts, in order, are the spec's for each line of a
+    /// simple model (split at CR, LF, CR LF; classify each line's bytes), and it answers
+    /// every line however long.
+    pub fn parser(data: &[u8]) {
+        let mut p = Parser::new();
+        let mut lines = Lines { data, at: 0 };
+        for (i, &b) in data.iter().enumerate() {
+            if let Some(v) = p.push(b) {
+                let want = loop {
+                    let line = lines.next().expect("a verdict without a line");
+
+                    if let Some(w) = classify(line) {
+                        break w;
+                    }
+                };
+                assert_eq!(v, want, "at byte {i}");
+            }
+        }
+        // what is left: empty lines only, or the unterminated last line
+        while let Some(line) = lines.next() {
+            assert!(classify(line).is_none(), "a line without its verdict");
+        }
+    }
+
+    /// The spec's table for one line's payload.
+    fn classify(line: &[u8]) -> Option<Verdict> {
+        if line.is_empty() {
+            return None;
+        }
+        if line.len() > 3 {
+            return Some(Verdict::TooLong);
+        }
+        if !line.iter().all(u8::is_ascii_digit) {
+            return Some(Verdict::BadInput);
+        }
+        let n = line.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+        Some(if n <= u16::from(MAX_ANGLE) {
+            Verdict::Angle(n as u8)
+        } else {
+            Verdict::BadAngle
+        })
+    }
+
+    /// The terminated lines of the input as slices of it.
+    struct Lines<'a> {
+        data: &'a [u8],
+        at: usize,
+    }
+
+    impl<'a> Lines<'a> {
+        fn next(&mut self) -> Option<&'a [u8]> {
+            let rest = &self.data[self.at..];
+            let end = rest.iter().position(|&b| b == b'\r' || b == b'\n')?;
+            let mut skip = end + 1;
+            if rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n') {
+                skip += 1;
+            }
+            self.at += skip;
+            Some(&rest[..end])
+        }
     }
 }

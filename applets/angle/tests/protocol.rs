@@ -1,4 +1,4 @@
-//! The parser against the spec (`shared/specs/angle-protocol.md`): every row of the reply
+//! The parser against the spec (`docs/angle-protocol.md`): every row of the reply
 //! table, terminators, streams split at every position, and byte soup.
 //!
 //! The expectations come from an independent model of the spec written here with `Vec`s

@@ -4,6 +4,7 @@
 //! * [`cli::parse`] runs argh without its process-exiting `from_env`.
 //! * [`input`] opens inputs (`-` is stdin); [`output`] writes outputs atomically.
 //! * [`diag`] reports non-fatal problems while the applet carries on.
+//! * [`net`]: addresses and networks, parsed strictly, IPv4-mapped IPv6 peers as IPv4.
 //! * [`escape`] is the one output-escaping rule: input reaching a terminal, a `KEY: value`
 //!   line, a comment or a shell script (and every error or warning line) is escaped.
 //!
@@ -16,6 +17,7 @@ pub mod diag;
 mod error;
 pub mod escape;
 pub mod input;
+pub mod net;
 pub mod output;
 
 pub use error::{Error, Result, ResultExt, exit, io_reason};

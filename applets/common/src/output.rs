@@ -1,5 +1,7 @@
 //! Outputs: written to a temporary file in the destination's directory, flushed, fsynced
 //! and renamed into place, so a reader never sees half a file; `-` is standard output.
+//! A destination that exists and is not a regular file (`/dev/null`, a FIFO, a terminal,
+//! `/dev/stdout`) is written to directly: it is never replaced.
 
 use crate::{Error, Result, ResultExt, exit};
 use std::fs::{self, File, OpenOptions};
@@ -22,6 +24,8 @@ pub struct AtomicFile {
     /// Bytes written, and how many of them the kernel was told to start writing back.
     written: u64,
     kicked: u64,
+    /// Writing straight into a device or FIFO (nothing to rename, nothing to remove).
+    direct: bool,
 }
 
 /// Start writing back every this many bytes, so the fsync of a large file has little
@@ -38,6 +42,23 @@ impl AtomicFile {
             .to_string_lossy()
             .into_owned();
         let dir = parent_dir(&dest);
+        if let Ok(m) = fs::metadata(&dest)
+            && !m.is_file()
+            && !m.is_dir()
+        {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&dest)
+                .ctx_code(exit::CANTCREAT, dest.display())?;
+            return Ok(AtomicFile {
+                tmp: dest.clone(),
+                dest,
+                file: Some(BufWriter::with_capacity(1 << 16, f)),
+                written: 0,
+                kicked: 0,
+                direct: true,
+            });
+        }
         let mode = fs::metadata(&dest)
             .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
             .unwrap_or(0o644);
@@ -57,6 +78,7 @@ impl AtomicFile {
                         file: Some(BufWriter::with_capacity(1 << 16, f)),
                         written: 0,
                         kicked: 0,
+                        direct: false,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
@@ -75,6 +97,9 @@ impl AtomicFile {
         let f = w
             .into_inner()
             .map_err(|e| Error::from_io_code(exit::CANTCREAT, self.dest.display(), e.error()))?;
+        if self.direct {
+            return Ok(());
+        }
         f.sync_all()
             .ctx_code(exit::CANTCREAT, self.dest.display())?;
         drop(f);
@@ -89,7 +114,7 @@ impl Write for AtomicFile {
         let w = self.file.as_mut().expect("not committed");
         let n = w.write(buf)?;
         self.written += n as u64;
-        if self.written - self.kicked >= WRITEBACK {
+        if !self.direct && self.written - self.kicked >= WRITEBACK {
             // what is written so far goes to the page cache, and its writeback starts
             // (POSIX_FADV_DONTNEED starts it on Linux, and drops only clean pages)
             w.flush()?;
@@ -111,7 +136,7 @@ impl Write for AtomicFile {
 
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if self.file.take().is_some() && !self.direct {
             let _ = fs::remove_file(&self.tmp);
         }
     }
@@ -200,6 +225,37 @@ mod tests {
         write_atomic(&dest, b"new").unwrap();
         assert_eq!(fs::read_to_string(&dest).unwrap(), "new");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn devices_and_fifos_are_written_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        write_atomic("/dev/null", b"gone").unwrap();
+        assert!(
+            fs::metadata("/dev/null")
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_atomic(&fifo, b"through the pipe").unwrap();
+        assert_eq!(reader.join().unwrap(), b"through the pipe");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file");
     }
 
     #[test]

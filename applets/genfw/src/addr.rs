@@ -57,23 +57,52 @@ impl Net {
         let (c, d) = other.range();
         a <= c && d <= b
     }
-    /// The address as a std type, for display.
-    pub fn addr_string(&self) -> String {
-        match *self {
-            Net::V4(a, _) => Ipv4Addr::from(a).to_string(),
-            Net::V6(a, _) => Ipv6Addr::from(a).to_string(),
-        }
-    }
 }
 
 impl fmt::Display for Net {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_host() {
-            f.write_str(&self.addr_string())
-        } else {
-            write!(f, "{}/{}", self.addr_string(), self.prefix())
+        // written straight into the formatter: rendering 100,000 peers allocates nothing
+        match *self {
+            Net::V4(a, p) => {
+                let mut buf = [0u8; 18];
+                let n = v4_text(a, &mut buf);
+                f.write_str(std::str::from_utf8(&buf[..n]).unwrap_or("?"))?;
+                if p != 32 {
+                    write!(f, "/{p}")?;
+                }
+                Ok(())
+            }
+            Net::V6(a, p) => {
+                fmt::Display::fmt(&Ipv6Addr::from(a), f)?;
+                if p != 128 {
+                    write!(f, "/{p}")?;
+                }
+                Ok(())
+            }
         }
     }
+}
+
+/// Dotted-quad text of an IPv4 address into `buf`; returns its length.
+fn v4_text(a: u32, buf: &mut [u8; 18]) -> usize {
+    let mut n = 0;
+    for (i, o) in a.to_be_bytes().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
+        }
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + o / 10 % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
+    }
+    n
 }
 
 /// Parse one address or network, strictly. `allow_any` permits a `/0`.
@@ -92,7 +121,17 @@ pub fn parse_net(s: &str, allow_any: bool) -> Result<Net, String> {
             .parse()
             .map_err(|_| format!("'{s}': not an IPv6 address (RFC 4291)"))?;
         let p = parse_prefix(s, prefix, 128)?;
-        Net::V6(u128::from(a), p)
+        // IPv4-mapped (::ffff:a.b.c.d) never appears on the wire of an IPv6 packet: the
+        // kernel sees such peers as IPv4, so they go into the IPv4 sets
+        match a.to_ipv4_mapped() {
+            Some(v4) if p >= 96 => Net::V4(u32::from(v4), p - 96),
+            Some(_) => {
+                return Err(format!(
+                    "'{s}': an IPv4-mapped network needs a prefix of at least /96 (write the IPv4 network)"
+                ));
+            }
+            None => Net::V6(u128::from(a), p),
+        }
     } else {
         let a = parse_v4(s, addr)?;
         let p = parse_prefix(s, prefix, 32)?;
@@ -157,6 +196,10 @@ fn parse_prefix(whole: &str, p: Option<&str>, max: u8) -> Result<u8, String> {
 }
 
 fn parse_v4(whole: &str, a: &str) -> Result<Ipv4Addr, String> {
+    // the common case first, without allocating: four plain decimal parts
+    if let Ok(v) = a.parse::<Ipv4Addr>() {
+        return Ok(v);
+    }
     let parts: Vec<&str> = a.split('.').collect();
     let looks_numeric = a
         .bytes()
@@ -191,7 +234,7 @@ fn parse_v4(whole: &str, a: &str) -> Result<Ipv4Addr, String> {
 /// for every entry that was dropped (`what` names the list).
 pub fn merge(nets: &mut Vec<Net>) -> Vec<(Net, Net)> {
     // sort by start address, widest first
-    nets.sort_by_key(|n| {
+    nets.sort_unstable_by_key(|n| {
         let (a, _) = n.range();
         (!n.is_v4(), a, n.prefix())
     });
@@ -219,8 +262,38 @@ mod tests {
     }
 
     #[test]
+    fn v4_text_is_std_text() {
+        for a in [
+            0u32,
+            1,
+            9,
+            10,
+            99,
+            100,
+            255,
+            0x0a00_0001,
+            0xc0a8_6409,
+            u32::MAX,
+            0x6465_0a00,
+        ] {
+            let mut buf = [0u8; 18];
+            let n = v4_text(a, &mut buf);
+            assert_eq!(
+                std::str::from_utf8(&buf[..n]).unwrap(),
+                Ipv4Addr::from(a).to_string()
+            );
+        }
+        assert_eq!(Net::V4(0x0a00_0000, 8).to_string(), "10.0.0.0/8");
+        assert_eq!(Net::V6(1, 128).to_string(), "::1");
+        assert_eq!(Net::V6(0x2001_0db8 << 96, 32).to_string(), "2001:db8::/32");
+    }
+
+    #[test]
     fn std_rejects_leading_zeros() {
+        // parse_v4 relies on this: std's parser is as strict as ours
         assert!("010.0.0.1".parse::<Ipv4Addr>().is_err());
+        assert!("1.2.3".parse::<Ipv4Addr>().is_err());
+        assert!("0x1.2.3.4".parse::<Ipv4Addr>().is_err());
         assert!("10.0.0.1".parse::<Ipv4Addr>().is_ok());
     }
 
@@ -231,7 +304,17 @@ mod tests {
         assert_eq!(ok("10.0.0.0/8"), "10.0.0.0/8");
         assert_eq!(ok("2001:db8::/32"), "2001:db8::/32");
         assert_eq!(ok("2001:DB8::1"), "2001:db8::1");
-        assert_eq!(ok("::ffff:192.0.2.1"), "::ffff:192.0.2.1");
+        // IPv4-mapped addresses are IPv4 (std's to_ipv4_mapped, not string stripping)
+        assert_eq!(ok("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(ok("::FFFF:c000:201"), "192.0.2.1");
+        assert_eq!(ok("::ffff:192.0.2.0/120"), "192.0.2.0/24");
+        assert!(parse_net("::ffff:192.0.2.1", false).unwrap().is_v4());
+        assert!(bad("::ffff:0:0/95").contains("/96"));
+        assert!(bad("::ffff:0:0/96").contains("/0"));
+        assert!(bad("::ffff:192.0.2.1/120").contains("host bits"));
+        // the old IPv4-compatible form and NAT64 are not IPv4-mapped
+        assert_eq!(ok("::192.0.2.1"), "::c000:201");
+        assert_eq!(ok("64:ff9b::192.0.2.1"), "64:ff9b::c000:201");
         assert_eq!(
             parse_net("0.0.0.0/0", true).unwrap().to_string(),
             "0.0.0.0/0"

@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Val {
     pub items: Vec<String>,
     pub line: u64,
+    /// The file it was set in, when not the inventory itself (group_vars/, host_vars/).
+    pub file: Option<std::sync::Arc<str>>,
 }
 
 pub type Vars = BTreeMap<String, Val>;
@@ -32,7 +34,20 @@ pub enum Format {
     List,
     Hosts,
     Ini,
+    Yaml,
     Json,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::List => "a plain list",
+            Format::Hosts => "a hosts file",
+            Format::Ini => "an INI inventory",
+            Format::Yaml => "a YAML inventory",
+            Format::Json => "JSON",
+        }
+    }
 }
 
 impl Format {
@@ -43,7 +58,12 @@ impl Format {
             "hosts" => Some(Format::Hosts),
             "ini" => Some(Format::Ini),
             "json" => Some(Format::Json),
-            _ => return Err(format!("'{s}': expected auto, list, hosts, ini or json")),
+            "yaml" | "yml" => Some(Format::Yaml),
+            _ => {
+                return Err(format!(
+                    "'{s}': expected auto, list, hosts, ini, yaml or json"
+                ));
+            }
         })
     }
 }
@@ -72,7 +92,7 @@ impl Inventory {
             None => self.aliases.get(name).map(String::as_str),
         }
     }
-    fn new(file: &str) -> Self {
+    pub(crate) fn new(file: &str) -> Self {
         Inventory {
             file: file.to_string(),
             ..Default::default()
@@ -81,13 +101,17 @@ impl Inventory {
     pub fn err(&self, line: u64, msg: impl std::fmt::Display) -> Error {
         Error::at(&self.file, line, 0, msg)
     }
-    fn host(&mut self, name: &str, line: u64) -> &mut Host {
+    /// An error about a variable, at the file and line it was set.
+    pub fn err_val(&self, v: &Val, msg: impl std::fmt::Display) -> Error {
+        Error::at(v.file.as_deref().unwrap_or(&self.file), v.line, 0, msg)
+    }
+    pub(crate) fn host(&mut self, name: &str, line: u64) -> &mut Host {
         self.hosts.entry(name.to_string()).or_insert(Host {
             vars: Vars::new(),
             line,
         })
     }
-    fn group(&mut self, name: &str) -> &mut Group {
+    pub(crate) fn group(&mut self, name: &str) -> &mut Group {
         self.groups.entry(name.to_string()).or_default()
     }
 
@@ -143,12 +167,7 @@ impl Inventory {
     }
 
     /// One variable of a host, by Ansible's precedence (its own, then its groups', the
-    /// most specific first), without copying the rest.
-    pub fn var(&self, host: &str, key: &str) -> Option<&Val> {
-        self.var_with(host, self.hosts.get(host), key)
-    }
-
-    /// [`Inventory::var`] for a host already looked up.
+    /// most specific first), without copying the rest; `h` is the host, looked up.
     pub fn var_with<'a>(&'a self, host: &str, h: Option<&'a Host>, key: &str) -> Option<&'a Val> {
         if let Some(v) = h.and_then(|h| h.vars.get(key)) {
             return Some(v);
@@ -203,6 +222,9 @@ pub fn detect(text: &str) -> Format {
     if text.trim_start().starts_with('{') {
         return Format::Json;
     }
+    if crate::yaml::looks_like(text) {
+        return Format::Yaml;
+    }
     let mut multi = false;
     for line in text.lines() {
         let t = strip_comment(line).trim();
@@ -224,25 +246,89 @@ fn strip_comment(line: &str) -> &str {
     if t.starts_with('#') || t.starts_with(';') {
         return "";
     }
+    // most lines hold no '#': one fast scan decides
+    if !line.contains('#') {
+        return line;
+    }
     match line.find(" #").or_else(|| line.find("\t#")) {
         Some(i) => &line[..i],
         None => line,
     }
 }
 
+/// Largest inventory read (checked while reading, before the text is kept whole).
+pub(crate) const INVENTORY_MAX: u64 = 64 << 20;
+
+/// All of `r`, or None when it holds more than `max` bytes (at most `max + 1` read).
+pub(crate) fn read_capped(r: impl std::io::Read, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    r.take(max + 1).read_to_end(&mut buf)?;
+    Ok((buf.len() as u64 <= max).then_some(buf))
+}
+
+/// Read the inventory at `path` (`-`: stdin), named `file` in messages; also returns the
+/// bytes its hash covers.
+pub(crate) fn load(
+    path: &str,
+    file: &str,
+    format: Option<Format>,
+) -> Result<(Inventory, Vec<u8>), Error> {
+    let reader = opsbox_common::input::open(path)?;
+    let bytes = read_capped(reader, INVENTORY_MAX)
+        .map_err(|e| Error::from_io(file, &e))?
+        .ok_or_else(|| {
+            Error::data(format!(
+                "{file}: larger than {} MiB, genfw's limit for an inventory",
+                INVENTORY_MAX >> 20
+            ))
+        })?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| Error::data(format!("{file}: not UTF-8 text (byte {})", e.valid_up_to())))?;
+    let mut inv = parse(file, text, format)?;
+    let mut bytes = bytes;
+    if path != "-" {
+        // group_vars/ and host_vars/ beside the inventory, as Ansible reads them
+        let dir = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        bytes.extend(crate::yaml::vars_dirs(&mut inv, dir)?);
+    }
+    Ok((inv, bytes))
+}
+
 /// Read an inventory in the given (or guessed) format.
 pub fn parse(file: &str, text: &str, format: Option<Format>) -> Result<Inventory, Error> {
-    match format.unwrap_or_else(|| detect(text)) {
+    let guess = detect(text);
+    let f = format.unwrap_or(guess);
+    let res = match f {
         Format::List => parse_list(file, text),
         Format::Hosts => parse_hosts(file, text),
         Format::Ini => parse_ini(file, text),
+        Format::Yaml => crate::yaml::parse(file, text),
         Format::Json => parse_json(file, text),
-    }
+    };
+    // read as one format, it looks like another: say so, in the user's terms
+    res.map_err(|e| {
+        if f != guess {
+            e.with_hint(format!(
+                "This was read as {} (--inventory-format), but it looks like {}.",
+                f.name(),
+                guess.name()
+            ))
+        } else {
+            e
+        }
+    })
 }
 
 fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
     let mut inv = Inventory::new(file);
     inv.by_address = true;
+    // (name, line) collected, sorted, then built into the map in one go: a list of
+    // 100,000 addresses costs no per-insert search
+    let mut all: Vec<(&str, u64)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = i as u64 + 1;
         let mut words = strip_comment(line).split_whitespace();
@@ -250,14 +336,38 @@ fn parse_list(file: &str, text: &str) -> Result<Inventory, Error> {
         if let Some(extra) = words.next() {
             return Err(inv.err(n, format!("unexpected '{extra}': one address per line")));
         }
-        if let Some(h) = inv.hosts.get(w) {
-            let msg = format!("{file}:{n}: duplicate of line {}, listed once", h.line);
-            inv.warnings.push(msg);
-            continue;
+        if all.len() >= HOSTS_MAX {
+            return Err(inv.err(n, format!("more than {HOSTS_MAX} hosts")));
         }
         // the host is named by its address
-        inv.host(w, n);
+        all.push((w, n));
     }
+    all.sort_unstable();
+    let mut dups = Vec::new();
+    all.dedup_by(|b, a| {
+        let same = a.0 == b.0;
+        if same {
+            dups.push((b.1, a.1));
+        }
+        same
+    });
+    dups.sort_unstable();
+    for (n, first) in dups {
+        let msg = format!("{file}:{n}: duplicate of line {first}, listed once");
+        inv.warnings.push(msg);
+    }
+    inv.hosts = all
+        .into_iter()
+        .map(|(w, line)| {
+            (
+                w.to_string(),
+                Host {
+                    vars: Vars::new(),
+                    line,
+                },
+            )
+        })
+        .collect();
     Ok(inv)
 }
 
@@ -285,6 +395,7 @@ fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
             .or_insert(Val {
                 items: vec![],
                 line: n,
+                file: None,
             })
             .items;
         if items.is_empty() {
@@ -296,6 +407,7 @@ fn parse_hosts(file: &str, text: &str) -> Result<Inventory, Error> {
                 .or_insert(Val {
                     items: vec![],
                     line: n,
+                    file: None,
                 })
                 .items
                 .push(addr.to_string());
@@ -345,15 +457,33 @@ fn words(line: &str) -> Vec<String> {
 /// A variable's text as a list: `a,b`, `a b`, `['a', 'b']`.
 pub fn split_value(v: &str) -> Vec<String> {
     let t = v.trim();
+    // a whole value in one pair of quotes (INI `key="a b"`) is that text
+    let inner = unquote(t);
+    let t = if inner.len() < t.len() && !inner.contains(&t[..1]) {
+        inner
+    } else {
+        t
+    };
     let t = t
         .strip_prefix('[')
         .and_then(|s| s.strip_suffix(']'))
         .unwrap_or(t);
     t.split(|c: char| c == ',' || c.is_whitespace())
-        .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
+        .map(unquote)
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A word without its quotes when they pair up (`'443'`, `"lo"`); a stray quote stays,
+/// so the value is refused where it is used instead of silently changing meaning.
+fn unquote(w: &str) -> &str {
+    for q in ['\'', '"'] {
+        if w.len() >= 2 && w.starts_with(q) && w.ends_with(q) {
+            return &w[1..w.len() - 1];
+        }
+    }
+    w
 }
 
 fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
@@ -363,6 +493,7 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
         Vars(String),
     }
     let mut inv = Inventory::new(file);
+    let mut errs = crate::yaml::Errors::default();
     let mut sec = Sec::Hosts("ungrouped".into());
     for (i, raw) in text.lines().enumerate() {
         let n = i as u64 + 1;
@@ -376,14 +507,16 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 .strip_prefix('[')
                 .and_then(|s| s.strip_suffix(']'))
             else {
-                return Err(inv.err(n, format!("bad section header '{t}'")));
+                errs.push(inv.err(n, format!("bad section header '{t}'")));
+                continue;
             };
             let (name, kind) = match inner.split_once(':') {
                 Some((g, k)) => (g.trim(), Some(k.trim())),
                 None => (inner.trim(), None),
             };
             if !valid_name(name) {
-                return Err(inv.err(n, format!("bad group name '{name}'")));
+                errs.push(inv.err(n, format!("bad group name '{name}'")));
+                continue;
             }
             inv.group(name);
             sec = match kind {
@@ -391,7 +524,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 Some("children") => Sec::Children(name.into()),
                 Some("vars") => Sec::Vars(name.into()),
                 Some(k) => {
-                    return Err(inv.err(n, format!("unknown section kind ':{k}'")));
+                    errs.push(inv.err(n, format!("unknown section kind ':{k}'")));
+                    continue;
                 }
             };
             continue;
@@ -399,12 +533,14 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
         match &sec {
             Sec::Vars(g) => {
                 let Some((k, v)) = t.split_once('=') else {
-                    return Err(inv.err(n, format!("expected key=value in [{g}:vars]")));
+                    errs.push(inv.err(n, format!("expected key=value in [{g}:vars]")));
+                    continue;
                 };
                 let v = strip_comment(v);
                 let val = Val {
                     items: split_value(v),
                     line: n,
+                    file: None,
                 };
                 let g = g.clone();
                 inv.group(&g).vars.insert(k.trim().to_string(), val);
@@ -413,7 +549,8 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(child) = w.first() else { continue };
                 if !valid_name(child) {
-                    return Err(inv.err(n, format!("bad group name '{child}'")));
+                    errs.push(inv.err(n, format!("bad group name '{child}'")));
+                    continue;
                 }
                 let (g, child) = (g.clone(), child.clone());
                 inv.group(&child);
@@ -423,17 +560,40 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 let w = words(t);
                 let Some(pattern) = w.first() else { continue };
                 let pattern = strip_port(pattern);
-                let names = expand_range(pattern).map_err(|m| inv.err(n, m))?;
+                let count = match range_count(pattern) {
+                    Ok(c) => c,
+                    Err(m) => {
+                        errs.push(inv.err(n, m));
+                        continue;
+                    }
+                };
+                if count <= RANGE_MAX as u64
+                    && count.saturating_add(inv.hosts.len() as u64) > HOSTS_MAX as u64
+                {
+                    return Err(inv.err(
+                        n,
+                        format!("the inventory would hold more than {HOSTS_MAX} hosts"),
+                    ));
+                }
+                let names = match expand_range(pattern) {
+                    Ok(v) => v,
+                    Err(m) => {
+                        errs.push(inv.err(n, m));
+                        continue;
+                    }
+                };
                 let mut vars = Vars::new();
                 for kv in &w[1..] {
                     let Some((k, v)) = kv.split_once('=') else {
-                        return Err(inv.err(n, format!("expected key=value, found '{kv}'")));
+                        errs.push(inv.err(n, format!("expected key=value, found '{kv}'")));
+                        continue;
                     };
                     vars.insert(
                         k.to_string(),
                         Val {
                             items: split_value(v),
                             line: n,
+                            file: None,
                         },
                     );
                 }
@@ -446,10 +606,11 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
             }
         }
     }
+    errs.finish(file)?;
     Ok(inv)
 }
 
-fn valid_name(s: &str) -> bool {
+pub(crate) fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
@@ -470,67 +631,167 @@ fn strip_port(pattern: &str) -> &str {
     }
 }
 
-/// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`.
-pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
-    let Some(open) = pattern.find('[') else {
-        return Ok(vec![pattern.to_string()]);
-    };
-    // an IPv6 literal is not a range
-    if pattern.contains("::") || pattern[..open].contains(':') {
-        return Ok(vec![pattern.to_string()]);
-    }
-    let Some(close) = pattern[open..].find(']').map(|c| c + open) else {
-        return Err(format!("'{pattern}': unclosed range"));
-    };
-    let (head, inner, tail) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    let parts: Vec<&str> = inner.split(':').collect();
-    let bad = || format!("'{pattern}': a range is [START:END] or [START:END:STEP]");
-    if parts.len() < 2 || parts.len() > 3 {
-        return Err(bad());
-    }
-    let step: usize = match parts.get(2) {
-        Some(s) => s.parse().ok().filter(|&s| s > 0).ok_or_else(bad)?,
-        None => 1,
-    };
-    let tails = expand_range(tail)?;
-    if tails.len() > 1_000_000 {
-        return Err(format!("'{pattern}': the ranges expand to too many hosts"));
-    }
-    let mut out = Vec::new();
-    let (a, b) = (parts[0], parts[1]);
-    if let (Ok(x), Ok(y)) = (a.parse::<u64>(), b.parse::<u64>()) {
-        if x > y || y - x > 100_000 {
-            return Err(bad());
+/// Most hosts one range pattern may name (`db-[a:z][a:z][a:z]` is 17,576).
+pub(crate) const RANGE_MAX: usize = 65_536;
+/// Most hosts one inventory may hold (ranges counted before they are expanded).
+pub(crate) const HOSTS_MAX: usize = 1_000_000;
+
+/// One `[START:END:STEP]` of a pattern: numbers (with their zero-padding width) or letters.
+enum Range {
+    Num {
+        from: u64,
+        to: u64,
+        step: u64,
+        width: usize,
+    },
+    Alpha {
+        from: u8,
+        to: u8,
+        step: u8,
+    },
+}
+
+impl Range {
+    fn len(&self) -> u64 {
+        match *self {
+            Range::Num { from, to, step, .. } => (to - from) / step + 1,
+            Range::Alpha { from, to, step } => u64::from((to - from) / step) + 1,
         }
-        let width = if a.len() > 1 && a.starts_with('0') {
-            a.len()
-        } else {
-            0
+    }
+}
+
+/// A pattern cut into its fixed texts and ranges: `head [r] mid [r] tail`.
+fn parse_pattern(pattern: &str) -> Result<(Vec<&str>, Vec<Range>), String> {
+    let shown = opsbox_common::escape::quote(pattern);
+    let mut texts = Vec::new();
+    let mut ranges = Vec::new();
+    let mut rest = pattern;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| c + open) else {
+            return Err(format!("{shown}: unclosed range ('[' without ']')"));
         };
-        if (y - x + 1) as usize * tails.len() > 1_000_000 {
-            return Err(format!("'{pattern}': the ranges expand to too many hosts"));
+        texts.push(&rest[..open]);
+        let inner = &rest[open + 1..close];
+        let parts: Vec<&str> = inner.split(':').collect();
+        let bad = |why: &str| {
+            format!(
+                "{shown}: [{}] {why} (a range is [START:END] or [START:END:STEP], numbers or single letters)",
+                opsbox_common::escape::text(inner)
+            )
+        };
+        if parts.len() < 2 || parts.len() > 3 {
+            return Err(bad("has the wrong number of parts"));
         }
-        for v in (x..=y).step_by(step) {
-            for t in &tails {
-                out.push(format!("{head}{v:0width$}{t}"));
+        let step = match parts.get(2) {
+            Some(s) => s
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s > 0)
+                .ok_or_else(|| bad("has a step that is not a positive number"))?,
+            None => 1,
+        };
+        let (a, b) = (parts[0], parts[1]);
+        let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+        if digits(a) && digits(b) {
+            let (Ok(from), Ok(to)) = (a.parse::<u64>(), b.parse::<u64>()) else {
+                return Err(bad("has a number too large"));
+            };
+            if from > to {
+                return Err(bad("runs backwards"));
+            }
+            let width = if a.len() > 1 && a.starts_with('0') {
+                a.len()
+            } else {
+                0
+            };
+            ranges.push(Range::Num {
+                from,
+                to,
+                step,
+                width,
+            });
+        } else if a.len() == 1 && b.len() == 1 {
+            let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
+            if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
+                return Err(bad("is neither numbers nor letters"));
+            }
+            if x > y {
+                return Err(bad("runs backwards"));
+            }
+            let step = u8::try_from(step).unwrap_or(u8::MAX);
+            ranges.push(Range::Alpha {
+                from: x,
+                to: y,
+                step,
+            });
+        } else {
+            return Err(bad("is neither numbers nor letters"));
+        }
+        rest = &rest[close + 1..];
+    }
+    texts.push(rest);
+    Ok((texts, ranges))
+}
+
+/// How many hosts a pattern names, without expanding it (`None`: it is not a pattern the
+/// parser accepts, and [`expand_range`] says why).
+pub(crate) fn range_count(pattern: &str) -> Result<u64, String> {
+    if pattern.contains("::") || pattern.split('[').next().unwrap_or("").contains(':') {
+        return Ok(1);
+    }
+    let (_, ranges) = parse_pattern(pattern)?;
+    Ok(ranges
+        .iter()
+        .try_fold(1u64, |n, r| n.checked_mul(r.len()))
+        .unwrap_or(u64::MAX))
+}
+
+/// Ansible host ranges: `web[01:20].example.com`, `db-[a:c]`, `h[1:10:2]`; at most
+/// [`RANGE_MAX`] hosts, counted before anything is allocated.
+pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
+    // an IPv6 literal is not a range
+    if !pattern.contains('[')
+        || pattern.contains("::")
+        || pattern.split('[').next().unwrap_or("").contains(':')
+    {
+        return Ok(vec![pattern.to_string()]);
+    }
+    let n = range_count(pattern)?;
+    if n > RANGE_MAX as u64 {
+        return Err(format!(
+            "{}: the range names {} hosts; one pattern may name at most {RANGE_MAX}",
+            opsbox_common::escape::quote(pattern),
+            if n == u64::MAX {
+                "too many".to_string()
+            } else {
+                n.to_string()
+            },
+        ));
+    }
+    let (texts, ranges) = parse_pattern(pattern)?;
+    let mut out = vec![texts[0].to_string()];
+    for (r, text) in ranges.iter().zip(&texts[1..]) {
+        let mut next = Vec::with_capacity(out.len() * r.len() as usize);
+        for head in &out {
+            match *r {
+                Range::Num {
+                    from,
+                    to,
+                    step,
+                    width,
+                } => {
+                    for v in (from..=to).step_by(step as usize) {
+                        next.push(format!("{head}{v:0width$}{text}"));
+                    }
+                }
+                Range::Alpha { from, to, step } => {
+                    for v in (from..=to).step_by(step as usize) {
+                        next.push(format!("{head}{}{text}", v as char));
+                    }
+                }
             }
         }
-    } else if a.len() == 1 && b.len() == 1 && a <= b {
-        let (x, y) = (a.as_bytes()[0], b.as_bytes()[0]);
-        if !(x.is_ascii_alphabetic() && y.is_ascii_alphabetic()) {
-            return Err(bad());
-        }
-        for v in (x..=y).step_by(step) {
-            for t in &tails {
-                out.push(format!("{head}{}{t}", v as char));
-            }
-        }
-    } else {
-        return Err(bad());
+        out = next;
     }
     Ok(out)
 }
@@ -546,7 +807,15 @@ fn line_of(text: &str, needle: &str) -> u64 {
 fn json_items(v: &serde_json::Value) -> Vec<String> {
     use serde_json::Value;
     match v {
-        Value::Array(a) => a.iter().flat_map(json_items).collect(),
+        // a list's strings are items as they are (a string alone may be "a,b")
+        Value::Array(a) => a
+            .iter()
+            .flat_map(|i| match i {
+                Value::String(s) => vec![s.trim().to_string()],
+                other => json_items(other),
+            })
+            .filter(|s| !s.is_empty())
+            .collect(),
         Value::String(s) => split_value(s),
         Value::Null => vec![],
         Value::Bool(b) => vec![b.to_string()],
@@ -566,7 +835,14 @@ fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
                 .map(|w| line_of(text, &format!("\"{w}")))
                 .filter(|&l| l > 0)
                 .unwrap_or_else(|| line_of(text, &format!("\"{k}\"")));
-            vars.insert(k.clone(), Val { items, line });
+            vars.insert(
+                k.clone(),
+                Val {
+                    items,
+                    line,
+                    file: None,
+                },
+            );
         }
     }
     vars
@@ -664,6 +940,34 @@ mod tests {
         assert!(expand_range("h[5:1]").is_err());
         assert!(expand_range("h[1:2").is_err());
         assert!(expand_range("a[1:90000]b[1:90000]").is_err());
+        assert_eq!(expand_range("h[1:10:4]").unwrap(), ["h1", "h5", "h9"]);
+        assert_eq!(
+            expand_range("h[z:a]").unwrap_err(),
+            "\"h[z:a]\": [z:a] runs backwards (a range is [START:END] or [START:END:STEP], numbers or single letters)"
+        );
+        // the limit, at the boundary and counted before expanding
+        assert_eq!(expand_range("h[1:65536]").unwrap().len(), RANGE_MAX);
+        assert_eq!(
+            expand_range("web[0:999999]").unwrap_err(),
+            "\"web[0:999999]\": the range names 1000000 hosts; one pattern may name at most 65536"
+        );
+        assert!(
+            expand_range("h[0:65536]")
+                .unwrap_err()
+                .contains("65537 hosts")
+        );
+        let five = "db-[a:z][a:z][a:z][a:z][a:z]";
+        assert!(expand_range(five).unwrap_err().contains("11881376 hosts"));
+        assert!(
+            expand_range("h[0:99999999999999999999]")
+                .unwrap_err()
+                .contains("too large")
+        );
+        assert!(
+            expand_range("h[0:4000000000][0:4000000000][0:4000000000]")
+                .unwrap_err()
+                .contains("too many hosts")
+        );
         assert_eq!(strip_port("db1:2222"), "db1");
         assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
     }
@@ -719,5 +1023,34 @@ genfw_public_tcp=[\"80\", '443']
         assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 3);
         let e = parse("j", "{\n  \"all\": [}", None).unwrap_err();
         assert!(e.message().unwrap().starts_with("j:2:"), "{e:?}");
+    }
+}
+
+#[cfg(test)]
+mod ini_errors {
+    #[test]
+    fn quotes_pair_up_or_stay() {
+        assert_eq!(super::split_value("[\"80\", '443']"), ["80", "443"]);
+        assert_eq!(super::split_value("lo\" accept"), ["lo\"", "accept"]);
+        assert_eq!(super::split_value("''"), [""; 0]);
+        assert_eq!(
+            super::split_value("\"10.8.0.0/24 tcp/80\""),
+            ["10.8.0.0/24", "tcp/80"]
+        );
+        assert_eq!(super::split_value("\"a\", \"b\""), ["a", "b"]);
+    }
+
+    #[test]
+    fn size_cap_at_the_boundary() {
+        let r = |n: usize| super::read_capped(&vec![b'x'; n][..], 10).unwrap();
+        assert_eq!(r(10).map(|v| v.len()), Some(10));
+        assert_eq!(r(11), None);
+        assert_eq!(r(0).map(|v| v.len()), Some(0));
+    }
+
+    #[test]
+    fn all_listed() {
+        let e = super::parse("i", "[web]\nh x\n[a:bogus]\n[db]\nd[3:1]\n", None).unwrap_err();
+        assert_eq!(e.message(), Some("3 errors in i"));
     }
 }

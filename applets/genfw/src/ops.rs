@@ -3,7 +3,7 @@
 //! `unshare -Urn`. Only table `inet genfw`, chain `GENFW-INPUT` and the `genfw-*` sets
 //! are ever read or written.
 
-use crate::render::{CHAIN, SETS, TABLE};
+use crate::render::{CHAIN, TABLE, is_our_set};
 use opsbox_common::{Error, ResultExt, exit};
 use std::io::Write;
 use std::path::Path;
@@ -27,9 +27,10 @@ pub enum Backend {
     Ipt,
 }
 
-/// A finished command: success, stdout, stderr.
+/// A finished command: its exit status (None: killed by a signal), stdout, stderr.
 pub struct Ran {
     pub ok: bool,
+    pub code: Option<i32>,
     pub out: String,
     pub err: String,
 }
@@ -71,6 +72,7 @@ pub fn run(prog: &str, args: &[&str], input: Option<&[u8]>) -> Result<Ran, Error
     let o = child.wait_with_output().ctx(prog)?;
     Ok(Ran {
         ok: o.status.success(),
+        code: o.status.code(),
         out: String::from_utf8_lossy(&o.stdout).into_owned(),
         err: String::from_utf8_lossy(&o.stderr).into_owned(),
     })
@@ -115,6 +117,17 @@ pub fn load(b: &Bundle) -> Result<(), Error> {
                     return Err(Error::data(complaint(prog, &r)));
                 }
             }
+            // sets of genfw_allow rules that are gone: unreferenced now, so destroyable
+            let wanted: Vec<&str> = ipset
+                .lines()
+                .filter_map(|l| l.strip_prefix("swap "))
+                .filter_map(|l| l.split(' ').nth(1))
+                .collect();
+            for set in existing_sets()? {
+                if !wanted.contains(&set.as_str()) {
+                    run("ipset", &["destroy", &set], None)?;
+                }
+            }
             for prog in ["iptables", "ip6tables"] {
                 let jump = ["-C", "INPUT", "-j", CHAIN];
                 if !run(prog, &jump, None)?.ok {
@@ -131,8 +144,8 @@ pub fn load(b: &Bundle) -> Result<(), Error> {
                 run(prog, &["-F", CHAIN], None)?;
                 run(prog, &["-X", CHAIN], None)?;
             }
-            for (set, _) in SETS {
-                run("ipset", &["destroy", set], None)?;
+            for set in existing_sets()? {
+                run("ipset", &["destroy", &set], None)?;
             }
         }
     }
@@ -144,7 +157,7 @@ pub fn existing_sets() -> Result<Vec<String>, Error> {
     let r = run("ipset", &["list", "-n"], None)?;
     Ok(r.out
         .lines()
-        .filter(|l| SETS.iter().any(|(s, _)| s == l))
+        .filter(|l| is_our_set(l))
         .map(str::to_string)
         .collect())
 }
@@ -198,7 +211,7 @@ pub fn dump(backend: Backend) -> Result<Vec<String>, Error> {
             let r = run("ipset", &["save"], None)?;
             for l in r.out.lines() {
                 if let Some(rest) = l.strip_prefix("add ")
-                    && SETS.iter().any(|(s, _)| rest.starts_with(&format!("{s} ")))
+                    && rest.split(' ').next().is_some_and(is_our_set)
                 {
                     lines.push(format!("ipset {rest}"));
                 }
@@ -258,7 +271,7 @@ pub fn snapshot(backend: Backend) -> Result<Bundle, Error> {
             for l in r.out.lines() {
                 let mut w = l.splitn(3, ' ');
                 let (verb, name, rest) = (w.next(), w.next(), w.next().unwrap_or(""));
-                let Some(name) = name.filter(|n| SETS.iter().any(|(s, _)| s == n)) else {
+                let Some(name) = name.filter(|n| is_our_set(n)) else {
                     continue;
                 };
                 match verb {
@@ -357,14 +370,21 @@ impl Bundle {
     }
 }
 
+/// Exit status of `unshare` when it cannot make the namespace itself (our own child's
+/// codes are 0 or 64 and up).
+const UNSHARE_FAILED: i32 = 1;
+
 /// Load `b` in a throwaway user+network namespace and return the dump of what the kernel
 /// made of it. The loader's complaint is exit 65.
 pub fn trial(b: &Bundle, want_dump: bool) -> Result<Vec<String>, Error> {
-    let dir = tempdir()?;
-    save(&dir.0, b)?;
+    let dir = tempfile::Builder::new()
+        .prefix("genfw.")
+        .tempdir()
+        .ctx_code(exit::CANTCREAT, std::env::temp_dir().display())?;
+    save(dir.path(), b)?;
     let exe = std::env::current_exe().ctx("cannot find the running program")?;
     let exe = exe.to_string_lossy().into_owned();
-    let d = dir.0.to_string_lossy().into_owned();
+    let d = dir.path().to_string_lossy().into_owned();
     // root: a bare network namespace, where nft may size its netlink buffers for big sets
     // (a user namespace caps them near 10,000 elements); others: user + network namespace
     let ns = if nix::unistd::geteuid().is_root() {
@@ -374,7 +394,7 @@ pub fn trial(b: &Bundle, want_dump: bool) -> Result<Vec<String>, Error> {
     };
     let mode = if want_dump { "dump" } else { "load" };
     let mut r = run("unshare", &[ns, &exe, "genfw", "__trial", &d, mode], None)?;
-    if !r.ok && ns == "-n" && r.err.starts_with("unshare:") {
+    if r.code == Some(UNSHARE_FAILED) && ns == "-n" {
         // root without CAP_SYS_ADMIN (a container): a user namespace may still be allowed
         r = run(
             "unshare",
@@ -382,59 +402,31 @@ pub fn trial(b: &Bundle, want_dump: bool) -> Result<Vec<String>, Error> {
             None,
         )?;
     }
-    if !r.ok {
-        let msg = r.err.trim().trim_start_matches("genfw: ").to_string();
-        if msg.contains("unshare failed") || msg.starts_with("unshare:") {
-            return Err(Error::unavailable(format!(
-                "cannot make a throwaway network namespace: {msg}"
-            )));
-        }
-        // our own child's message, exit code kept when it is one of ours
-        return Err(match msg.is_empty() {
-            true => Error::data("the trial load failed"),
-            false => Error::new(
-                r.err_code(),
-                msg.lines()
-                    .next()
-                    .unwrap_or("trial load failed")
-                    .to_string(),
-            ),
-        });
+    if r.ok {
+        return Ok(r.out.lines().map(str::to_string).collect());
     }
-    Ok(r.out.lines().map(str::to_string).collect())
-}
-
-impl Ran {
-    fn err_code(&self) -> u8 {
-        if self.err.contains("not found (install") {
-            exit::UNAVAILABLE
-        } else {
-            exit::DATAERR
-        }
+    let msg = r.err.trim().trim_start_matches("genfw: ");
+    let first = msg.lines().next().unwrap_or("").to_string();
+    match r.code {
+        Some(UNSHARE_FAILED) => Err(Error::unavailable(format!(
+            "cannot make a throwaway network namespace: {first}"
+        ))),
+        // our own child's message, with its exit status
+        Some(c @ 64..=78) => Err(Error::new(c as u8, first)),
+        Some(c) => Err(Error::data(format!(
+            "the trial load failed (exit {c}): {first}"
+        ))),
+        None => Err(Error::data(format!(
+            "the trial load was killed by a signal: {first}"
+        ))),
     }
 }
 
-/// A temporary directory removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-pub fn tempdir() -> Result<TempDir, Error> {
-    let base = std::env::temp_dir();
-    for n in 0..1000u32 {
-        let p = base.join(format!("genfw.{}.{n}", std::process::id()));
-        match std::fs::create_dir(&p) {
-            Ok(()) => return Ok(TempDir(p)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::from_io_code(exit::CANTCREAT, base.display(), &e)),
-        }
-    }
-    Err(Error::cantcreat(format!(
-        "{}: no temporary directory",
-        base.display()
-    )))
+/// A program on PATH.
+pub fn which(prog: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(prog))
+            .find(|f| f.is_file())
+    })
 }

@@ -1,9 +1,11 @@
 //! Attribution from `/proc/PID/cgroup`: which systemd unit (or container, or session) a
 //! process belongs to.
 
+use crate::unitname;
+
 /// What restarting a finding means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// PID 1 (`systemctl daemon-reexec`).
     Init,
     /// A system service.
@@ -21,7 +23,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Init => "init",
             Kind::Service => "service",
@@ -36,17 +38,17 @@ impl Kind {
 
 /// A process's place: its kind and the unit (or container) name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Attribution {
-    pub kind: Kind,
+pub(crate) struct Attribution {
+    pub(crate) kind: Kind,
     /// Unit name (`ssh.service`, `session-3.scope`), container (`docker:0123456789ab`), or
     /// empty for [`Kind::None`].
-    pub unit: String,
+    pub(crate) unit: String,
     /// For user services: the manager (`user@1000.service`).
-    pub manager: Option<String>,
+    pub(crate) manager: Option<String>,
 }
 
 impl Attribution {
-    pub fn none() -> Self {
+    pub(crate) fn none() -> Self {
         Attribution {
             kind: Kind::None,
             unit: String::new(),
@@ -64,7 +66,7 @@ impl Attribution {
 
 /// The cgroup path systemd manages: the v2 `0::` line, or v1 `name=systemd` when the v2
 /// line is missing or only `/` (hybrid hierarchy).
-pub fn systemd_path(text: &str) -> Option<&str> {
+pub(crate) fn systemd_path(text: &str) -> Option<&str> {
     let mut v2 = None;
     let mut v1 = None;
     for line in text.lines() {
@@ -72,10 +74,14 @@ pub fn systemd_path(text: &str) -> Option<&str> {
         let (Some(id), Some(ctrl), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
+        // each hierarchy appears once: a second line is a forged one (the kernel refuses
+        // newlines in cgroup names, but nothing here relies on that)
         if id == "0" && ctrl.is_empty() {
-            v2 = Some(path);
-        } else if ctrl.split(',').any(|c| c == "name=systemd") {
-            v1 = Some(path);
+            if v2.replace(path).is_some() {
+                return None;
+            }
+        } else if ctrl.split(',').any(|c| c == "name=systemd") && v1.replace(path).is_some() {
+            return None;
         }
     }
     match (v2, v1) {
@@ -86,12 +92,12 @@ pub fn systemd_path(text: &str) -> Option<&str> {
 }
 
 /// The attribution of a process from its cgroup file's text.
-pub fn attribute(text: &str) -> Attribution {
+pub(crate) fn attribute(text: &str) -> Attribution {
     systemd_path(text).map_or_else(Attribution::none, attribute_path)
 }
 
 /// The attribution of one cgroup path (`/system.slice/ssh.service`).
-pub fn attribute_path(path: &str) -> Attribution {
+pub(crate) fn attribute_path(path: &str) -> Attribution {
     let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
     if let Some(c) = container(&parts) {
         return c;
@@ -103,7 +109,7 @@ pub fn attribute_path(path: &str) -> Attribution {
     if *first == "init.scope" {
         return Attribution::new(Kind::Init, *first);
     }
-    if first.starts_with("user@") && first.ends_with(".service") {
+    if first.starts_with("user@") && is_unit(first) {
         return match units.next() {
             Some(u) if *u != "init.scope" && is_unit(u) => Attribution {
                 kind: Kind::UserService,
@@ -113,7 +119,7 @@ pub fn attribute_path(path: &str) -> Attribution {
             _ => Attribution::new(Kind::UserManager, *first),
         };
     }
-    if first.starts_with("session-") && first.ends_with(".scope") {
+    if first.starts_with("session-") && first.ends_with(".scope") && unitname::is_valid(first) {
         return Attribution::new(Kind::Session, *first);
     }
     if is_unit(first) {
@@ -123,8 +129,9 @@ pub fn attribute_path(path: &str) -> Attribution {
 }
 
 fn is_unit(name: &str) -> bool {
-    // scopes (systemd-run --scope, tmux, conmon) cannot be restarted: grouped by tree
-    name.len() > ".service".len() && name.ends_with(".service")
+    // scopes (systemd-run --scope, tmux, conmon) cannot be restarted: grouped by tree; a
+    // name outside systemd's grammar (a delegated subtree can hold any) is no unit either
+    name.ends_with(".service") && unitname::is_valid(name)
 }
 
 /// Containers by the cgroup names their runtimes use (systemd and cgroupfs drivers).
@@ -197,6 +204,18 @@ mod tests {
         assert_eq!(at("0::/system.slice\n").0, Kind::None);
         assert_eq!(at("0::/system.slice/run-r0a1b.scope\n").0, Kind::None);
         assert_eq!(at("").0, Kind::None);
+        // names outside the unit grammar are no units: grouped by process tree
+        assert_eq!(at("0::/system.slice/a\x1b[2Jb.service\n").0, Kind::None);
+        assert_eq!(at("0::/system.slice/$(reboot).service\n").0, Kind::None);
+        assert_eq!(
+            at("0::/user.slice/user-1000.slice/user@1000.service/app.slice/x y.service\n").0,
+            Kind::UserManager
+        );
+        // a second line of the same hierarchy is a forgery: nothing is trusted
+        assert_eq!(
+            at("0::/user.slice/x\n0::/system.slice/ssh.service\n").0,
+            Kind::None
+        );
     }
 
     #[test]

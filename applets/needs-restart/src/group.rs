@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Why a file counts as stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// The kernel marks the mapping ` (deleted)`: the file was removed or renamed over.
     Deleted,
     /// The path now names another file (device/inode differ): replaced, or mounted over.
@@ -15,7 +15,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::Deleted => "deleted",
             Reason::Replaced => "replaced",
@@ -25,41 +25,52 @@ impl Reason {
 
 /// A process that runs at least one stale file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleProc {
-    pub pid: u32,
-    pub ppid: u32,
-    pub uid: u32,
+pub(crate) struct StaleProc {
+    pub(crate) pid: u32,
+    pub(crate) ppid: u32,
+    pub(crate) uid: u32,
     /// Start time, seconds since the epoch.
-    pub start_time: u64,
-    pub exe: String,
-    pub attribution: Attribution,
+    pub(crate) start_time: u64,
+    pub(crate) exe: String,
+    pub(crate) attribution: Attribution,
     /// The process is in another mount namespace (a container): paths were checked in its
     /// own root.
-    pub foreign_root: bool,
-    pub files: Vec<(String, Reason)>,
+    pub(crate) foreign_root: bool,
+    /// Its root directory is another than ours (a container's): its executable is not a
+    /// file of our packages.
+    pub(crate) other_root: bool,
+    pub(crate) files: Vec<(String, Reason)>,
 }
 
 /// One thing to restart (once), with every PID and every stale file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    pub kind: Kind,
+pub(crate) struct Finding {
+    pub(crate) kind: Kind,
     /// Unit or container name; `None` for a process tree without a unit.
-    pub unit: Option<String>,
-    pub manager: Option<String>,
-    pub pids: Vec<u32>,
-    pub exe: String,
-    pub uid: u32,
-    pub start_time: u64,
-    pub foreign_root: bool,
-    pub files: Vec<(String, Reason)>,
+    pub(crate) unit: Option<String>,
+    pub(crate) manager: Option<String>,
+    pub(crate) pids: Vec<u32>,
+    /// The process to restart: for a process tree its head (the master that forks the
+    /// workers, even when only workers were asked for with `--pid` or `--user`), else the
+    /// oldest process of the unit.
+    pub(crate) head: u32,
+    pub(crate) exe: String,
+    pub(crate) uid: u32,
+    pub(crate) start_time: u64,
+    pub(crate) foreign_root: bool,
+    pub(crate) other_root: bool,
+    pub(crate) files: Vec<(String, Reason)>,
+    /// Without systemd: the init script that restarts it (`/etc/init.d/NAME`), when one
+    /// was found (see `initd`).
+    pub(crate) service: Option<String>,
 }
 
 /// Parent PID and executable of every process seen, for folding process trees.
-pub type Tree = HashMap<u32, (u32, String)>;
+pub(crate) type Tree = HashMap<u32, (u32, String)>;
 
 /// The topmost ancestor of `pid` below PID 1 reached through parents running the same
 /// executable (the process itself when its parent runs something else).
-pub fn tree_head(pid: u32, exe: &str, tree: &Tree) -> u32 {
+pub(crate) fn tree_head(pid: u32, exe: &str, tree: &Tree) -> u32 {
     let mut cur = pid;
     let mut steps = 0;
     while let Some((ppid, _)) = tree.get(&cur) {
@@ -85,7 +96,7 @@ enum Key {
 /// Group stale processes into findings. `use_units`: systemd runs, so cgroup units name
 /// the findings; otherwise only containers keep their cgroup name and everything else is
 /// folded by process tree.
-pub fn group(procs: &[StaleProc], tree: &Tree, use_units: bool) -> Vec<Finding> {
+pub(crate) fn group(procs: &[StaleProc], tree: &Tree, use_units: bool) -> Vec<Finding> {
     let mut groups: BTreeMap<Key, Vec<&StaleProc>> = BTreeMap::new();
     for p in procs {
         let a = &p.attribution;
@@ -126,6 +137,10 @@ fn finding(key: Key, members: &[&StaleProc]) -> Finding {
         .or_else(|| members.iter().min_by_key(|p| (p.start_time, p.pid)))
         .copied();
     let pids: BTreeSet<u32> = members.iter().map(|p| p.pid).collect();
+    let oldest = members
+        .iter()
+        .min_by_key(|p| (p.start_time, p.pid))
+        .map_or(0, |p| p.pid);
     let files: BTreeSet<(String, Reason)> = members
         .iter()
         .flat_map(|p| p.files.iter().cloned())
@@ -135,11 +150,14 @@ fn finding(key: Key, members: &[&StaleProc]) -> Finding {
         unit,
         manager: members.iter().find_map(|p| p.attribution.manager.clone()),
         pids: pids.into_iter().collect(),
+        head: head.unwrap_or(oldest),
         exe: rep.map(|p| p.exe.clone()).unwrap_or_default(),
         uid: rep.map_or(0, |p| p.uid),
         start_time: members.iter().map(|p| p.start_time).min().unwrap_or(0),
         foreign_root: members.iter().any(|p| p.foreign_root),
+        other_root: members.iter().any(|p| p.other_root),
         files: files.into_iter().collect(),
+        service: None,
     }
 }
 
@@ -148,7 +166,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::cgroup::attribute_path;
 
-    pub fn proc(pid: u32, ppid: u32, exe: &str, cgroup: &str, file: &str) -> StaleProc {
+    pub(crate) fn proc(pid: u32, ppid: u32, exe: &str, cgroup: &str, file: &str) -> StaleProc {
         StaleProc {
             pid,
             ppid,
@@ -157,6 +175,7 @@ pub(crate) mod tests {
             exe: exe.into(),
             attribution: attribute_path(cgroup),
             foreign_root: false,
+            other_root: false,
             files: vec![(file.into(), Reason::Deleted)],
         }
     }

@@ -4,17 +4,22 @@
 
 /// One executable, file-backed mapping.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping<'a> {
+pub(crate) struct Mapping<'a> {
     /// Device of the mapped file as the kernel shows it (major, minor).
-    pub dev: (u32, u32),
-    pub inode: u64,
+    pub(crate) dev: (u32, u32),
+    pub(crate) inode: u64,
     /// The path with ` (deleted)` and package managers' temporary suffixes removed.
-    pub path: std::borrow::Cow<'a, str>,
-    pub deleted: bool,
+    pub(crate) path: std::borrow::Cow<'a, str>,
+    /// The kernel's ` (deleted)` marker ends the line. A live file may really be named so:
+    /// the scan trusts the marker only when this path is not that same file.
+    pub(crate) deleted: bool,
+    /// With the marker: the whole path as shown, marker included.
+    pub(crate) literal: Option<String>,
 }
 
-/// Parse one maps line; `None` for non-executable, anonymous or pseudo mappings.
-pub fn parse_line(line: &str) -> Option<Mapping<'_>> {
+/// Parse one maps line; `None` for non-executable, anonymous or pseudo mappings, and for
+/// files in temporary directories unless `temp` (`--include-temp`).
+pub(crate) fn parse_line(line: &str, temp: bool) -> Option<Mapping<'_>> {
     let mut rest = line;
     let mut field = || {
         rest = rest.trim_start_matches(' ');
@@ -40,23 +45,24 @@ pub fn parse_line(line: &str) -> Option<Mapping<'_>> {
         u32::from_str_radix(maj, 16).ok()?,
         u32::from_str_radix(min, 16).ok()?,
     );
-    let (path, deleted) = match path.strip_suffix(" (deleted)") {
-        Some(p) => (p, true),
-        None => (path, false),
+    let (path, literal) = match path.strip_suffix(" (deleted)") {
+        Some(p) => (p, Some(unescape(path).into_owned())),
+        None => (path, None),
     };
-    if is_ignored_path(path) {
+    if is_ignored_path(path, temp) {
         return None;
     }
     Some(Mapping {
         dev,
         inode,
         path: unescape(normalize(path)),
-        deleted,
+        deleted: literal.is_some(),
+        literal,
     })
 }
 
 /// Strip rpm's `;HEX` and dpkg's `.dpkg-new` / `.dpkg-tmp` temporary-name suffixes.
-pub fn normalize(path: &str) -> &str {
+pub(crate) fn normalize(path: &str) -> &str {
     if let Some((base, hex)) = path.rsplit_once(';')
         && !hex.is_empty()
         && hex.len() <= 16
@@ -82,29 +88,24 @@ fn unescape(path: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Paths that are not files a package manager replaces: pseudo-paths, memfd and SysV
-/// shared memory, devices, aio and DRM objects, and temporary directories.
-pub fn is_ignored_path(path: &str) -> bool {
-    const PREFIXES: &[&str] = &[
-        "/memfd:",
-        "/SYSV",
-        "/dev/",
-        "/[aio]",
-        "/drm",
-        "/i915",
-        "/tmp/",
-        "/var/tmp/",
-        "/run/",
-        "/dev/shm/",
-    ];
-    !path.starts_with('/') || PREFIXES.iter().any(|p| path.starts_with(p))
+/// shared memory, devices (`/dev/shm` included), aio and DRM objects; and, unless `temp`,
+/// the temporary directories [`TEMP_DIRS`].
+pub(crate) fn is_ignored_path(path: &str, temp: bool) -> bool {
+    const PREFIXES: &[&str] = &["/memfd:", "/SYSV", "/dev/", "/[aio]", "/drm", "/i915"];
+    !path.starts_with('/')
+        || PREFIXES.iter().any(|p| path.starts_with(p))
+        || (!temp && TEMP_DIRS.iter().any(|p| path.starts_with(p)))
 }
+
+/// Temporary directories, skipped unless `--include-temp`.
+pub(crate) const TEMP_DIRS: &[&str] = &["/tmp/", "/var/tmp/", "/run/"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn map(line: &str) -> Option<(String, bool, (u32, u32), u64)> {
-        parse_line(line).map(|m| (m.path.into_owned(), m.deleted, m.dev, m.inode))
+        parse_line(line, false).map(|m| (m.path.into_owned(), m.deleted, m.dev, m.inode))
     }
 
     #[test]
@@ -161,6 +162,13 @@ mod tests {
             let l = format!("7f00-7f01 r-xp 00000000 00:05 99 {path}");
             assert_eq!(map(&l), None, "{path}");
         }
+        // --include-temp: temporary directories are looked at, the rest still not
+        let with = |p: &str| parse_line(&format!("7f00-7f01 r-xp 0 fe:01 9 {p}"), true).is_some();
+        assert!(with("/tmp/app/x.so (deleted)"));
+        assert!(with("/var/tmp/x.so"));
+        assert!(with("/run/user/1000/x.so"));
+        assert!(!with("/dev/shm/pulse-shm-1 (deleted)"));
+        assert!(!with("/memfd:jit (deleted)"));
     }
 
     #[test]
@@ -182,5 +190,9 @@ mod tests {
         assert_eq!(map(l).unwrap().0, "/usr/lib64/libssl.so.3");
         let l = "7f00-7f01 r-xp 00000000 fe:01 5 /opt/a\\012b.so";
         assert_eq!(map(l).unwrap().0, "/opt/a\nb.so");
+        // the marker: trusted later only if the literal path is not the mapped file
+        let m = parse_line("7f00-7f01 r-xp 0 fe:01 5 /opt/d (deleted) (deleted)", false).unwrap();
+        assert_eq!(m.path, "/opt/d (deleted)");
+        assert_eq!(m.literal.as_deref(), Some("/opt/d (deleted) (deleted)"));
     }
 }

@@ -3,20 +3,25 @@
 
 use crate::cgroup::Kind;
 use crate::group::Finding;
+use crate::unitname;
+use opsbox_common::escape;
 
 /// What to do, as data; [`Plan::render`] makes the shell text.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Commands to run, in order (argv).
-    pub commands: Vec<Vec<String>>,
+    pub(crate) commands: Vec<Vec<String>>,
     /// Units set aside: (unit, reason).
-    pub deferred: Vec<(String, String)>,
-    /// What systemctl cannot restart: (what, how).
-    pub manual: Vec<(String, String)>,
+    pub(crate) deferred: Vec<(String, String)>,
+    /// What cannot be restarted by a command here: (what, how).
+    pub(crate) manual: Vec<(String, String)>,
+    /// Names that cannot be written into a command (outside systemd's unit grammar, or
+    /// not a safe shell word): (name, why). Never run; named in an escaped comment.
+    pub(crate) refused: Vec<(String, String)>,
 }
 
 /// Why a service unit must not be restarted blindly, if it must not.
-pub fn defer_reason(unit: &str) -> Option<&'static str> {
+pub(crate) fn defer_reason(unit: &str) -> Option<&'static str> {
     let base = unit.strip_suffix(".service").unwrap_or(unit);
     let template = base.split('@').next().unwrap_or(base);
     Some(match template {
@@ -28,7 +33,7 @@ pub fn defer_reason(unit: &str) -> Option<&'static str> {
         "display-manager" | "gdm" | "gdm3" | "sddm" | "lightdm" | "xdm" | "lxdm" | "slim" => {
             "the display manager: restarting it ends every graphical session"
         }
-        "NetworkManager" | "systemd-networkd" | "wpa_supplicant" => {
+        "NetworkManager" | "systemd-networkd" | "wpa_supplicant" | "networking" => {
             "networking: a restart can cut the connection this plan runs over"
         }
         "user" => "a user's service manager: restart it when the user logs out",
@@ -39,10 +44,12 @@ pub fn defer_reason(unit: &str) -> Option<&'static str> {
 }
 
 /// Build the plan. `systemd`: the running systemd's version, `None` when systemd is not
-/// the service manager.
-pub fn plan(findings: &[Finding], systemd: Option<u32>) -> Plan {
+/// the service manager (then init scripts found for the findings are restarted with
+/// `service NAME restart`).
+pub(crate) fn plan(findings: &[Finding], systemd: Option<u32>) -> Plan {
     let mut p = Plan::default();
     let mut restart: Vec<String> = Vec::new();
+    let mut scripts: Vec<String> = Vec::new();
     for f in findings {
         let unit = f.unit.clone().unwrap_or_default();
         match f.kind {
@@ -56,10 +63,17 @@ pub fn plan(findings: &[Finding], systemd: Option<u32>) -> Plan {
                     ));
                 }
             }
-            Kind::Service if systemd.is_some() => match defer_reason(&unit) {
-                Some(why) => p.deferred.push((unit, why.into())),
-                None => restart.push(unit),
-            },
+            Kind::Service if systemd.is_some() => {
+                if !unitname::is_valid(&unit) {
+                    p.refused
+                        .push((unit, "not a valid systemd unit name".into()));
+                } else {
+                    match defer_reason(&unit) {
+                        Some(why) => p.deferred.push((unit, why.into())),
+                        None => restart.push(unit),
+                    }
+                }
+            }
             Kind::UserManager => p
                 .deferred
                 .push((unit, defer_reason("user@").unwrap_or_default().into())),
@@ -78,10 +92,25 @@ pub fn plan(findings: &[Finding], systemd: Option<u32>) -> Plan {
                 format!("container {unit}"),
                 "restart it (or the services inside it) with its runtime".into(),
             )),
-            Kind::Service | Kind::None => p.manual.push((
-                format!("pid {} ({})", pids(&f.pids), f.exe),
-                "no systemd unit: restart the program by hand".into(),
-            )),
+            Kind::Service | Kind::None => match &f.service {
+                Some(name) if systemd.is_none() => match escape::sh(name) {
+                    Ok(_) => match defer_reason(name) {
+                        Some(why) => p.deferred.push((name.clone(), why.into())),
+                        None => scripts.push(name.clone()),
+                    },
+                    Err(_) => p
+                        .refused
+                        .push((name.clone(), "not a word a script can hold".into())),
+                },
+                _ => p.manual.push((
+                    format!("pid {} ({})", f.head, f.exe),
+                    if systemd.is_some() {
+                        "no systemd unit: restart the program by hand".into()
+                    } else {
+                        "no init script found: restart the program by hand".into()
+                    },
+                )),
+            },
         }
     }
     restart.sort();
@@ -104,6 +133,11 @@ pub fn plan(findings: &[Finding], systemd: Option<u32>) -> Plan {
             p.commands.push(c);
         }
     }
+    scripts.sort();
+    scripts.dedup();
+    for s in scripts {
+        p.commands.push(argv(&["service", &s, "restart"]));
+    }
     p
 }
 
@@ -111,44 +145,57 @@ fn argv(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
 
-pub fn pids(pids: &[u32]) -> String {
+pub(crate) fn pids(pids: &[u32]) -> String {
     pids.iter()
         .map(u32::to_string)
         .collect::<Vec<_>>()
         .join(",")
 }
 
-/// Quote a word for sh when it needs it.
-pub fn sh_quote(w: &str) -> String {
-    if !w.is_empty()
-        && w.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b))
-    {
-        w.to_string()
-    } else {
-        format!("'{}'", w.replace('\'', r"'\''"))
-    }
+/// One `# KIND: TEXT` comment line, the text escaped to one line.
+fn comment(s: &mut String, kind: &str, what: &str, how: &str) {
+    s.push_str("# ");
+    s.push_str(kind);
+    s.push_str(": ");
+    s.push_str(&escape::text(what));
+    s.push_str(": ");
+    s.push_str(&escape::text(how));
+    s.push('\n');
 }
 
 impl Plan {
-    /// A shell script: commands, then deferred and manual items as comments.
-    pub fn render(&self) -> String {
+    /// A shell script: commands (every word through `escape::sh`), then deferred, manual
+    /// and refused items as escaped comments.
+    pub(crate) fn render(&self) -> String {
         let mut s = String::from("#!/bin/sh\n");
         if self.commands.is_empty() {
-            s.push_str("# needs-restart: no unit to restart\n");
-        } else {
+            s.push_str("# needs-restart: nothing to restart by command\n");
+        } else if self.commands.iter().any(|c| c[0] == "systemctl") {
             s.push_str("# needs-restart: each unit once, in one systemd transaction\nset -e\n");
+        } else {
+            s.push_str("# needs-restart: each init script once\nset -e\n");
         }
         for c in &self.commands {
-            let words: Vec<String> = c.iter().map(|w| sh_quote(w)).collect();
-            s.push_str(&words.join(" "));
-            s.push('\n');
+            match c
+                .iter()
+                .map(|w| escape::sh(w))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(words) => {
+                    s.push_str(&words.join(" "));
+                    s.push('\n');
+                }
+                Err(e) => comment(&mut s, "refused", &c.join(" "), &e.to_string()),
+            }
         }
         for (unit, why) in &self.deferred {
-            s.push_str(&format!("# deferred: {unit}: {why}\n"));
+            comment(&mut s, "deferred", unit, why);
         }
         for (what, how) in &self.manual {
-            s.push_str(&format!("# manual: {what}: {how}\n"));
+            comment(&mut s, "manual", what, how);
+        }
+        for (what, why) in &self.refused {
+            comment(&mut s, "refused", what, why);
         }
         s
     }
@@ -293,19 +340,65 @@ mod tests {
                 .iter()
                 .any(|(w, h)| w.starts_with("PID 1") && h.contains("reboot"))
         );
-        assert!(p.render().contains("# needs-restart: no unit to restart\n"));
+        assert!(
+            p.render()
+                .contains("# needs-restart: nothing to restart by command\n")
+        );
         // nothing stale: an empty plan
         assert_eq!(plan(&[], Some(255)), Plan::default());
     }
 
     #[test]
-    fn quoting_and_reasons() {
-        assert_eq!(sh_quote("nginx.service"), "nginx.service");
-        assert_eq!(sh_quote("a b"), "'a b'");
-        assert_eq!(sh_quote("it's"), "'it'\\''s'");
+    fn hostile_names_stay_in_comments() {
+        let mut procs = vec![
+            proc(
+                300,
+                1,
+                "/opt/x\ntouch /tmp/PWNED\n$(id)\r\x1b[2J#/d",
+                "/",
+                "/l/a.so",
+            ),
+            proc(
+                400,
+                1,
+                "/usr/sbin/ok",
+                "/system.slice/ok.service",
+                "/l/a.so",
+            ),
+        ];
+        let mut f = group(&procs, &Default::default(), true);
+        // a unit name that slipped past attribution is still refused here
+        let svc = f.iter_mut().find(|x| x.kind == Kind::Service).unwrap();
+        svc.unit = Some("ok\n$(reboot).service".into());
+        let text = plan(&f, Some(252)).render();
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(
+            text.contains("# manual: pid 300 (/opt/x\\ntouch /tmp/PWNED\\n$(id)\\r\\e[2J#/d): "),
+            "{text}"
+        );
+        assert!(
+            text.contains("# refused: ok\\n$(reboot).service: not a valid systemd unit name\n"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("systemctl")), "{text}");
+        // without systemd: an init script name that is no safe word is refused too
+        procs.truncate(1);
+        let mut f = group(&procs, &Default::default(), false);
+        f[0].service = Some("a\nb".into());
+        let p = plan(&f, None);
+        assert!(p.commands.is_empty());
+        assert_eq!(p.refused.len(), 1);
+        f[0].service = Some("nginx".into());
+        let text = plan(&f, None).render();
+        assert!(text.ends_with("set -e\nservice nginx restart\n"), "{text}");
+    }
+
+    #[test]
+    fn reasons() {
         assert!(defer_reason("NetworkManager.service").is_some());
         assert!(defer_reason("serial-getty@ttyS0.service").is_some());
         assert!(defer_reason("docker.service").is_some());
+        assert!(defer_reason("dbus").is_some());
         assert!(defer_reason("nginx.service").is_none());
     }
 }

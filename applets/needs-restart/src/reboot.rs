@@ -8,15 +8,15 @@ use std::path::Path;
 /// needrestart's kernel status (`NEEDRESTART-KSTA`): 0 unknown, 1 current, 3 a newer
 /// version is installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KernelStatus {
-    pub running: String,
-    pub expected: Option<String>,
-    pub ksta: u8,
+pub(crate) struct KernelStatus {
+    pub(crate) running: String,
+    pub(crate) expected: Option<String>,
+    pub(crate) ksta: u8,
 }
 
 /// Compare version strings the way package managers roughly do: digit runs as numbers,
 /// other runs as text, `~` before anything.
-pub fn version_cmp(a: &str, b: &str) -> Ordering {
+pub(crate) fn version_cmp(a: &str, b: &str) -> Ordering {
     let (mut a, mut b) = (a.as_bytes(), b.as_bytes());
     loop {
         match (a.first(), b.first()) {
@@ -64,7 +64,7 @@ pub fn version_cmp(a: &str, b: &str) -> Ordering {
 }
 
 /// Kernel versions from the file names under /boot (`vmlinuz-6.1.0-13-amd64`, …).
-pub fn installed_kernels<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub(crate) fn installed_kernels<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut v: Vec<String> = names
         .into_iter()
         .filter_map(|n| {
@@ -80,7 +80,7 @@ pub fn installed_kernels<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<St
     v
 }
 
-pub fn kernel_status(running: &str, installed: &[String]) -> KernelStatus {
+pub(crate) fn kernel_status(running: &str, installed: &[String]) -> KernelStatus {
     let newest = installed.iter().max_by(|a, b| version_cmp(a, b)).cloned();
     let ksta = match &newest {
         None => 0,
@@ -96,19 +96,19 @@ pub fn kernel_status(running: &str, installed: &[String]) -> KernelStatus {
 
 /// What the reboot check looks at, gathered from the machine (or made up in tests).
 #[derive(Debug, Clone, Default)]
-pub struct Facts {
-    pub in_container: bool,
-    pub kernel: Option<KernelStatus>,
+pub(crate) struct Facts {
+    pub(crate) in_container: bool,
+    pub(crate) kernel: Option<KernelStatus>,
     /// `/lib/modules` exists (a kernel with modules) and whether the running one's is there.
-    pub modules_dir: Option<bool>,
+    pub(crate) modules_dir: Option<bool>,
     /// `/run/reboot-required` (Debian) / `/run/reboot-needed` (SUSE) present.
-    pub flag_files: Vec<String>,
+    pub(crate) flag_files: Vec<String>,
     /// Executables of stale message buses, with their PIDs.
-    pub stale_bus: Vec<(String, Vec<u32>)>,
+    pub(crate) stale_bus: Vec<(String, Vec<u32>)>,
 }
 
 /// The reasons to reboot, in a stable order; empty when none.
-pub fn reasons(f: &Facts) -> Vec<String> {
+pub(crate) fn reasons(f: &Facts) -> Vec<String> {
     let mut r = Vec::new();
     if !f.in_container {
         if let Some(k) = &f.kernel
@@ -140,7 +140,7 @@ pub fn reasons(f: &Facts) -> Vec<String> {
 }
 
 /// Whether we run inside a container (kernel checks are then the host's business).
-pub fn in_container() -> bool {
+pub(crate) fn in_container() -> bool {
     [
         "/.dockerenv",
         "/run/.containerenv",
@@ -153,7 +153,7 @@ pub fn in_container() -> bool {
 }
 
 /// Gather the facts from this machine.
-pub fn facts(stale_bus: Vec<(String, Vec<u32>)>) -> Facts {
+pub(crate) fn facts(stale_bus: Vec<(String, Vec<u32>)>) -> Facts {
     let running = rustix::system::uname()
         .release()
         .to_string_lossy()

@@ -5,17 +5,19 @@ use crate::cgroup::Kind;
 use crate::group::Finding;
 use crate::reboot;
 use crate::scan::Scan;
+use crate::unitname;
+use opsbox_common::escape;
 use serde_json::json;
 use std::collections::HashMap;
 use std::fmt::Write;
 
 /// uid ↔ name from /etc/passwd text.
-pub struct Users {
+pub(crate) struct Users {
     names: HashMap<u32, String>,
 }
 
 impl Users {
-    pub fn new(passwd: &str) -> Self {
+    pub(crate) fn new(passwd: &str) -> Self {
         let names = passwd
             .lines()
             .filter_map(|l| {
@@ -27,7 +29,7 @@ impl Users {
             .collect();
         Users { names }
     }
-    pub fn name(&self, uid: u32) -> String {
+    pub(crate) fn name(&self, uid: u32) -> String {
         self.names
             .get(&uid)
             .cloned()
@@ -36,7 +38,7 @@ impl Users {
 }
 
 /// The uid of a user name in /etc/passwd text.
-pub fn uid_of(passwd: &str, name: &str) -> Option<u32> {
+pub(crate) fn uid_of(passwd: &str, name: &str) -> Option<u32> {
     passwd.lines().find_map(|l| {
         let mut f = l.split(':');
         (f.next()? == name).then_some(())?;
@@ -45,7 +47,7 @@ pub fn uid_of(passwd: &str, name: &str) -> Option<u32> {
 }
 
 /// `systemd 252 (252.38-1~deb12u1)` → 252.
-pub fn parse_systemd_version(text: &str) -> Option<u32> {
+pub(crate) fn parse_systemd_version(text: &str) -> Option<u32> {
     text.lines()
         .next()?
         .strip_prefix("systemd ")?
@@ -56,7 +58,7 @@ pub fn parse_systemd_version(text: &str) -> Option<u32> {
 }
 
 /// At most `max` PIDs, comma-separated, then `…` if there were more.
-pub fn pid_list(pids: &[u32], max: usize) -> String {
+pub(crate) fn pid_list(pids: &[u32], max: usize) -> String {
     let mut s = crate::plan::pids(&pids[..pids.len().min(max)]);
     if pids.len() > max {
         s.push_str(",…");
@@ -65,25 +67,40 @@ pub fn pid_list(pids: &[u32], max: usize) -> String {
 }
 
 /// Everything an output format may show.
-pub struct Context<'a> {
-    pub findings: &'a [Finding],
-    pub scan: &'a Scan,
+pub(crate) struct Context<'a> {
+    pub(crate) findings: &'a [Finding],
+    pub(crate) scan: &'a Scan,
     /// Reboot reasons when `-r` asked for them.
-    pub reboot: Option<&'a [String]>,
-    pub users: &'a Users,
-    pub systemd: bool,
+    pub(crate) reboot: Option<&'a [String]>,
+    pub(crate) users: &'a Users,
+    pub(crate) systemd: bool,
+    /// `--host-id`, else the hostname.
+    pub(crate) host: Option<String>,
+    /// The exit status the run gives.
+    pub(crate) code: u8,
+}
+
+/// A unit (or container) name for a line: as is when it is a valid unit name (nothing
+/// to escape but `\`, which unit names use for their own escapes), else escaped.
+pub(crate) fn unit_shown(u: &str) -> std::borrow::Cow<'_, str> {
+    if unitname::is_valid(u) {
+        u.into()
+    } else {
+        escape::text(u)
+    }
 }
 
 fn label(f: &Finding) -> String {
-    match (&f.unit, f.kind) {
-        (Some(u), _) => format!("{} {u}", f.kind.as_str()),
-        (None, _) => format!("process {}", f.pids.first().copied().unwrap_or(0)),
+    match (&f.unit, &f.service) {
+        (Some(u), _) => format!("{} {}", f.kind.as_str(), unit_shown(u)),
+        (None, Some(s)) => format!("process {} (init script {})", f.head, escape::text(s)),
+        (None, None) => format!("process {}", f.head),
     }
 }
 
 /// Human text: one block per finding (units, then loose processes, sessions, containers),
 /// the reboot hint, and a summary line.
-pub fn text(c: &Context) -> String {
+pub(crate) fn text(c: &Context) -> String {
     let mut s = String::new();
     for f in c.findings {
         let _ = writeln!(
@@ -91,8 +108,12 @@ pub fn text(c: &Context) -> String {
             "{}: pid {} ({}, user {}){}",
             label(f),
             crate::plan::pids(&f.pids),
-            if f.exe.is_empty() { "?" } else { &f.exe },
-            c.users.name(f.uid),
+            if f.exe.is_empty() {
+                "?".into()
+            } else {
+                escape::text(&f.exe)
+            },
+            escape::text(&c.users.name(f.uid)),
             if f.foreign_root {
                 " [own root: checked there]"
             } else {
@@ -100,7 +121,7 @@ pub fn text(c: &Context) -> String {
             }
         );
         for (path, why) in &f.files {
-            let _ = writeln!(s, "  {:<8} {path}", why.as_str());
+            let _ = writeln!(s, "  {:<8} {}", why.as_str(), escape::text(path));
         }
     }
     if let Some(r) = c.reboot {
@@ -108,7 +129,7 @@ pub fn text(c: &Context) -> String {
             s.push_str("reboot: not needed\n");
         }
         for reason in r {
-            let _ = writeln!(s, "reboot needed: {reason}");
+            let _ = writeln!(s, "reboot needed: {}", escape::text(reason));
         }
     }
     if c.findings.iter().any(|f| f.kind == Kind::Init) && c.systemd {
@@ -127,12 +148,12 @@ pub fn text(c: &Context) -> String {
 
 /// `--units`: the system services safe to restart, one a line (those the plan defers, such
 /// as dbus, are left out: `--units | xargs systemctl restart` must not cut the bus).
-pub fn units(findings: &[Finding]) -> String {
+pub(crate) fn units(findings: &[Finding]) -> String {
     let mut v: Vec<&str> = findings
         .iter()
         .filter(|f| f.kind == Kind::Service)
         .filter_map(|f| f.unit.as_deref())
-        .filter(|u| crate::plan::defer_reason(u).is_none())
+        .filter(|u| unitname::is_valid(u) && crate::plan::defer_reason(u).is_none())
         .collect();
     v.sort();
     v.dedup();
@@ -140,7 +161,7 @@ pub fn units(findings: &[Finding]) -> String {
 }
 
 /// `--pids`: every stale PID, one a line, ascending.
-pub fn pids(findings: &[Finding]) -> String {
+pub(crate) fn pids(findings: &[Finding]) -> String {
     let mut v: Vec<u32> = findings
         .iter()
         .flat_map(|f| f.pids.iter().copied())
@@ -151,13 +172,15 @@ pub fn pids(findings: &[Finding]) -> String {
 }
 
 /// One finding as a JSON object.
-pub fn finding_json(f: &Finding, users: &Users) -> serde_json::Value {
+pub(crate) fn finding_json(f: &Finding, users: &Users) -> serde_json::Value {
     json!({
         "type": "finding",
         "unit": f.unit,
         "kind": f.kind.as_str(),
         "manager": f.manager,
         "pids": f.pids,
+        "restart_pid": f.head,
+        "service": f.service,
         "exe": f.exe,
         "uid": f.uid,
         "user": users.name(f.uid),
@@ -174,7 +197,7 @@ fn read_trim(path: &str) -> String {
 }
 
 /// `--json`: JSON lines, one per finding, then the summary.
-pub fn json(c: &Context) -> String {
+pub(crate) fn json(c: &Context) -> String {
     let mut s = String::new();
     for f in c.findings {
         let _ = writeln!(s, "{}", finding_json(f, c.users));
@@ -182,7 +205,7 @@ pub fn json(c: &Context) -> String {
     let uts = rustix::system::uname();
     let summary = json!({
         "type": "summary",
-        "host": uts.nodename().to_string_lossy(),
+        "host": c.host.clone().unwrap_or_else(|| uts.nodename().to_string_lossy().into_owned()),
         "boot_id": read_trim("/proc/sys/kernel/random/boot_id"),
         "kernel": uts.release().to_string_lossy(),
         "systemd": c.systemd,
@@ -193,18 +216,19 @@ pub fn json(c: &Context) -> String {
         "scan_seconds": (c.scan.seconds * 1000.0).round() / 1000.0,
         "reboot_needed": c.reboot.map(|r| !r.is_empty()),
         "reboot_reasons": c.reboot,
+        "exit": c.code,
     });
     let _ = writeln!(s, "{summary}");
     s
 }
 
 /// `--batch`: needrestart's `-b` keys.
-pub fn batch(c: &Context, facts: &reboot::Facts) -> String {
+pub(crate) fn batch(c: &Context, facts: &reboot::Facts) -> String {
     let mut s = format!("NEEDRESTART-VER: opsbox-{}\n", env!("CARGO_PKG_VERSION"));
     if let Some(k) = &facts.kernel {
-        let _ = writeln!(s, "NEEDRESTART-KCUR: {}", k.running);
+        let _ = writeln!(s, "NEEDRESTART-KCUR: {}", escape::text(&k.running));
         if let Some(e) = &k.expected {
-            let _ = writeln!(s, "NEEDRESTART-KEXP: {e}");
+            let _ = writeln!(s, "NEEDRESTART-KEXP: {}", escape::text(e));
         }
         let _ = writeln!(
             s,
@@ -222,19 +246,25 @@ pub fn batch(c: &Context, facts: &reboot::Facts) -> String {
         let unit = f.unit.clone().unwrap_or_default();
         match f.kind {
             Kind::Init => svc.push("systemd-manager".to_string()),
-            Kind::Service => svc.push(unit),
-            Kind::Container => cont.push(unit),
+            Kind::Service => svc.push(unit_shown(&unit).into_owned()),
+            Kind::Container => cont.push(escape::text(&unit).into_owned()),
             Kind::Session => sess.push(format!(
                 "{} @ session #{}",
-                c.users.name(f.uid),
-                unit.trim_start_matches("session-")
-                    .trim_end_matches(".scope")
+                escape::text(&c.users.name(f.uid)),
+                escape::text(
+                    unit.trim_start_matches("session-")
+                        .trim_end_matches(".scope")
+                )
             )),
-            Kind::UserManager | Kind::UserService => {
-                sess.push(format!("{} @ user manager service", c.users.name(f.uid)))
+            Kind::UserManager | Kind::UserService => sess.push(format!(
+                "{} @ user manager service",
+                escape::text(&c.users.name(f.uid))
+            )),
+            Kind::None if f.service.is_some() => {
+                svc.push(escape::text(f.service.as_deref().unwrap_or_default()).into_owned())
             }
             Kind::None => {
-                let name = f.exe.rsplit('/').next().unwrap_or("?").to_string();
+                let name = escape::text(f.exe.rsplit('/').next().unwrap_or("?")).into_owned();
                 match loose.iter_mut().find(|(n, _)| *n == name) {
                     Some((_, p)) => p.extend(&f.pids),
                     None => loose.push((name, f.pids.clone())),
@@ -333,6 +363,8 @@ mod tests {
             reboot: Some(&reasons),
             users: &users,
             systemd: true,
+            host: Some("web1".into()),
+            code: 2,
         };
         let t = text(&c);
         assert!(t.starts_with("init init.scope: pid 1 (/usr/lib/systemd/systemd, user root)\n  deleted  /l/a.so\nservice dbus.service: pid 200 (/usr/bin/dbus-daemon, user root)\n  deleted  /l/a.so\nservice nginx.service: pid 300,301 (/usr/sbin/nginx, user root)\n  deleted  /l/libgnutls.so.30\n"), "{t}");
@@ -385,6 +417,8 @@ mod tests {
         assert_eq!(lines[6]["type"], "summary");
         assert_eq!(lines[6]["reboot_needed"], true);
         assert_eq!(lines[6]["unreadable_pids"], json!([7]));
+        assert_eq!(lines[6]["host"], "web1");
+        assert_eq!(lines[6]["exit"], 2);
     }
 
     #[test]

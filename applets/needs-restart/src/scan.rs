@@ -14,31 +14,33 @@ use std::os::fd::OwnedFd;
 
 /// What to scan.
 #[derive(Debug, Default)]
-pub struct Config {
+pub(crate) struct Config {
     /// Only these processes (their ancestors are still looked at, for grouping).
-    pub pids: Option<HashSet<u32>>,
+    pub(crate) pids: Option<HashSet<u32>>,
     /// Only processes of these users.
-    pub uids: Option<HashSet<u32>>,
+    pub(crate) uids: Option<HashSet<u32>>,
     /// Mapped paths matching any of these are never reported.
-    pub ignore: Vec<Regex>,
+    pub(crate) ignore: Vec<Regex>,
     /// Also check files on network and FUSE filesystems (may hang on a dead server).
-    pub all_filesystems: bool,
+    pub(crate) all_filesystems: bool,
+    /// Also look at files in temporary directories (`--include-temp`).
+    pub(crate) include_temp: bool,
     /// The proc filesystem (`/proc`).
-    pub proc_root: String,
+    pub(crate) proc_root: String,
 }
 
 /// What a scan found.
 #[derive(Debug, Default)]
-pub struct Scan {
-    pub stale: Vec<StaleProc>,
-    pub tree: Tree,
+pub(crate) struct Scan {
+    pub(crate) stale: Vec<StaleProc>,
+    pub(crate) tree: Tree,
     /// Processes whose maps were read (kernel threads and ourselves excluded).
-    pub scanned: usize,
+    pub(crate) scanned: usize,
     /// Processes whose maps could not be read (permission).
-    pub unreadable: Vec<u32>,
+    pub(crate) unreadable: Vec<u32>,
     /// PIDs `--pid` asked for that do not exist.
-    pub missing: Vec<u32>,
-    pub seconds: f64,
+    pub(crate) missing: Vec<u32>,
+    pub(crate) seconds: f64,
 }
 
 /// (mount namespace, root device and inode): where a path means the same file.
@@ -70,11 +72,18 @@ fn libc_eio() -> i32 {
     Errno::IO.raw_os_error()
 }
 
-/// Read a whole file relative to a directory handle into `buf`.
-fn read_at(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>) -> Result<(), Errno> {
+/// Most bytes read of one `/proc/PID/maps` (about 800,000 mappings of ordinary paths; the
+/// kernel's default `vm.max_map_count` is 65,530); the rest is not looked at.
+pub(crate) const MAPS_MAX: u64 = 64 << 20;
+/// Most bytes read of a process's `stat` or `cgroup` file.
+pub(crate) const SMALL_MAX: u64 = 1 << 20;
+
+/// Read a file relative to a directory handle into `buf`, at most `max` bytes.
+fn read_at(dir: &OwnedFd, name: &str, buf: &mut Vec<u8>, max: u64) -> Result<(), Errno> {
     buf.clear();
     let fd = rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
     std::fs::File::from(fd)
+        .take(max)
         .read_to_end(buf)
         .map(|_| ())
         .map_err(|e| errno(&e))
@@ -90,7 +99,7 @@ fn gone(e: Errno) -> bool {
 }
 
 /// Fields of `/proc/PID/stat` we use: (ppid, flags, starttime in ticks).
-pub fn parse_stat(text: &str) -> Option<(u32, u64, u64)> {
+pub(crate) fn parse_stat(text: &str) -> Option<(u32, u64, u64)> {
     let rest = &text[text.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_ascii_whitespace().collect();
     Some((
@@ -116,7 +125,7 @@ fn dev_ino(st: &rustix::fs::Stat) -> (u64, u64) {
 }
 
 /// Mount points of filesystems whose stat may hang (network, FUSE), from mountinfo text.
-pub fn remote_mounts(mountinfo: &str) -> Vec<String> {
+pub(crate) fn remote_mounts(mountinfo: &str) -> Vec<String> {
     const REMOTE: &[&str] = &[
         "nfs",
         "nfs4",
@@ -170,7 +179,7 @@ fn unescape_octal(s: &str) -> String {
 }
 
 /// Whether `path` lies under one of the mount points.
-pub fn under_any(path: &str, mounts: &[String]) -> bool {
+pub(crate) fn under_any(path: &str, mounts: &[String]) -> bool {
     mounts.iter().any(|m| {
         m == "/"
             || path
@@ -206,7 +215,7 @@ impl<'c> Ctx<'c> {
                         .unwrap_or_default()
                 } else {
                     let mut b = Vec::new();
-                    let _ = read_at(dir, "mountinfo", &mut b);
+                    let _ = read_at(dir, "mountinfo", &mut b, MAPS_MAX);
                     String::from_utf8_lossy(&b).into_owned()
                 };
                 self.remote.insert(view.clone(), remote_mounts(&text));
@@ -253,12 +262,12 @@ impl<'c> Ctx<'c> {
             }
             uid = Some(u);
         }
-        match read_at(&dir, "maps", buf) {
+        match read_at(&dir, "maps", buf, MAPS_MAX) {
             Ok(()) => {}
             Err(e) if gone(e) => return,
             Err(_) => {
                 // a kernel thread is unreadable to non-root, and has nothing to report
-                let kthread = read_at(&dir, "stat", buf)
+                let kthread = read_at(&dir, "stat", buf, SMALL_MAX)
                     .ok()
                     .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
                     .is_some_and(|(_, flags, _)| flags & PF_KTHREAD != 0);
@@ -272,20 +281,32 @@ impl<'c> Ctx<'c> {
         if buf.is_empty() {
             return;
         }
+        // cut at the limit: the last, partial line would name a shorter path
+        if buf.len() as u64 >= MAPS_MAX {
+            let end = buf.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            buf.truncate(end);
+        }
         out.scanned += 1;
         let text = String::from_utf8_lossy(buf);
         let mut files: Vec<(String, Reason)> = Vec::new();
         let mut checked: HashSet<&str> = HashSet::new();
         let mut view: Option<Option<View>> = None;
         for line in text.lines() {
-            let Some(m) = maps::parse_line(line) else {
+            let Some(m) = maps::parse_line(line, self.cfg.include_temp) else {
                 continue;
             };
             if self.ignored(&m.path) {
                 continue;
             }
-            if m.deleted {
-                push_file(&mut files, &m.path, Reason::Deleted);
+            if let Some(literal) = &m.literal {
+                // the marker, unless a live file is really named so: then it is that file
+                let v = view.get_or_insert_with(|| self.view_of(&dir)).clone();
+                let live = v
+                    .and_then(|v| self.ident(&dir, &v, literal))
+                    .is_some_and(|(dev, ino)| !is_replaced(m.dev, m.inode, dev, ino));
+                if !live {
+                    push_file(&mut files, &m.path, Reason::Deleted);
+                }
                 continue;
             }
             if !checked.insert(line_path(line)) {
@@ -305,7 +326,7 @@ impl<'c> Ctx<'c> {
             return;
         }
         // stale: now who it is
-        let Some((ppid, _, start_ticks)) = read_at(&dir, "stat", buf)
+        let Some((ppid, _, start_ticks)) = read_at(&dir, "stat", buf, SMALL_MAX)
             .ok()
             .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
         else {
@@ -313,23 +334,23 @@ impl<'c> Ctx<'c> {
         };
         let exe = readlink_at(&dir, "exe").unwrap_or_default();
         let exe = match exe.strip_suffix(" (deleted)") {
-            Some(p) => {
+            Some(p) if !self.exe_is_live(&dir, &view.clone().flatten(), &exe) => {
                 let p = maps::normalize(p).to_string();
-                if !maps::is_ignored_path(&p) && !self.ignored(&p) {
+                if !maps::is_ignored_path(&p, self.cfg.include_temp) && !self.ignored(&p) {
                     push_file(&mut files, &p, Reason::Deleted);
                 }
                 p
             }
-            None => exe,
+            _ => exe,
         };
         let uid = uid.unwrap_or_else(|| rustix::fs::fstat(&dir).map_or(u32::MAX, |s| s.st_uid));
-        let cg = read_at(&dir, "cgroup", buf)
+        let cg = read_at(&dir, "cgroup", buf, SMALL_MAX)
             .map(|_| cgroup::attribute(&String::from_utf8_lossy(buf)))
             .unwrap_or_else(|_| cgroup::Attribution::none());
-        let foreign_root = view
-            .flatten()
-            .or_else(|| self.view_of(&dir))
-            .is_some_and(|v| v.0 != self.my_view.0);
+        let v = view.flatten().or_else(|| self.view_of(&dir));
+        let foreign_root = v.as_ref().is_some_and(|v| v.0 != self.my_view.0);
+        // unknown counts as another root: its packages are then not looked up here
+        let other_root = v.is_none_or(|v| v.1 != self.my_view.1);
         files.sort();
         out.tree.insert(pid, (ppid, exe.clone()));
         out.stale.push(StaleProc {
@@ -340,8 +361,25 @@ impl<'c> Ctx<'c> {
             exe,
             attribution: cg,
             foreign_root,
+            other_root,
             files,
         });
+    }
+
+    /// Whether the file `exe` links to is the live file at the path `literal` (a name that
+    /// really ends in ` (deleted)`).
+    fn exe_is_live(&mut self, dir: &OwnedFd, view: &Option<View>, literal: &str) -> bool {
+        let view = match view {
+            Some(v) => Some(v.clone()),
+            None => self.view_of(dir),
+        };
+        let Some(view) = view else { return false };
+        let Ok(st) = rustix::fs::statat(dir, "exe", AtFlags::empty()) else {
+            return false;
+        };
+        let mapped = (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev));
+        self.ident(dir, &view, literal)
+            .is_some_and(|(dev, ino)| !is_replaced(mapped, st.st_ino, dev, ino))
     }
 
     fn ignored(&self, path: &str) -> bool {
@@ -371,7 +409,7 @@ fn ancestors(proc_root: &str, out: &mut Scan, buf: &mut Vec<u8>) {
             let Ok(dir) = open_pid(proc_root, cur) else {
                 break;
             };
-            let Some((ppid, _, start)) = read_at(&dir, "stat", buf)
+            let Some((ppid, _, start)) = read_at(&dir, "stat", buf, SMALL_MAX)
                 .ok()
                 .and_then(|_| parse_stat(&String::from_utf8_lossy(buf)))
             else {
@@ -406,7 +444,7 @@ fn push_file(files: &mut Vec<(String, Reason)>, path: &str, why: Reason) {
 /// Whether a mapping of (dev, inode) is stale given what its path names now. Devices of
 /// major 0 (overlay, btrfs subvolumes, tmpfs) are not comparable across filesystems: when
 /// the devices differ and one of them is anonymous, the answer is "unknown" (not stale).
-pub fn is_replaced(map_dev: (u32, u32), map_ino: u64, dev: (u32, u32), ino: u64) -> bool {
+pub(crate) fn is_replaced(map_dev: (u32, u32), map_ino: u64, dev: (u32, u32), ino: u64) -> bool {
     if map_dev == dev {
         map_ino != ino
     } else {
@@ -415,7 +453,7 @@ pub fn is_replaced(map_dev: (u32, u32), map_ino: u64, dev: (u32, u32), ino: u64)
 }
 
 /// Scan the processes.
-pub fn scan(cfg: &Config) -> std::io::Result<Scan> {
+pub(crate) fn scan(cfg: &Config) -> std::io::Result<Scan> {
     let started = std::time::Instant::now();
     let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
     let self_dir = rustix::fs::openat(

@@ -1,9 +1,10 @@
 //! The event loop: the serial port, the listening socket (or the outgoing connection),
 //! every client and the signals, all in one mio poll.
 
-use crate::log::Log;
-use crate::opts::{Config, Net};
-use crate::serial::{Flow, OpenError, Parity, Port, Settings};
+use crate::log::{Limit, Log};
+use crate::opts::{Config, Mode, Net};
+use crate::rfc2217::{self, Action};
+use crate::serial::{OpenError, Port, Settings};
 use crate::telnet::{self, Cmd, Decoded, Telnet};
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
@@ -30,6 +31,8 @@ const SERIAL_QUEUE_HIGH: usize = 64 * 1024;
 const RETRY: Duration = Duration::from_millis(500);
 /// `--client` reconnects after 0.5 s, doubling up to this.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// At most this many lines a second log clients' settings changes (the rest are counted).
+const REQUEST_LOG_PER_SEC: u32 = 5;
 /// How often RFC 2217 clients' modem lines are looked at.
 const MODEM_POLL: Duration = Duration::from_secs(1);
 
@@ -40,8 +43,13 @@ struct Client {
     sent: usize,
     parser: Option<angle::Parser>,
     telnet: Option<Telnet>,
+    /// Its first bytes, until they tell a telnet client from a raw one (raw and auto
+    /// modes; `None` once decided).
+    sniff: Option<Vec<u8>>,
     /// RFC 2217 agreed: it gets modem-state notices.
     com_port: bool,
+    /// A refused request of this client was logged (the next ones are not).
+    refusal_logged: bool,
     /// Readable, but held back while the serial queue is full.
     held: bool,
     /// `--client`: the connection is still being made.
@@ -82,6 +90,8 @@ impl Client {
 /// What happened to a client that has to go.
 enum Gone {
     Closed(String),
+    /// Refused: it is told why in one line before the close.
+    Refused(String),
     Kept,
 }
 
@@ -109,6 +119,7 @@ struct Bridge<'a> {
     modem: Option<u8>,
     modem_at: Option<Instant>,
     warned_lines: bool,
+    request_log: Limit,
     buf: Vec<u8>,
 }
 
@@ -146,15 +157,14 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
         modem: None,
         modem_at: None,
         warned_lines: false,
+        request_log: Limit::new(REQUEST_LOG_PER_SEC),
         buf: vec![0; 64 * 1024],
     };
+    let mut waiting = None;
     match b.open_device(true) {
         Ok(()) => {}
         Err(e) if cfg.wait_device => {
-            b.log.warn(format!(
-                "{}: {e}; waiting for it (--wait-device)",
-                cfg.device
-            ));
+            waiting = Some(e);
             b.retry_at = Some(Instant::now() + RETRY);
         }
         Err(e @ OpenError::Busy) => {
@@ -163,11 +173,60 @@ pub fn run(cfg: &Config) -> Result<ExitCode, Error> {
         }
         Err(e) => return Err(Error::unavailable(format!("{}: {e}", cfg.device))),
     }
+    // the listening line first: it says who can connect
     match &cfg.net {
         Net::Listen { bind, port } => b.listen(bind, *port)?,
         Net::Connect(_) => b.connect_at = Some(Instant::now()),
     }
+    match waiting {
+        None => b.log_open(),
+        Some(e) => b.log.warn(format!(
+            "{}: {e}; waiting for it (--wait-device)",
+            cfg.device
+        )),
+    }
     b.run(&signals)
+}
+
+/// Who can connect, for the listening line: and how to let others in.
+fn who_can_connect(local: SocketAddr, allow: &[opsbox_common::net::Net]) -> String {
+    if !allow.is_empty() {
+        let nets: Vec<String> = allow.iter().map(|n| n.to_string()).collect();
+        return format!(
+            "only clients from {} can connect (more: another --allow NET)",
+            nets.join(", ")
+        );
+    }
+    if local.ip().is_loopback() {
+        "only this machine can connect (to let others in: --remote --allow NET, or an SSH tunnel to this port)"
+            .to_string()
+    } else if local.ip().is_unspecified() {
+        format!(
+            "anyone who can reach port {} of this machine can connect (to limit it: --allow NET)",
+            local.port()
+        )
+    } else {
+        format!("anyone who can reach {local} can connect (to limit it: --allow NET)")
+    }
+}
+
+/// Say in one line why the connection is refused (the `--refuse-banner` template, none
+/// for a silent close), then close it: what the client sent is read first (closing with
+/// unread data would reset the connection and lose the line).
+fn refuse(sock: &mut TcpStream, banner: Option<&str>, why: &str) {
+    let Some(banner) = banner else {
+        return;
+    };
+    let mut sink = [0u8; 4096];
+    for _ in 0..16 {
+        match sock.read(&mut sink) {
+            Ok(n) if n > 0 => {}
+            _ => break,
+        }
+    }
+    let line = format!("{}\r\n", banner.replace("{reason}", why));
+    let _ = sock.write(line.as_bytes());
+    let _ = sock.shutdown(std::net::Shutdown::Write);
 }
 
 /// Block SIGINT, SIGTERM, SIGHUP (read from a signalfd) and SIGPIPE (a dead client is
@@ -237,10 +296,15 @@ impl Bridge<'_> {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        [self.retry_at, self.connect_at, self.modem_at]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.retry_at,
+            self.connect_at,
+            self.modem_at,
+            self.request_log.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn timers(&mut self) {
@@ -263,6 +327,7 @@ impl Bridge<'_> {
             self.modem_at = None;
             self.poll_modem();
         }
+        self.request_log_due(now);
     }
 
     // ---- the serial port ----
@@ -289,21 +354,23 @@ impl Bridge<'_> {
             self.log
                 .info(format!("{}: DTR pulsed (--reset)", self.cfg.device));
         }
-        if first {
-            self.log.info(format!(
-                "{}: open at {}{}",
-                self.cfg.device,
-                self.settings,
-                if self.settings.hupcl {
-                    ", HUPCL kept (--hupcl)"
-                } else {
-                    ", HUPCL cleared"
-                }
-            ));
-        }
         self.port = Some(port);
         self.modem = None;
         Ok(())
+    }
+
+    /// The device's line, after the listening line (which says who can connect).
+    fn log_open(&mut self) {
+        self.log.info(format!(
+            "{}: open at {}{}",
+            self.cfg.device,
+            self.settings,
+            if self.settings.hupcl {
+                ", HUPCL kept (--hupcl)"
+            } else {
+                ", HUPCL cleared"
+            }
+        ));
     }
 
     /// A modem-line ioctl's result: a failure (ENOTTY on a pty) is a warning, once.
@@ -457,18 +524,29 @@ impl Bridge<'_> {
             .register(&mut l, LISTENER, Interest::READABLE)
             .map_err(|e| Error::from_io("poll", &e))?;
         self.listener = Some(l);
-        let mode = match (self.cfg.rfc2217, self.cfg.angle) {
-            (true, true) => " (RFC 2217, angle mode)",
-            (true, false) => " (RFC 2217)",
-            (false, true) => " (angle mode)",
-            (false, false) => "",
+        let mode = match (self.cfg.mode, self.cfg.angle) {
+            (Mode::Rfc2217, true) => " (RFC 2217, angle mode)",
+            (Mode::Rfc2217, false) => " (RFC 2217)",
+            (Mode::Auto, true) => " (RFC 2217 or raw: --mode auto; angle mode)",
+            (Mode::Auto, false) => " (RFC 2217 or raw: --mode auto)",
+            (Mode::Raw, true) => " (angle mode)",
+            (Mode::Raw, false) => "",
+            (Mode::Binary, true) => " (--mode binary, angle mode)",
+            (Mode::Binary, false) => " (--mode binary)",
         };
-        self.log.info(format!(
-            "listening on {local}{mode} for {}, at most {} client{}",
+        let line = format!(
+            "listening on {local}{mode} for {}, at most {} client{}; {}",
             self.cfg.device,
             self.cfg.max_clients,
-            if self.cfg.max_clients == 1 { "" } else { "s" }
-        ));
+            if self.cfg.max_clients == 1 { "" } else { "s" },
+            who_can_connect(local, &self.cfg.allow)
+        );
+        // open to every network that reaches it: said even with -q
+        if self.cfg.allow.is_empty() && !local.ip().is_loopback() {
+            self.log.warn(line);
+        } else {
+            self.log.info(line);
+        }
         Ok(())
     }
 
@@ -487,9 +565,11 @@ impl Bridge<'_> {
         }
     }
 
-    fn admit(&mut self, sock: TcpStream, peer: SocketAddr) {
-        if !self.cfg.allow.is_empty() && !self.cfg.allow.iter().any(|n| n.contains(peer.ip())) {
-            self.log.info(format!("refused {peer}: not in --allow"));
+    fn admit(&mut self, mut sock: TcpStream, peer: SocketAddr) {
+        if !self.cfg.allow.is_empty() && !self.cfg.allow.iter().any(|n| n.contains_ip(peer.ip())) {
+            let why = format!("{} is not in --allow", peer.ip());
+            self.log.info(format!("refused {peer}: {why}"));
+            refuse(&mut sock, self.cfg.refuse_banner.as_deref(), &why);
             return;
         }
         if self.clients.len() >= self.cfg.max_clients {
@@ -503,12 +583,14 @@ impl Bridge<'_> {
                     self.drop_client(old, &format!("replaced by {peer} (--kick-old)"));
                 }
             } else {
-                self.log.info(format!(
-                    "refused {peer}: {} client{} already connected (--max-clients {})",
+                let why = format!(
+                    "{} client{} already connected (--max-clients {})",
                     self.clients.len(),
                     if self.clients.len() == 1 { "" } else { "s" },
                     self.cfg.max_clients
-                ));
+                );
+                self.log.info(format!("refused {peer}: {why}"));
+                refuse(&mut sock, self.cfg.refuse_banner.as_deref(), &why);
                 return;
             }
         }
@@ -537,12 +619,14 @@ impl Bridge<'_> {
             sent: 0,
             parser: self.cfg.angle.then(angle::Parser::new),
             telnet: None,
+            sniff: matches!(self.cfg.mode, Mode::Raw | Mode::Auto).then(Vec::new),
             com_port: false,
+            refusal_logged: false,
             held: false,
             connecting,
             since: self.counter,
         };
-        if self.cfg.rfc2217 {
+        if self.cfg.mode == Mode::Rfc2217 {
             let mut tn = Telnet::new();
             c.out = tn.greeting();
             c.telnet = Some(tn);
@@ -672,12 +756,17 @@ impl Bridge<'_> {
                     self.drop_client(t, "disconnected");
                     break;
                 }
-                Ok(n) => {
-                    if let Gone::Closed(why) = self.client_data(t, &buf[..n]) {
+                Ok(n) => match self.client_data(t, &buf[..n]) {
+                    Gone::Kept => {}
+                    Gone::Closed(why) => {
                         self.drop_client(t, &why);
                         break;
                     }
-                }
+                    Gone::Refused(why) => {
+                        self.refuse_client(t, &why);
+                        break;
+                    }
+                },
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     c.held = false;
                     break;
@@ -710,6 +799,15 @@ impl Bridge<'_> {
 
     /// One read from a client: telnet decoding, angle checking, then the serial queue.
     fn client_data(&mut self, t: Token, bytes: &[u8]) -> Gone {
+        let first;
+        let bytes = match self.opening(t, bytes) {
+            Ok(Some(b)) => {
+                first = b;
+                &first[..]
+            }
+            Ok(None) => bytes,
+            Err(gone) => return gone,
+        };
         let Some(c) = self.clients.get_mut(&t) else {
             return Gone::Kept;
         };
@@ -761,7 +859,7 @@ impl Bridge<'_> {
         self.serial_flush();
         if decoded.com_port_started {
             let state = self.modem_state();
-            self.reply(t, 7, &[state]);
+            self.reply(t, rfc2217::Code::NotifyModemstate.reply(), &[state]);
             if self.modem_at.is_none() {
                 self.modem_at = Some(Instant::now() + MODEM_POLL);
             }
@@ -772,111 +870,100 @@ impl Bridge<'_> {
         Gone::Kept
     }
 
+    /// A client's first bytes (raw and auto modes): a telnet client is served as RFC 2217
+    /// (auto) or refused (raw), before any of its bytes reach the device. `Ok(Some)` is
+    /// the bytes held back so far, now to be handled; `Ok(None)`: handle `bytes` as usual.
+    fn opening(&mut self, t: Token, bytes: &[u8]) -> Result<Option<Vec<u8>>, Gone> {
+        let Some(c) = self.clients.get_mut(&t) else {
+            return Err(Gone::Kept);
+        };
+        let Some(sniff) = &mut c.sniff else {
+            return Ok(None);
+        };
+        sniff.extend_from_slice(bytes);
+        match rfc2217::opening(sniff) {
+            rfc2217::Opening::Undecided => Err(Gone::Kept),
+            rfc2217::Opening::Raw => Ok(c.sniff.take()),
+            rfc2217::Opening::Telnet if self.cfg.mode == Mode::Auto => {
+                let mut tn = Telnet::new();
+                c.out.extend_from_slice(&tn.greeting());
+                c.telnet = Some(tn);
+                let peer = c.peer.clone();
+                let first = c.sniff.take();
+                self.log.info(format!(
+                    "client {peer} speaks telnet: RFC 2217 for it (--mode auto)"
+                ));
+                Ok(first)
+            }
+            rfc2217::Opening::Telnet => Err(Gone::Refused(
+                "it opened with telnet negotiation (an RFC 2217 client?) and this port is raw: \
+                 nothing of it reached the device (serve such clients with --mode auto or \
+                 --rfc2217)"
+                    .to_string(),
+            )),
+        }
+    }
+
+    /// Close a client, telling it why in one line first.
+    fn refuse_client(&mut self, t: Token, why: &str) {
+        let Some(mut c) = self.clients.remove(&t) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        self.log.warn(format!("refused {}: {why}", c.peer));
+        refuse(&mut c.sock, self.cfg.refuse_banner.as_deref(), why);
+    }
+
     // ---- RFC 2217 ----
 
+    /// Send a COM-PORT answer (`code` is the server's code, 100 and up).
     fn reply(&mut self, t: Token, code: u8, value: &[u8]) {
         if let Some(c) = self.clients.get_mut(&t) {
-            telnet::sb(code.wrapping_add(telnet::SERVER), value, &mut c.out);
+            telnet::sb(code, value, &mut c.out);
             if let Err(e) = c.flush() {
                 self.drop_client(t, &io_reason(&e));
             }
         }
     }
 
-    fn set(&mut self, t: Token, new: Settings) {
-        if new == self.settings {
-            return;
-        }
-        let old = self.settings;
-        self.settings = new;
-        if let Some(p) = &self.port
-            && let Err(e) = p.apply(&new)
-        {
-            self.settings = old;
-            self.log.warn(format!(
-                "{}: cannot set {new}: {}",
-                self.cfg.device,
-                io_reason(&e)
-            ));
-            return;
-        }
-        let peer = self
-            .clients
-            .get(&t)
-            .map(|c| c.peer.clone())
-            .unwrap_or_default();
-        self.log
-            .info(format!("{}: {peer} set {new}", self.cfg.device));
-    }
-
+    /// Carry out one COM-PORT command ([`rfc2217::plan`]) and answer it
+    /// ([`rfc2217::answer`]).
     fn com_port(&mut self, t: Token, cmd: Cmd) {
-        let s = self.settings;
-        match cmd {
-            Cmd::Signature(v) => {
-                if v.is_empty() {
-                    let sig = format!("{} {}", crate::NAME, env!("CARGO_PKG_VERSION"));
-                    self.reply(t, 0, sig.as_bytes());
+        let line = rfc2217::Line {
+            settings: self.settings,
+            dtr: self.dtr,
+            rts: self.rts,
+            brk: self.brk,
+        };
+        let (action, refused) = rfc2217::plan(&cmd, &line);
+        if let Some(r) = refused {
+            self.refused(t, r);
+        }
+        match action {
+            Action::None => {}
+            Action::Settings(new) => self.set(t, new),
+            Action::Break(on) => {
+                self.brk = on;
+                if let Some(p) = &self.port {
+                    let r = p.set_break(on);
+                    self.line("BREAK", r);
                 }
             }
-            Cmd::SetBaud(baud) => {
-                if baud > 0 {
-                    self.set(t, Settings { baud, ..s });
+            Action::Dtr(on) => {
+                self.dtr = on;
+                if let Some(p) = &mut self.port {
+                    let r = p.set_dtr(on);
+                    self.line("DTR", r);
                 }
-                let actual = match &self.port {
-                    Some(p) => p.baud().unwrap_or(self.settings.baud),
-                    None => self.settings.baud,
-                };
-                self.reply(t, 1, &actual.to_be_bytes());
             }
-            Cmd::SetDataSize(n) => {
-                if (5..=8).contains(&n) {
-                    self.set(t, Settings { data_bits: n, ..s });
+            Action::Rts(on) => {
+                self.rts = on;
+                if let Some(p) = &mut self.port {
+                    let r = p.set_rts(on);
+                    self.line("RTS", r);
                 }
-                let v = self.settings.data_bits;
-                self.reply(t, 2, &[v]);
             }
-            Cmd::SetParity(p) => {
-                let parity = match p {
-                    1 => Some(Parity::None),
-                    2 => Some(Parity::Odd),
-                    3 => Some(Parity::Even),
-                    4 => Some(Parity::Mark),
-                    5 => Some(Parity::Space),
-                    _ => None,
-                };
-                if let Some(parity) = parity {
-                    self.set(t, Settings { parity, ..s });
-                }
-                let v = match self.settings.parity {
-                    Parity::None => 1,
-                    Parity::Odd => 2,
-                    Parity::Even => 3,
-                    Parity::Mark => 4,
-                    Parity::Space => 5,
-                };
-                self.reply(t, 3, &[v]);
-            }
-            Cmd::SetStopSize(n) => {
-                if n == 1 || n == 2 {
-                    self.set(t, Settings { stop_bits: n, ..s });
-                }
-                let v = self.settings.stop_bits;
-                self.reply(t, 4, &[v]);
-            }
-            Cmd::SetControl(v) => {
-                let answer = self.control(t, v);
-                self.reply(t, 5, &[answer]);
-            }
-            Cmd::NotifyLineState => self.reply(t, 6, &[0x60]),
-            Cmd::NotifyModemState => {
-                let m = self.modem_state();
-                self.reply(t, 7, &[m]);
-            }
-            Cmd::FlowSuspend => self.reply(t, 8, &[]),
-            Cmd::FlowResume => self.reply(t, 9, &[]),
-            Cmd::LineStateMask(m) => self.reply(t, 10, &[m]),
-            Cmd::ModemStateMask(m) => self.reply(t, 11, &[m]),
-            Cmd::Purge(w) => {
+            Action::Purge(w) => {
                 if let Some(p) = &self.port {
                     let _ = p.purge(w);
                 }
@@ -884,72 +971,91 @@ impl Bridge<'_> {
                     self.serial_out.clear();
                     self.serial_sent = 0;
                 }
-                self.reply(t, 12, &[w]);
             }
-            Cmd::Unknown(code, v) => self.reply(t, code, &v),
+        }
+        let line = rfc2217::Line {
+            settings: self.settings,
+            dtr: self.dtr,
+            rts: self.rts,
+            brk: self.brk,
+        };
+        let baud = match &self.port {
+            Some(p) => p.baud().unwrap_or(self.settings.baud),
+            None => self.settings.baud,
+        };
+        let modem = if cmd == Cmd::NotifyModemState {
+            self.modem_state()
+        } else {
+            0
+        };
+        let sig = format!("{} {}", crate::NAME, env!("CARGO_PKG_VERSION"));
+        if let Some((code, value)) =
+            rfc2217::answer(&cmd, &line, rfc2217::Now { baud, modem }, &sig)
+        {
+            self.reply(t, code, &value);
         }
     }
 
-    /// SET-CONTROL: carry it out and say what is now in effect.
-    fn control(&mut self, t: Token, v: u8) -> u8 {
-        let s = self.settings;
-        match v {
-            0 => match s.flow {
-                Flow::None => 1,
-                Flow::XonXoff => 2,
-                Flow::RtsCts => 3,
-            },
-            1..=3 => {
-                let flow = [Flow::None, Flow::XonXoff, Flow::RtsCts][usize::from(v - 1)];
-                self.set(t, Settings { flow, ..s });
-                v
-            }
-            4 => {
-                if self.brk {
-                    5
-                } else {
-                    6
-                }
-            }
-            5 | 6 => {
-                self.brk = v == 5;
-                if let Some(p) = &self.port {
-                    let r = p.set_break(self.brk);
-                    self.line("BREAK", r);
-                }
-                v
-            }
-            7 => {
-                if self.dtr {
-                    8
-                } else {
-                    9
-                }
-            }
-            8 | 9 => {
-                self.dtr = v == 8;
-                if let Some(p) = &mut self.port {
-                    let r = p.set_dtr(self.dtr);
-                    self.line("DTR", r);
-                }
-                v
-            }
-            10 => {
-                if self.rts {
-                    11
-                } else {
-                    12
-                }
-            }
-            11 | 12 => {
-                self.rts = v == 11;
-                if let Some(p) = &mut self.port {
-                    let r = p.set_rts(self.rts);
-                    self.line("RTS", r);
-                }
-                v
-            }
-            _ => v,
+    /// A refused request: a warning, once per client.
+    fn refused(&mut self, t: Token, r: rfc2217::Refusal) {
+        let Some(c) = self.clients.get_mut(&t) else {
+            return;
+        };
+        if c.refusal_logged {
+            return;
+        }
+        c.refusal_logged = true;
+        let peer = c.peer.clone();
+        self.log.warn(format!(
+            "{}: {peer}: {r} (logged once per client)",
+            self.cfg.device
+        ));
+    }
+
+    /// Apply settings a client asked for; the log of such changes is rate-limited.
+    fn set(&mut self, t: Token, new: Settings) {
+        if new == self.settings {
+            return;
+        }
+        let old = self.settings;
+        self.settings = new;
+        let failed = match &self.port {
+            Some(p) => p.apply(&new).err(),
+            None => None,
+        };
+        if failed.is_some() {
+            self.settings = old;
+        }
+        if !self.request_log.admit(Instant::now()) {
+            return;
+        }
+        let peer = self
+            .clients
+            .get(&t)
+            .map(|c| c.peer.clone())
+            .unwrap_or_default();
+        match failed {
+            Some(e) => self.log.warn(format!(
+                "{}: {peer}: cannot set {new}: {}",
+                self.cfg.device,
+                io_reason(&e)
+            )),
+            None => self
+                .log
+                .info(format!("{}: {peer} set {new}", self.cfg.device)),
+        }
+    }
+
+    /// The count of settings lines the rate limit held back, once their second is over.
+    fn request_log_due(&mut self, now: Instant) {
+        if let Some(n) = self.request_log.due(now)
+            && n > 0
+        {
+            self.log.info(format!(
+                "{}: {n} more settings change{} by clients not logged (at most {REQUEST_LOG_PER_SEC} lines a second)",
+                self.cfg.device,
+                if n == 1 { "" } else { "s" }
+            ));
         }
     }
 
@@ -985,7 +1091,7 @@ impl Bridge<'_> {
                 .map(|(t, _)| *t)
                 .collect();
             for t in targets {
-                self.reply(t, 7, &[value]);
+                self.reply(t, rfc2217::Code::NotifyModemstate.reply(), &[value]);
             }
         }
     }

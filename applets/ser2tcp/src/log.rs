@@ -4,7 +4,7 @@
 use opsbox_common::{Error, ResultExt, exit};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub struct Log {
     quiet: bool,
@@ -72,6 +72,62 @@ impl Log {
     }
 }
 
+/// A rate limit for one kind of log line: at most `per_sec` lines in each second, the
+/// rest counted and reported in one line once that second is over.
+#[derive(Debug)]
+pub struct Limit {
+    per_sec: u32,
+    window: Option<Instant>,
+    used: u32,
+    held: u64,
+}
+
+impl Limit {
+    pub fn new(per_sec: u32) -> Limit {
+        Limit {
+            per_sec,
+            window: None,
+            used: 0,
+            held: 0,
+        }
+    }
+
+    /// Whether a line may be logged at `now`; if not, it is counted.
+    pub fn admit(&mut self, now: Instant) -> bool {
+        if self
+            .window
+            .is_none_or(|w| now >= w + Duration::from_secs(1))
+        {
+            self.window = Some(now);
+            self.used = 0;
+        }
+        if self.used < self.per_sec {
+            self.used += 1;
+            true
+        } else {
+            self.held += 1;
+            false
+        }
+    }
+
+    /// When the count of held-back lines is due (none held: never).
+    pub fn deadline(&self) -> Option<Instant> {
+        match (self.held, self.window) {
+            (0, _) | (_, None) => None,
+            (_, Some(w)) => Some(w + Duration::from_secs(1)),
+        }
+    }
+
+    /// The number of lines held back, once their second is over (then counting restarts).
+    pub fn due(&mut self, now: Instant) -> Option<u64> {
+        if self.deadline().is_some_and(|d| now >= d) {
+            Some(std::mem::take(&mut self.held))
+        } else {
+            None
+        }
+    }
+}
+
 fn append(p: &str) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(p)
 }
@@ -108,6 +164,26 @@ fn utc(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::Limit;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn limit_counts_what_it_holds_back() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut l = Limit::new(3);
+        let admitted = (0..1000).filter(|i| l.admit(ms(i / 10))).count();
+        assert_eq!(admitted, 3);
+        assert_eq!(l.due(ms(999)), None);
+        assert_eq!(l.deadline(), Some(ms(1000)));
+        assert_eq!(l.due(ms(1000)), Some(997));
+        assert_eq!(l.due(ms(1001)), None);
+        // a new second: three more
+        assert!((0..3).all(|_| l.admit(ms(1500))));
+        assert!(!l.admit(ms(1500)));
+        assert_eq!(l.due(ms(2600)), Some(1));
+        assert_eq!(l.deadline(), None);
+    }
     #[test]
     fn utc_dates() {
         assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");

@@ -17,6 +17,11 @@ pub const ECHO: u8 = 1;
 pub const SGA: u8 = 3;
 pub const COM_PORT: u8 = 44;
 
+/// Whether `verb` after an IAC starts option negotiation (WILL, WONT, DO, DONT, SB).
+pub fn is_negotiation(verb: u8) -> bool {
+    matches!(verb, WILL | WONT | DO | DONT | SB)
+}
+
 /// Server replies are the client's command code plus this.
 pub const SERVER: u8 = 100;
 

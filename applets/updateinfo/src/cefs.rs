@@ -4,6 +4,7 @@
 //! attributes too. `<meta>` is skipped. Streaming: one advisory in memory at a time.
 
 use crate::frag::Frag;
+use crate::stream::limits;
 use crate::xml::{Src, attributes, name_str};
 use opsbox_common::Result;
 use quick_xml::events::{BytesStart, Event};
@@ -258,6 +259,18 @@ fn read_with(
     loop {
         let depth_before = src.depth();
         let (off, ev) = src.next(&mut buf)?;
+        if in_adv && off - raw.off > limits::ADVISORY {
+            return Err(opsbox_common::Error::at(
+                &src.name,
+                raw.line,
+                raw.col,
+                format!(
+                    "advisory {} is longer than {} bytes",
+                    opsbox_common::escape::quote(raw.name()),
+                    limits::ADVISORY
+                ),
+            ));
+        }
         match ev {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
@@ -355,8 +368,11 @@ fn read_with(
     Ok(count)
 }
 
-/// Advisories handed from the parsing thread to the caller's at a time.
+/// Advisories handed from the parsing thread to the caller's at a time, and the most
+/// text a batch holds (whichever comes first): with at most four batches on their way,
+/// memory stays bounded whatever the advisories' sizes.
 const BATCH: usize = 64;
+const BATCH_BYTES: usize = 1 << 20;
 
 /// [`read`] on a thread of its own, `each` on the caller's: parsing and converting run
 /// side by side, advisories passed in batches (the `Raw`s and their buffers go back and
@@ -367,22 +383,25 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
     use std::sync::mpsc;
     let input = src.name.clone();
     std::thread::scope(|s| {
-        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Raw>>(4);
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Raw>>(2);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<Raw>>();
         let parser = std::thread::Builder::new()
             .name("parse".into())
             .spawn_scoped(s, move || {
                 let mut batch: Vec<Raw> = Vec::with_capacity(BATCH);
                 let mut spare: Vec<Raw> = Vec::new();
+                let mut bytes = 0;
                 let res = read_with(&mut src, true, |raw| {
                     // (one that held a huge advisory is let go: memory stays bounded)
                     let mut slot = spare
                         .pop()
-                        .filter(|r| r.text.capacity() <= 1 << 13)
+                        .filter(|r| r.text.capacity() <= 1 << 13 && r.tag.capacity() <= 1 << 16)
                         .unwrap_or_else(Raw::with_room);
                     std::mem::swap(raw, &mut slot);
+                    bytes += slot.text.len() + slot.tag.len();
                     batch.push(slot);
-                    if batch.len() == BATCH {
+                    if batch.len() == BATCH || bytes >= BATCH_BYTES {
+                        bytes = 0;
                         let next = match empty_rx.try_recv() {
                             Ok(mut empties) => {
                                 spare.append(&mut empties);

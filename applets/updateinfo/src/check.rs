@@ -3,10 +3,11 @@
 //! repository's primary says otherwise, reference types outside the schema, control
 //! characters, unknown update types.
 
-use crate::convert::legal;
 use crate::rpm::{Nevra, Primary};
 use crate::xml::Src;
+use crate::xmlesc::legal;
 use opsbox_common::Result;
+use opsbox_common::escape::quote;
 use quick_xml::events::Event;
 use std::collections::HashSet;
 
@@ -30,12 +31,12 @@ pub fn libsolv_date_ok(d: &str) -> bool {
         return true;
     }
     if d.len() == 10 {
-        return crate::convert::issued_date(d).is_some();
+        return crate::advisory::issued_date(d).is_some();
     }
     if d.len() == 19 {
         let mut s = d.to_string();
         s.replace_range(10..11, " ");
-        return crate::convert::issued_date(&s).is_some();
+        return crate::advisory::issued_date(&s).is_some();
     }
     false
 }
@@ -105,7 +106,7 @@ pub fn check(src: &mut Src, primary: Option<&Primary>) -> Result<Report> {
                                 &mut rep,
                                 src.pos(off),
                                 "",
-                                format!("unknown update type '{t}'"),
+                                format!("unknown update type {}", quote(t)),
                             ),
                             None => {
                                 problem(&mut rep, src.pos(off), "", "update without a type".into())
@@ -119,7 +120,10 @@ pub fn check(src: &mut Src, primary: Option<&Primary>) -> Result<Report> {
                             &mut rep,
                             src.pos(off),
                             &id,
-                            format!("date '{d}' is not one libsolv can read (it becomes 0: 1970)"),
+                            format!(
+                                "date {} is not one libsolv can read (it becomes 0: 1970)",
+                                quote(d)
+                            ),
                         ),
                         None if local.as_ref().as_bytes() == b"issued" => {
                             problem(&mut rep, src.pos(off), &id, "issued without a date".into())
@@ -133,7 +137,8 @@ pub fn check(src: &mut Src, primary: Option<&Primary>) -> Result<Report> {
                             src.pos(off),
                             &id,
                             format!(
-                                "reference type '{t}' is not one of {}",
+                                "reference type {} is not one of {}",
+                                quote(t),
                                 REF_TYPES.join(", ")
                             ),
                         ),
@@ -251,10 +256,10 @@ mod tests {
         let whats: Vec<&str> = r.problems.iter().map(|p| p.what.as_str()).collect();
         assert_eq!(r.updates, 2);
         assert_eq!(whats.len(), 4, "{whats:?}");
-        assert!(whats[0].starts_with("reference type 'CEFS'"));
+        assert!(whats[0].starts_with("reference type \"CEFS\""));
         assert!(whats[1].contains("epoch 0 here, 1 in the repository"));
         assert!(whats[2].starts_with("duplicate id"));
-        assert!(whats[3].starts_with("date 'Jan 2'"));
+        assert!(whats[3].starts_with("date \"Jan 2\""));
         assert!(libsolv_date_ok("1700000000") && libsolv_date_ok("2012-01-01"));
     }
 }

@@ -3,24 +3,39 @@
 //! `updateinfo [OPTIONS] ERRATA` converts (the form of the 2013 `generate_updateinfo.py`);
 //! `updateinfo inject UPDATEINFO REPO…` does modifyrepo's job; `updateinfo check FILE|REPO`
 //! reads an updateinfo as libsolv would and reports what is wrong with it.
+//!
+//! Modules (options and commands are here): [`stream`] input (compression,
+//! limits, positions) and compressors; [`xml`] quick-xml with positions and limits;
+//! [`cefs`] the errata reader (a parsing thread); [`advisory`] an advisory's fields as
+//! updateinfo has them; [`convert`] advisory → records; [`xmlesc`] XML escaping;
+//! [`spool`] the external sort and the output; [`rpm`] file names and primary.xml;
+//! [`repomd`] repomd.xml, confined hrefs, inject; [`check`] the libsolv-like checker;
+//! [`frag`] a byte buffer; [`warnings`] capped warnings.
 
+pub mod advisory;
 pub mod cefs;
 pub mod check;
 pub mod convert;
 pub mod frag;
 pub mod repomd;
 pub mod rpm;
+pub mod spool;
 pub mod stream;
+pub mod warnings;
 pub mod xml;
+pub mod xmlesc;
 
+use advisory::Kind;
 use argh::FromArgs;
-use convert::{Filters, Kind, Spooled};
-use opsbox_common::diag::Diag;
+use convert::Filters;
+use opsbox_common::escape::text;
 use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, exit, output};
 use repomd::{Outcome, Repomd, Style};
+use spool::Spooled;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 use stream::{Compression, Sum};
+use warnings::Diag;
 
 /// The applet's name, as dispatched and as it prefixes messages.
 pub const NAME: &str = "updateinfo";
@@ -28,7 +43,7 @@ pub const NAME: &str = "updateinfo";
 pub const ABOUT: &str =
     "convert CEFS errata.xml into yum updateinfo.xml and inject it into repodata";
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "Commands:\n  inject   put an updateinfo.xml into REPO/repodata (as modifyrepo does)\n  check    report what yum/dnf would get wrong in an updateinfo.xml or a repo's\n\nWith no command, ERRATA (a CEFS errata.xml, plain, .gz, .bz2 or .xz; - for stdin) is\nconverted: one updateinfo.xml per CentOS release, to DEST/updateinfo-N/updateinfo.xml\nwith -d, else (one release) to standard output.",
@@ -99,7 +114,7 @@ struct Opts {
     errata: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "UPDATEINFO may be compressed (detected by its first bytes). The new record replaces the\nupdateinfo record of REPO/repodata/repomd.xml; every other byte stays. Prints\n'REPO: updated LOCATION' or 'REPO: unchanged'."
@@ -126,7 +141,7 @@ struct InjectOpts {
     args: Vec<String>,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(
     help_triggers("-h", "--help"),
     note = "Exit status: 0 no problems, 1 problems found (one line each: FILE:LINE:COL: ID: problem),\n65 the file is not well-formed XML."
@@ -157,7 +172,7 @@ fn kind(s: &str) -> std::result::Result<Kind, String> {
     Kind::parse(s)
 }
 fn severity(s: &str) -> std::result::Result<&'static str, String> {
-    convert::severity(s)
+    advisory::severity(s)
         .ok_or_else(|| format!("'{s}' is not one of low, moderate, important, critical"))
 }
 fn compression(s: &str) -> std::result::Result<Compression, String> {
@@ -165,6 +180,16 @@ fn compression(s: &str) -> std::result::Result<Compression, String> {
 }
 fn sum(s: &str) -> std::result::Result<Sum, String> {
     Sum::parse(s)
+}
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> cli::Info {
+    use argh::ArgsInfo;
+    let subs = vec![
+        ("inject", InjectOpts::get_args_info()),
+        ("check", CheckOpts::get_args_info()),
+    ];
+    cli::info::<Opts>(NAME, ABOUT, subs)
 }
 
 /// Run the applet with its arguments (the applet name not included).
@@ -296,12 +321,9 @@ fn inject_cmd(o: InjectOpts) -> Result<ExitCode> {
 /// Load the primary.xml of a repository (the one its repomd.xml names).
 fn load_repo_primary(repo: &str, p: &mut rpm::Primary) -> Result<usize> {
     let md = Repomd::load(Path::new(repo))?;
-    let rec = md
-        .record("primary")
-        .ok_or_else(|| Error::data(format!("{}: no primary record", md.path.display())))?;
-    let file = Path::new(repo).join(&rec.location);
-    let mut src = xml::Src::open(&file.display().to_string())?;
-    p.load(&mut src)
+    let rec = md.need("primary")?;
+    let (file, name) = rec.open(&md, Path::new(repo))?;
+    p.load(&mut xml::Src::from_file(file, &name)?)
 }
 
 fn load_primaries(repos: &[String], files: &[String]) -> Result<Option<rpm::Primary>> {
@@ -325,13 +347,19 @@ fn verify_sha1(errata: &str, sumfile: &str) -> Result<()> {
             "--sha1-file needs ERRATA to be a file, not stdin",
         ));
     }
-    let text = String::from_utf8_lossy(&opsbox_common::input::read_all(sumfile)?).into_owned();
+    // (a sums file is small: its first MiB is read)
+    let mut raw = Vec::new();
+    opsbox_common::input::open_file(sumfile)?
+        .take(1 << 20)
+        .read_to_end(&mut raw)
+        .ctx_code(exit::NOINPUT, sumfile)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
     let base = Path::new(errata)
         .file_name()
         .map(|b| b.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut want = None;
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let mut w = line.split_whitespace();
         let Some(h) = w.next() else { continue };
         let name = w.next().map(|n| n.trim_start_matches('*'));
@@ -342,14 +370,15 @@ fn verify_sha1(errata: &str, sumfile: &str) -> Result<()> {
                     .is_some_and(|f| f.to_string_lossy() == base)
             });
             if named || want.is_none() {
-                want = Some(h.to_ascii_lowercase());
+                want = Some((h.to_ascii_lowercase(), n as u64 + 1));
             }
             if named {
                 break;
             }
         }
     }
-    let want = want.ok_or_else(|| Error::data(format!("{sumfile}: no SHA-1 sum in it")))?;
+    let (want, at) =
+        want.ok_or_else(|| Error::at(sumfile, 1, 1, "no SHA-1 sum in it (40 hex digits)"))?;
     let mut f = opsbox_common::input::open_file(errata)?;
     let mut h = Sum::Sha1.hasher();
     let mut buf = vec![0u8; 1 << 16];
@@ -362,9 +391,14 @@ fn verify_sha1(errata: &str, sumfile: &str) -> Result<()> {
     }
     let got = h.hex();
     if got != want {
-        return Err(Error::data(format!(
-            "{errata}: SHA-1 is {got}, {sumfile} says {want}: incomplete or altered download"
-        )));
+        return Err(Error::at(
+            sumfile,
+            at,
+            1,
+            format!(
+                "{errata}: SHA-1 is {got}, this line says {want}: incomplete or altered download"
+            ),
+        ));
     }
     Ok(())
 }
@@ -395,10 +429,11 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
     let st = &spooled.stats;
     if primary.is_some() && st.packages_not_found > 0 {
         diag.note(format!(
-            "{} of {} packages are not in the repository (epoch 0 assumed{})",
+            "{} of {} packages are not in the repository (epoch 0 assumed{}): {}",
             st.packages_not_found,
             st.packages_looked_up,
-            if o.only_present { "; left out" } else { "" }
+            if o.only_present { "; left out" } else { "" },
+            st.missing_short()
         ));
     }
     let mut releases = spooled.releases();
@@ -537,6 +572,7 @@ fn finish_stats(o: &Opts, sp: &Spooled, to_stdout: bool) -> Result<ExitCode> {
             "read": st.read, "skipped": skipped, "skipped_by_reason": st.skipped,
             "filtered": st.filtered, "duplicates": st.duplicates,
             "packages_looked_up": st.packages_looked_up, "packages_not_found": st.packages_not_found,
+            "missing_packages": st.missing, "missing_packages_truncated": st.missing_truncated,
         });
         writeln!(text, "{line}")?;
     } else {
@@ -585,8 +621,11 @@ fn finish_stats(o: &Opts, sp: &Spooled, to_stdout: bool) -> Result<ExitCode> {
         if st.packages_looked_up > 0 {
             writeln!(
                 text,
-                "packages not in the repository: {} of {}",
-                st.packages_not_found, st.packages_looked_up
+                "packages not in the repository: {} of {}{}{}",
+                st.packages_not_found,
+                st.packages_looked_up,
+                if st.missing.is_empty() { "" } else { ": " },
+                st.missing_short()
             )?;
         }
     }
@@ -605,39 +644,52 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
     let target = Path::new(&o.target);
     let (file, record) = if o.target != "-" && target.is_dir() {
         let md = Repomd::load(target)?;
-        let rec = md
-            .record("updateinfo")
-            .cloned()
-            .ok_or_else(|| Error::data(format!("{}: no updateinfo record", md.path.display())))?;
+        let rec = md.need("updateinfo")?.clone();
         if md.record("primary").is_some() {
             repos.push(o.target.clone());
         }
-        (target.join(&rec.location).display().to_string(), Some(rec))
+        let (f, name) = rec.open(&md, target)?;
+        (name, Some((rec, f, md)))
     } else {
         (o.target.clone(), None)
     };
     let primary = load_primaries(&repos, &o.primary)?;
     let mut rep = check::Report::default();
     // the file a repomd.xml names must exist and match its checksum
-    if let Some(rec) = &record {
-        let raw = std::fs::read(&file).ctx_code(exit::NOINPUT, &file)?;
-        if let Ok(s) = Sum::parse(&rec.checksum_type) {
-            let mut h = s.hasher();
-            h.update(&raw);
-            let got = h.hex();
-            if got != rec.checksum {
-                rep.problems.push(check::Problem {
-                    at: file.clone(),
-                    id: String::new(),
-                    what: format!(
-                        "{} checksum is {got}, repomd.xml says {}",
-                        rec.checksum_type, rec.checksum
-                    ),
-                });
+    let mut src = match record {
+        Some((rec, mut f, md)) => {
+            if let Ok(s) = Sum::parse(&rec.checksum_type) {
+                let mut h = s.hasher();
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = f.read(&mut buf).ctx_code(exit::NOINPUT, &file)?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                let got = h.hex();
+                if got != rec.checksum {
+                    rep.problems.push(check::Problem {
+                        at: format!(
+                            "{}:{}:{}",
+                            md.path.display(),
+                            rec.location_at.0,
+                            rec.location_at.1
+                        ),
+                        id: String::new(),
+                        what: format!(
+                            "{} checksum of {file} is {got}, repomd.xml says {}",
+                            rec.checksum_type, rec.checksum
+                        ),
+                    });
+                }
             }
+            let (f, name) = rec.open(&md, target)?;
+            xml::Src::from_file(f, &name)?
         }
-    }
-    let mut src = xml::Src::open(&file)?;
+        None => xml::Src::open(&file)?,
+    };
     let r = check::check(&mut src, primary.as_ref())?;
     rep.updates = r.updates;
     rep.problems.extend(r.problems);
@@ -651,9 +703,20 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
                     serde_json::json!({"at": p.at, "id": p.id, "problem": p.what})
                 )?;
             } else if p.id.is_empty() {
-                writeln!(out, "{}: {}", p.at, p.what)?;
+                writeln!(
+                    out,
+                    "{}: {}",
+                    text(&p.at),
+                    opsbox_common::escape::controls(&p.what)
+                )?;
             } else {
-                writeln!(out, "{}: {}: {}", p.at, p.id, p.what)?;
+                writeln!(
+                    out,
+                    "{}: {}: {}",
+                    text(&p.at),
+                    text(&p.id),
+                    opsbox_common::escape::controls(&p.what)
+                )?;
             }
         }
         if o.json {
@@ -678,4 +741,165 @@ fn check_cmd(o: CheckOpts) -> Result<ExitCode> {
     } else {
         ExitCode::from(exit::ANSWER_1)
     })
+}
+
+/// Entry points of the fuzz targets (fuzz/fuzz_targets/updateinfo_*.rs): each runs a
+/// reader on the bytes and asserts properties of what it gives.
+#[doc(hidden)]
+pub mod fuzz {
+    use crate::{cefs, convert, repomd, rpm, xml};
+    use quick_xml::events::Event;
+    use std::path::{Component, Path, PathBuf};
+
+    fn src(data: &[u8], name: &str) -> xml::Src {
+        xml::Src::new(Box::new(std::io::Cursor::new(data.to_vec())), name)
+    }
+
+    /// CEFS errata → updateinfo.xml: never a panic; every output is well-formed XML that
+    /// quick-xml reads back, with one `<id>` per `<update>`, each reading back to an
+    /// advisory id (printable ASCII, escaped as needed), as many as the counts say.
+    pub fn cefs(data: &[u8]) {
+        let diag = crate::warnings::Diag::new("fuzz").quiet(true);
+        let filters = convert::Filters::default();
+        let Ok(mut conv) = convert::Converter::new(&filters, None, &diag, false, "in") else {
+            return;
+        };
+        if cefs::read(&mut src(data, "in"), |raw| {
+            raw.read_tag("in")?;
+            conv.add(raw)
+        })
+        .is_err()
+        {
+            return;
+        }
+        let Ok(sp) = conv.finish() else { return };
+        for rel in sp.releases() {
+            let mut out = Vec::new();
+            sp.write_release(rel, &mut out).expect("writing to memory");
+            let (updates, ids) = reread(&out);
+            assert_eq!(updates, ids.len(), "one <id> per <update>");
+            assert_eq!(updates, sp.stats.releases[&rel].advisories);
+            for id in &ids {
+                assert!(
+                    crate::advisory::advisory_id(&id.replace(':', "--")).is_some() || id.is_empty(),
+                    "{id:?}"
+                );
+                assert!(id.bytes().all(|b| (0x21..0x7f).contains(&b)), "{id:?}");
+            }
+            // and our own checker reads it as an updateinfo
+            crate::check::check(&mut src(&out, "out"), None).expect("check reads our output");
+        }
+    }
+
+    /// Read an updateinfo document with plain quick-xml (not our reader): the number of
+    /// `<update>`s and the text of each `<id>`.
+    fn reread(doc: &[u8]) -> (usize, Vec<String>) {
+        let mut r = quick_xml::Reader::from_reader(doc);
+        r.config_mut().check_end_names = true;
+        let (mut updates, mut ids, mut cur) = (0, Vec::new(), None::<String>);
+        let mut depth = 0usize;
+        loop {
+            match r.read_event().expect("our output is well-formed XML") {
+                Event::Start(e) => {
+                    depth += 1;
+                    match e.name().as_ref() {
+                        "update" => updates += 1,
+                        "id" => cur = Some(String::new()),
+                        _ => {}
+                    }
+                }
+                Event::End(e) => {
+                    depth -= 1;
+                    if e.name().as_ref() == "id" {
+                        ids.extend(cur.take());
+                    }
+                }
+                Event::Text(t) => {
+                    if let Some(c) = cur.as_mut() {
+                        c.push_str(&t.xml10_content());
+                    }
+                }
+                Event::GeneralRef(g) => {
+                    if let Some(c) = cur.as_mut() {
+                        let ch = match g.resolve_char_ref().expect("a character reference") {
+                            Some(ch) => ch,
+                            None => match &*g {
+                                "amp" => '&',
+                                "lt" => '<',
+                                "gt" => '>',
+                                "quot" => '"',
+                                "apos" => '\'',
+                                other => panic!("unknown entity &{other}; in our output"),
+                            },
+                        };
+                        c.push(ch);
+                    }
+                }
+                Event::Eof => break,
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0, "every element closed");
+        (updates, ids)
+    }
+
+    /// primary.xml: never a panic; no more packages than `<package` tags.
+    pub fn primary(data: &[u8]) {
+        let mut p = rpm::Primary::default();
+        if let Ok(n) = p.load(&mut src(data, "primary.xml")) {
+            let tags = memchr::memmem::find_iter(data, b"package").count();
+            assert!(n <= tags, "{n} packages from {tags} tags");
+        }
+    }
+
+    /// repomd.xml: never a panic; every href that passes the confinement check stays
+    /// inside the repository whatever it says; the record inject would write reads back.
+    pub fn repomd(data: &[u8]) {
+        let Ok(md) = repomd::Repomd::parse(PathBuf::from("repodata/repomd.xml"), data.to_vec())
+        else {
+            return;
+        };
+        for r in &md.records {
+            if repomd::href_problem(&r.location).is_none() {
+                let p = Path::new(&r.location);
+                assert!(p.is_relative(), "{:?}", r.location);
+                assert!(
+                    p.components()
+                        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir)),
+                    "{:?} escapes",
+                    r.location
+                );
+            }
+        }
+        let loc = "repodata/0123-updateinfo.xml.gz";
+        let new = md.with_record("updateinfo", |i| {
+            format!("<data type=\"updateinfo\">\n{i}{i}<location href=\"{loc}\"/>\n{i}</data>")
+        });
+        // (inject refuses what does not read back); what does has the new record
+        if let Ok(back) = repomd::Repomd::parse(PathBuf::from("repomd.xml"), new) {
+            assert_eq!(
+                back.record("updateinfo").map(|r| r.location.as_str()),
+                Some(loc)
+            );
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_fuzz_properties_hold_on_the_fixtures() {
+            let root = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/updateinfo"
+            );
+            let e2e = std::fs::read(format!("{root}/e2e-errata.xml")).unwrap();
+            super::cefs(&e2e);
+            super::cefs(b"<opt><CESA-2013--1 type=\"Security Advisory\" issue_date=\"2013-01-01\" os_release=\"7\" packages=\"a-1-1.el7.x86_64.rpm\" synopsis=\"a &amp; &lt;b&gt;\"/></opt>");
+            super::primary(b"<metadata><package><name>a</name><arch>x86_64</arch><version epoch=\"1\" ver=\"1\" rel=\"1.el7\"/></package></metadata>");
+            super::repomd(b"<repomd>\n  <data type=\"primary\"><location href=\"repodata/p.xml\"/></data>\n</repomd>\n");
+            super::repomd(
+                b"<repomd><data type=\"primary\"><location href=\"../x\"/></data></repomd>",
+            );
+        }
+    }
 }

@@ -2,11 +2,11 @@
 //! the way modifyrepo does, natively and crash-safely.
 
 use crate::stream::{self, Compression, Compressor, Hashing, Sum};
+use crate::warnings::Diag;
 use crate::xml::Src;
-use opsbox_common::diag::Diag;
 use opsbox_common::{Error, Result, ResultExt, exit, output};
 use quick_xml::events::Event;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -20,7 +20,98 @@ pub struct Record {
     pub checksum_type: String,
     pub checksum: String,
     pub location: String,
+    /// Line and column of its `<location>` in repomd.xml.
+    pub location_at: (u64, u64),
     pub timestamp: u64,
+}
+
+impl Record {
+    /// Open the file this record names, inside `repo` (see [`open_in`]); errors name the
+    /// `<location>` in `md`.
+    pub fn open(&self, md: &Repomd, repo: &Path) -> Result<(File, String)> {
+        let name = repo.join(&self.location).display().to_string();
+        match open_in(repo, &self.location, METADATA_MAX) {
+            Ok(f) => Ok((f, name)),
+            Err(Refused::Missing(e)) => Err(Error::from_io_code(exit::NOINPUT, &name, &e)),
+            Err(Refused::Bad(why)) => Err(Error::at(
+                &md.path.display().to_string(),
+                self.location_at.0,
+                self.location_at.1,
+                format!(
+                    "location {} {why}",
+                    opsbox_common::escape::quote(&self.location)
+                ),
+            )),
+        }
+    }
+}
+
+/// The largest repomd.xml read.
+pub const REPOMD_MAX: u64 = 1 << 20;
+/// The largest metadata file (as stored, compressed) a repomd.xml may name.
+pub const METADATA_MAX: u64 = 1 << 30;
+
+/// Why a file of a repository cannot be opened.
+#[derive(Debug)]
+pub enum Refused {
+    /// Missing or unreadable (exit 66).
+    Missing(std::io::Error),
+    /// Not a file of the repository: the reason (exit 65).
+    Bad(String),
+}
+
+/// Why `href` (a `location href` of repomd.xml) cannot name a file inside the repository,
+/// from its text alone: empty, absolute, with a `..` component or a NUL.
+pub fn href_problem(href: &str) -> Option<&'static str> {
+    if href.is_empty() {
+        Some("is empty")
+    } else if href.starts_with('/') {
+        Some("is an absolute path, not one inside the repository")
+    } else if href.split('/').any(|c| c == "..") {
+        Some("leaves the repository (a '..' component)")
+    } else if href.contains('\0') {
+        Some("holds a NUL character")
+    } else {
+        None
+    }
+}
+
+/// Open `repo/href` for reading, confined to the repository: `href` relative and without
+/// `..` ([`href_problem`]), no symbolic link leading out of `repo` (the path is resolved
+/// and must stay under `repo`'s own resolved path), a regular file only (opened without
+/// blocking and checked with fstat, so a FIFO cannot hang and a device is refused), at
+/// most `limit` bytes.
+pub fn open_in(repo: &Path, href: &str, limit: u64) -> std::result::Result<File, Refused> {
+    if let Some(why) = href_problem(href) {
+        return Err(Refused::Bad(why.into()));
+    }
+    let root = fs::canonicalize(repo).map_err(Refused::Missing)?;
+    let real = fs::canonicalize(repo.join(href)).map_err(Refused::Missing)?;
+    if !real.starts_with(&root) {
+        return Err(Refused::Bad(format!(
+            "leads out of the repository through a symbolic link (to {})",
+            opsbox_common::escape::quote(&real.display().to_string())
+        )));
+    }
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(&real)
+        .map_err(Refused::Missing)?;
+    let m = f.metadata().map_err(Refused::Missing)?;
+    if !m.is_file() {
+        return Err(Refused::Bad(
+            "is not a regular file (a directory, FIFO, socket or device)".into(),
+        ));
+    }
+    if m.len() > limit {
+        return Err(Refused::Bad(format!(
+            "is larger than {limit} bytes ({} bytes)",
+            m.len()
+        )));
+    }
+    Ok(f)
 }
 
 #[derive(Debug)]
@@ -37,7 +128,21 @@ impl Repomd {
     pub fn load(repo: &Path) -> Result<Self> {
         let path = repo.join("repodata/repomd.xml");
         let name = path.display().to_string();
-        let bytes = fs::read(&path).ctx_code(exit::NOINPUT, &name)?;
+        let f = match open_in(repo, "repodata/repomd.xml", REPOMD_MAX) {
+            Ok(f) => f,
+            Err(Refused::Missing(e)) => return Err(Error::from_io_code(exit::NOINPUT, &name, &e)),
+            Err(Refused::Bad(why)) => return Err(Error::data(format!("{name}: {why}"))),
+        };
+        let mut bytes = Vec::new();
+        f.take(REPOMD_MAX)
+            .read_to_end(&mut bytes)
+            .ctx_code(exit::NOINPUT, &name)?;
+        Self::parse(path, bytes)
+    }
+
+    /// Read the records of a repomd.xml's text (`path` names it in messages).
+    pub fn parse(path: PathBuf, bytes: Vec<u8>) -> Result<Self> {
+        let name = path.display().to_string();
         let mut src = Src::new(Box::new(std::io::Cursor::new(bytes.clone())), &name);
         let mut buf = Vec::new();
         let mut records = Vec::new();
@@ -89,7 +194,9 @@ impl Repomd {
                             text.clear();
                         }
                         b"location" => {
+                            let at = src.line_col(off);
                             if let Some(r) = cur.as_mut() {
+                                r.location_at = at;
                                 src.attrs(off, e, |k, v| {
                                     if k == b"href" {
                                         r.location = v.into_owned();
@@ -134,7 +241,10 @@ impl Repomd {
                 _ => {}
             }
         }
-        let end_tag = end_tag.ok_or_else(|| Error::data(format!("{name}: no </repomd>")))?;
+        let Some(end_tag) = end_tag else {
+            let (l, c) = line_col(&bytes, bytes.len());
+            return Err(Error::at(&name, l, c, "no </repomd>"));
+        };
         Ok(Repomd {
             path,
             bytes,
@@ -145,6 +255,19 @@ impl Repomd {
 
     pub fn record(&self, kind: &str) -> Option<&Record> {
         self.records.iter().find(|r| r.kind == kind)
+    }
+
+    /// The record of `kind`, or an error at `</repomd>` saying there is none.
+    pub fn need(&self, kind: &str) -> Result<&Record> {
+        self.record(kind).ok_or_else(|| {
+            let (l, c) = line_col(&self.bytes, self.end_tag);
+            Error::at(
+                &self.path.display().to_string(),
+                l,
+                c,
+                format!("no {kind} record"),
+            )
+        })
     }
 
     /// The repomd.xml with `new` (a complete `<data …>…</data>` text) in place of the record
@@ -192,6 +315,14 @@ impl Repomd {
         out.extend_from_slice(&b[end..]);
         out
     }
+}
+
+/// 1-based line and byte column of `off` in `bytes`.
+fn line_col(bytes: &[u8], off: usize) -> (u64, u64) {
+    let before = &bytes[..off.min(bytes.len())];
+    let line = memchr::memchr_iter(b'\n', before).count() as u64 + 1;
+    let start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
+    (line, (before.len() - start) as u64 + 1)
 }
 
 /// quick-xml's position after an end tag event is the byte after `>`; `off` is where the
@@ -286,15 +417,11 @@ pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> R
         && o.checksum == sum
         && o.checksum_type == style.sum.name()
         && o.location == location
-        && repo.join(&o.location).is_file()
+        && open_in(repo, &o.location, u64::MAX).is_ok()
     {
         drop(guard); // removes the temporary file
         return Ok(Outcome::Unchanged);
     }
-    let dest = dir.join(&base);
-    fs::rename(&tmp, &dest).ctx_code(exit::CANTCREAT, dest.display())?;
-    std::mem::forget(guard);
-    output::sync_dir(&dir);
 
     let now = match std::env::var("SOURCE_DATE_EPOCH")
         .ok()
@@ -328,14 +455,35 @@ pub fn inject(repo: &Path, input: &mut dyn Read, style: Style, diag: &Diag) -> R
         s += &format!("{i}</data>");
         s
     });
+    // what is written must read back, with the record just made
+    let back = Repomd::parse(md.path.clone(), new.clone()).map_err(|e| {
+        Error::data(format!(
+            "{}: the new repomd.xml would not read back, nothing written: {}",
+            md.path.display(),
+            e.message().unwrap_or("")
+        ))
+    })?;
+    if back.records.len() != md.records.len() + usize::from(old.is_none())
+        || back.record("updateinfo").map(|r| &r.location) != Some(&location)
+    {
+        return Err(Error::data(format!(
+            "{}: the updateinfo record would not read back from the new repomd.xml (records nested where they are not looked for?): nothing written",
+            md.path.display()
+        )));
+    }
+    let dest = dir.join(&base);
+    fs::rename(&tmp, &dest).ctx_code(exit::CANTCREAT, dest.display())?;
+    std::mem::forget(guard);
+    output::sync_dir(&dir);
     crash_point("after-data");
     output::write_atomic(&md.path, &new)?;
     crash_point("after-repomd");
     // the old file goes last, unless something still names it
     if let Some(o) = old
         && o.location != location
-        && !o.location.contains("..")
+        && href_problem(&o.location).is_none()
         && o.location.starts_with("repodata/")
+        && !o.location[9..].contains('/')
         && !md
             .records
             .iter()

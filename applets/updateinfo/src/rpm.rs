@@ -261,6 +261,9 @@ impl Primary {
                 _ => {}
             }
         }
+        if !root_checked {
+            return Err(src.at(0, "no root element: not a primary.xml"));
+        }
         Ok(count)
     }
 }

@@ -66,76 +66,274 @@ impl Compression {
     }
 }
 
+/// Limits of every input (stated in updateinfo(8)); checked as bytes are read, before
+/// anything is buffered.
+pub mod limits {
+    /// One XML token: a tag with its attributes, a text node, a comment, CDATA, a PI.
+    pub const TOKEN: u64 = 1 << 20;
+    /// An element name.
+    pub const NAME: usize = 1024;
+    /// Attributes of one element (duplicates are looked for among them all).
+    pub const ATTRIBUTES: usize = 256;
+    /// Elements open at once.
+    pub const DEPTH: usize = 64;
+    /// One CEFS advisory, start tag to end tag.
+    pub const ADVISORY: u64 = 1 << 20;
+    /// A compressed input may expand this many times (past [`RATIO_FREE`] bytes).
+    pub const RATIO: u64 = 250;
+    pub const RATIO_FREE: u64 = 16 << 20;
+    /// The zstd window (its decoder keeps that much history).
+    pub const ZSTD_WINDOW: u64 = 16 << 20;
+    /// The xz dictionary, in KiB (xz -6, the default, uses 8 MiB; -9 64 MiB).
+    pub const XZ_MEM_KB: u32 = 16 << 10;
+}
+
+/// Counts the bytes consumed from the compressed side, for the expansion ratio.
+struct Counted<R> {
+    inner: R,
+    n: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: BufRead> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amt: usize) {
+        self.n
+            .fetch_add(amt as u64, std::sync::atomic::Ordering::Relaxed);
+        self.inner.consume(amt);
+    }
+}
+
 /// Wrap `raw` in the decompressor its first bytes call for. Returns the format found.
+/// Every format reads concatenated members/streams/frames (all legal in their formats)
+/// and refuses anything else after the compressed data.
 pub fn decompress<R: BufRead + Send + 'static>(
-    mut raw: R,
+    raw: R,
 ) -> io::Result<(Compression, Box<dyn BufRead + Send>)> {
+    decompress_counted(raw).map(|(c, r, _)| (c, r))
+}
+
+/// [`decompress`], with the count of compressed bytes read so far (`None` for plain input).
+#[allow(clippy::type_complexity)]
+pub fn decompress_counted<R: BufRead + Send + 'static>(
+    mut raw: R,
+) -> io::Result<(
+    Compression,
+    Box<dyn BufRead + Send>,
+    Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+)> {
     let head = raw.fill_buf()?;
     let kind = Compression::sniff(head);
+    if kind == Compression::None {
+        return Ok((kind, Box::new(raw), None));
+    }
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let raw = Counted {
+        inner: raw,
+        n: n.clone(),
+    };
     let big = 1 << 16;
     let r: Box<dyn BufRead + Send> = match kind {
-        Compression::None => Box::new(raw),
+        Compression::None => unreachable!(),
         Compression::Gz => Box::new(BufReader::with_capacity(
             big,
-            flate2::bufread::MultiGzDecoder::new(raw),
+            Strict(flate2::bufread::MultiGzDecoder::new(raw)),
         )),
         Compression::Bz2 => Box::new(BufReader::with_capacity(
             big,
-            bzip2::bufread::MultiBzDecoder::new(raw),
+            Strict(bzip2::bufread::MultiBzDecoder::new(raw)),
         )),
-        Compression::Zst => Box::new(BufReader::with_capacity(
+        Compression::Zst => Box::new(BufReader::with_capacity(big, Zstd::new(raw)?)),
+        Compression::Xz => Box::new(BufReader::with_capacity(
             big,
-            ruzstd::decoding::StreamingDecoder::new(raw)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
-        )),
-        Compression::Xz => Box::new(BufReader::with_capacity(big, xz_reader(raw)?)),
-    };
-    Ok((kind, r))
-}
-
-/// lzma-rs decodes xz only from a reader into a writer: run it in a thread that writes
-/// into a pipe, and read the other end. Its error, if any, is the reader's last error.
-fn xz_reader<R: BufRead + Send + 'static>(mut raw: R) -> io::Result<ThreadReader> {
-    let (rd, mut wr) = io::pipe()?;
-    let handle = std::thread::spawn(move || -> io::Result<()> {
-        let mut out = io::BufWriter::with_capacity(1 << 16, &mut wr);
-        match lzma_rs::xz_decompress(&mut raw, &mut out) {
-            Ok(()) => out.flush(),
-            // the reader stopped early (a fatal error upstream): not our error
-            Err(lzma_rs::error::Error::IoError(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                Ok(())
-            }
-            Err(lzma_rs::error::Error::IoError(e)) => Err(e),
-            Err(e) => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("xz: {e}"),
+            Strict(lzma_rust2::XzReader::new_mem_limit(
+                raw,
+                true,
+                limits::XZ_MEM_KB,
             )),
-        }
-    });
-    Ok(ThreadReader {
-        pipe: rd,
-        handle: Some(handle),
-    })
+        )),
+    };
+    Ok((kind, r, Some(n)))
 }
 
-struct ThreadReader {
-    pipe: io::PipeReader,
-    handle: Option<std::thread::JoinHandle<io::Result<()>>>,
-}
+/// A decoder's errors, all as bad data (65) with a plain message.
+struct Strict<R>(R);
 
-impl Read for ThreadReader {
+impl<R: Read> Read for Strict<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.pipe.read(buf)?;
-        if n == 0
-            && let Some(h) = self.handle.take()
-        {
-            return match h.join() {
-                Ok(Ok(())) => Ok(0),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(io::Error::other("xz decoder failed")),
-            };
-        }
+        self.0.read(buf).map_err(bad_data)
+    }
+}
+
+fn bad_data(e: io::Error) -> io::Error {
+    if e.kind() == io::ErrorKind::Interrupted || e.raw_os_error().is_some() {
+        // reading the file itself failed: an I/O error, not bad data
+        return e;
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        return io::Error::new(
+            io::ErrorKind::InvalidData,
+            "truncated compressed data (or data after its end)",
+        );
+    }
+    io::Error::new(io::ErrorKind::InvalidData, opsbox_common::io_reason(&e))
+}
+
+/// zstd: every frame in turn (concatenated frames are one stream; skippable frames are
+/// skipped), the window limited to [`limits::ZSTD_WINDOW`], anything else after the last
+/// frame refused.
+struct Zstd<R> {
+    src: Eof<R>,
+    dec: ruzstd::decoding::FrameDecoder,
+    done: bool,
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+fn zstd_error(e: impl std::fmt::Display) -> io::Error {
+    // (ruzstd's messages end in the Debug text of the cause: keep the words before it)
+    let text = e.to_string();
+    let words = text.split(['(', '{']).next().unwrap_or("").trim_end();
+    io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {words}"))
+}
+
+/// A `BufRead` that notes when its input ended.
+struct Eof<R> {
+    inner: R,
+    hit: bool,
+}
+
+impl<R: BufRead> Read for Eof<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
         Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Eof<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let b = self.inner.fill_buf()?;
+        if b.is_empty() {
+            self.hit = true;
+        }
+        Ok(b)
+    }
+    fn consume(&mut self, amt: usize) {
+        self.inner.consume(amt);
+    }
+}
+
+impl<R: BufRead> Zstd<R> {
+    fn new(src: R) -> io::Result<Self> {
+        let mut src = Eof {
+            inner: src,
+            hit: false,
+        };
+        let mut dec = ruzstd::decoding::FrameDecoder::new();
+        dec.set_max_window_size(limits::ZSTD_WINDOW);
+        dec.init(&mut src).map_err(zstd_error)?;
+        Ok(Zstd {
+            src,
+            dec,
+            done: false,
+        })
+    }
+
+    /// After a frame: skip skippable frames; `true` if another zstd frame starts.
+    fn next_frame(&mut self) -> io::Result<bool> {
+        loop {
+            let mut head = [0u8; 8];
+            let got = fill_up(&mut self.src, &mut head[..4])?;
+            if got == 0 {
+                return Ok(false);
+            }
+            if got == 4 && head[..4] == ZSTD_MAGIC {
+                return Ok(true);
+            }
+            if got == 4 && head[0] & 0xf0 == 0x50 && head[1..4] == [0x2a, 0x4d, 0x18] {
+                if fill_up(&mut self.src, &mut head[4..8])? != 4 {
+                    return Err(zstd_error("truncated skippable frame"));
+                }
+                let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as u64;
+                let skipped = io::copy(&mut (&mut self.src).take(len), &mut io::sink())?;
+                if skipped != len {
+                    return Err(zstd_error("truncated skippable frame"));
+                }
+                continue;
+            }
+            return Err(zstd_error("data after the last frame"));
+        }
+    }
+}
+
+/// Read until `buf` is full or the input ends; how many bytes were read.
+fn fill_up<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl<R: BufRead> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use ruzstd::decoding::BlockDecodingStrategy;
+        loop {
+            if self.done || buf.is_empty() {
+                return Ok(0);
+            }
+            if self.dec.can_collect() > 0 {
+                return self.dec.read(buf).map_err(zstd_error);
+            }
+            if !self.dec.is_finished() {
+                if let Err(e) = self
+                    .dec
+                    .decode_blocks(&mut self.src, BlockDecodingStrategy::UptoBlocks(1))
+                {
+                    return Err(if self.src.hit {
+                        io::Error::new(io::ErrorKind::InvalidData, "truncated compressed data")
+                    } else {
+                        zstd_error(e)
+                    });
+                }
+                continue;
+            }
+            if let (Some(want), Some(got)) = (
+                self.dec.get_checksum_from_data(),
+                self.dec.get_calculated_checksum(),
+            ) && want != got
+            {
+                return Err(zstd_error("checksum mismatch"));
+            }
+            // the frame is done: the magic of the next one was read by next_frame
+            if !self.next_frame()? {
+                self.done = true;
+                return Ok(0);
+            }
+            let magic = io::Cursor::new(ZSTD_MAGIC);
+            self.dec
+                .reset(magic.chain(&mut self.src))
+                .map_err(zstd_error)?;
+        }
     }
 }
 
@@ -180,7 +378,10 @@ impl<W: Write> Compressor<W> {
                 f.seek(io::SeekFrom::Start(0))?;
                 let mut src = BufReader::with_capacity(1 << 16, f);
                 if kind == Compression::Xz {
-                    lzma_rs::xz_compress(&mut src, &mut out)?;
+                    let mut w =
+                        lzma_rust2::XzWriter::new(&mut out, lzma_rust2::XzOptions::with_preset(6))?;
+                    io::copy(&mut src, &mut w)?;
+                    w.finish()?;
                 } else {
                     // ruzstd's encoder unwraps I/O results: hand it a reader and a writer
                     // that never fail, and look at their errors afterwards.
@@ -429,16 +630,39 @@ impl Lines {
     }
 }
 
-/// A `BufRead` that records where its newlines are (see [`Lines`]). Each buffer the inner
-/// reader fills is scanned once, as a whole, when it is first seen (not piece by piece as
-/// it is consumed): newlines past the consumed part are recorded early, which changes no
-/// answer of [`Lines::line_col`] for a consumed offset.
+/// A limit of [`limits`] that the input went past: the reason, for the message.
+#[derive(Debug)]
+pub struct OverLimit(pub String);
+
+impl std::fmt::Display for OverLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for OverLimit {}
+
+/// The [`OverLimit`] inside an I/O error, if that is what it is.
+pub fn over_limit(e: &io::Error) -> Option<&OverLimit> {
+    e.get_ref()?.downcast_ref::<OverLimit>()
+}
+
+/// A `BufRead` that records where its newlines are (see [`Lines`]), and enforces the
+/// token size and the expansion ratio: a token (bytes consumed since
+/// [`Tracked::start_token`]) longer than the limit is an [`OverLimit`] error before it
+/// is handed on, so whoever buffers it never holds more than the limit. Each buffer the
+/// inner reader fills is scanned once, as a whole, when it is first seen (not piece by
+/// piece as it is consumed): newlines past the consumed part are recorded early, which
+/// changes no answer of [`Lines::line_col`] for a consumed offset.
 pub struct Tracked<R> {
     inner: R,
     pos: u64,
     /// Newlines before this offset are recorded.
     scanned: u64,
     pub lines: Lines,
+    token_start: u64,
+    token_limit: u64,
+    /// Compressed bytes read so far (for the expansion ratio), if compressed.
+    packed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl<R: BufRead> Tracked<R> {
@@ -452,7 +676,27 @@ impl<R: BufRead> Tracked<R> {
                 base_off: 0,
                 nl: VecDeque::new(),
             },
+            token_start: 0,
+            token_limit: u64::MAX,
+            packed: None,
         }
+    }
+
+    /// Limit tokens to `limit` bytes, and the expansion of a compressed input (whose
+    /// compressed bytes are counted in `packed`).
+    pub fn limited(
+        mut self,
+        limit: u64,
+        packed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    ) -> Self {
+        self.token_limit = limit;
+        self.packed = packed;
+        self
+    }
+
+    /// A new token starts here.
+    pub fn start_token(&mut self) {
+        self.token_start = self.pos;
     }
 }
 
@@ -468,6 +712,31 @@ impl<R: BufRead> Read for Tracked<R> {
 
 impl<R: BufRead> BufRead for Tracked<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let used = self.pos - self.token_start;
+        if used > self.token_limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                OverLimit(format!(
+                    "a token (tag, text, comment) longer than {} bytes",
+                    self.token_limit
+                )),
+            ));
+        }
+        if let Some(p) = &self.packed
+            && self.pos > limits::RATIO_FREE
+        {
+            let packed = p.load(std::sync::atomic::Ordering::Relaxed).max(1);
+            if self.pos / packed > limits::RATIO {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    OverLimit(format!(
+                        "{} bytes expanded from {packed}: more than {} times (a decompression bomb?)",
+                        self.pos,
+                        limits::RATIO
+                    )),
+                ));
+            }
+        }
         let buf = self.inner.fill_buf()?;
         let end = self.pos + buf.len() as u64;
         if end > self.scanned {
@@ -477,7 +746,9 @@ impl<R: BufRead> BufRead for Tracked<R> {
             }
             self.scanned = end;
         }
-        Ok(buf)
+        // at most one byte past the limit is handed on
+        let room = (self.token_limit - used).saturating_add(1);
+        Ok(&buf[..buf.len().min(usize::try_from(room).unwrap_or(usize::MAX))])
     }
     fn consume(&mut self, amt: usize) {
         self.pos += amt as u64;
@@ -490,10 +761,13 @@ impl<R: BufRead> BufRead for Tracked<R> {
 pub fn read_error(name: &str, e: &io::Error) -> Error {
     match e.kind() {
         io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput | io::ErrorKind::UnexpectedEof => {
-            Error::data(format!(
-                "{name}: corrupt compressed data: {}",
-                opsbox_common::io_reason(e)
-            ))
+            // (where it is found: before anything was decompressed)
+            Error::at(
+                name,
+                1,
+                1,
+                format!("corrupt compressed data: {}", opsbox_common::io_reason(e)),
+            )
         }
         _ => Error::from_io(name, e),
     }
@@ -508,14 +782,28 @@ pub fn copy<R: Read, W: Write>(r: &mut R, w: &mut W) -> io::Result<u64> {
 /// `dyn` at every step of the parser), or anything else.
 pub enum Input {
     File(BufReader<std::fs::File>),
-    Other(Box<dyn BufRead + Send>),
+    /// With the count of compressed bytes read, if compressed.
+    Other(
+        Box<dyn BufRead + Send>,
+        Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    ),
+}
+
+impl Input {
+    /// The count of compressed bytes read, if the input is compressed.
+    pub fn packed(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicU64>> {
+        match self {
+            Input::File(_) => None,
+            Input::Other(_, p) => p.clone(),
+        }
+    }
 }
 
 impl Read for Input {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Input::File(r) => r.read(buf),
-            Input::Other(r) => r.read(buf),
+            Input::Other(r, _) => r.read(buf),
         }
     }
 }
@@ -524,13 +812,13 @@ impl BufRead for Input {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         match self {
             Input::File(r) => r.fill_buf(),
-            Input::Other(r) => r.fill_buf(),
+            Input::Other(r, _) => r.fill_buf(),
         }
     }
     fn consume(&mut self, n: usize) {
         match self {
             Input::File(r) => r.consume(n),
-            Input::Other(r) => r.consume(n),
+            Input::Other(r, _) => r.consume(n),
         }
     }
 }
@@ -540,16 +828,21 @@ pub fn open_input(path: &str) -> Result<(Compression, Input)> {
     let name = opsbox_common::input::display_name(path);
     if path == "-" {
         let stdin = BufReader::with_capacity(1 << 16, io::stdin());
-        let (c, r) = decompress(stdin).map_err(|e| read_error(name, &e))?;
-        return Ok((c, Input::Other(r)));
+        let (c, r, n) = decompress_counted(stdin).map_err(|e| read_error(name, &e))?;
+        return Ok((c, Input::Other(r, n)));
     }
-    let mut file = BufReader::with_capacity(1 << 16, opsbox_common::input::open_file(path)?);
+    open_file_input(opsbox_common::input::open_file(path)?, name)
+}
+
+/// [`open_input`] for a file already open (named `name` in messages).
+pub fn open_file_input(file: std::fs::File, name: &str) -> Result<(Compression, Input)> {
+    let mut file = BufReader::with_capacity(1 << 16, file);
     let head = file.fill_buf().map_err(|e| read_error(name, &e))?;
     match Compression::sniff(head) {
         Compression::None => Ok((Compression::None, Input::File(file))),
         _ => {
-            let (c, r) = decompress(file).map_err(|e| read_error(name, &e))?;
-            Ok((c, Input::Other(r)))
+            let (c, r, n) = decompress_counted(file).map_err(|e| read_error(name, &e))?;
+            Ok((c, Input::Other(r, n)))
         }
     }
 }

@@ -3,7 +3,7 @@
 //! (quick-xml reports a plain EOF) as an error. One reused buffer: constant memory.
 
 use crate::frag::Frag;
-use crate::stream::{self, Tracked};
+use crate::stream::{self, Tracked, limits};
 use opsbox_common::{Error, Result};
 use quick_xml::Reader;
 use quick_xml::events::{BytesRef, BytesStart, Event};
@@ -17,15 +17,18 @@ pub struct Src {
     /// Names of the open elements, concatenated, and where each starts.
     stack: Frag,
     starts: Vec<usize>,
+    /// The root element was seen (and closed, once the depth is 0 again).
+    rooted: bool,
 }
 
 impl Src {
     pub fn new(input: Box<dyn BufRead + Send>, name: &str) -> Self {
-        Self::from_input(stream::Input::Other(input), name)
+        Self::from_input(stream::Input::Other(input, None), name)
     }
 
     fn from_input(input: stream::Input, name: &str) -> Self {
-        let mut reader = Reader::from_reader(Tracked::new(input));
+        let packed = input.packed();
+        let mut reader = Reader::from_reader(Tracked::new(input).limited(limits::TOKEN, packed));
         let c = reader.config_mut();
         c.check_end_names = true;
         c.trim_text(false);
@@ -35,6 +38,7 @@ impl Src {
             name: name.to_string(),
             stack: Frag::new(),
             starts: Vec::new(),
+            rooted: false,
         }
     }
 
@@ -45,6 +49,12 @@ impl Src {
             r,
             opsbox_common::input::display_name(path),
         ))
+    }
+
+    /// Read a file already open, named `name` in messages, undoing its compression.
+    pub fn from_file(file: std::fs::File, name: &str) -> Result<Self> {
+        let (_, r) = stream::open_file_input(file, name)?;
+        Ok(Self::from_input(r, name))
     }
 
     /// How many elements are open.
@@ -79,17 +89,53 @@ impl Src {
     pub fn next<'b>(&mut self, buf: &'b mut Vec<u8>) -> Result<(u64, Event<'b>)> {
         buf.clear();
         let off = self.reader.buffer_position();
+        // positions before this event are not asked for again: newlines before it go
+        {
+            let t = self.reader.get_mut();
+            t.start_token();
+            t.lines.forget_before(off);
+        }
         match self.reader.read_event_into(buf) {
             Ok(ev) => {
                 match &ev {
-                    Event::Start(e) => {
-                        self.starts.push(self.stack.len());
-                        self.stack.put(e.name().as_ref().as_bytes());
+                    Event::Start(e) | Event::Empty(e) => {
+                        if self.starts.is_empty() {
+                            if self.rooted {
+                                return Err(self.at(off, "a second root element"));
+                            }
+                            self.rooted = true;
+                        }
+                        let qname = e.name();
+                        let name = qname.as_ref().as_bytes();
+                        if name.len() > limits::NAME {
+                            return Err(self.at(
+                                off,
+                                format!("an element name longer than {} bytes", limits::NAME),
+                            ));
+                        }
+                        if matches!(ev, Event::Start(_)) {
+                            if self.starts.len() >= limits::DEPTH {
+                                return Err(self.at(
+                                    off,
+                                    format!("elements nested deeper than {}", limits::DEPTH),
+                                ));
+                            }
+                            self.starts.push(self.stack.len());
+                            self.stack.put(name);
+                        }
                     }
                     Event::End(_) => {
                         if let Some(s) = self.starts.pop() {
                             self.stack.truncate(s);
                         }
+                    }
+                    Event::Text(t)
+                        if self.starts.is_empty()
+                            && !t.as_ref().bytes().all(|b| b.is_ascii_whitespace()) =>
+                    {
+                        return Err(
+                            self.at(off, "text outside the root element (not an XML document?)")
+                        );
                     }
                     Event::Eof if !self.starts.is_empty() => {
                         let innermost = match self.starts.last() {
@@ -101,7 +147,8 @@ impl Src {
                         return Err(self.at(
                             off,
                             format!(
-                                "unexpected end of file: <{innermost}> and {} enclosing element(s) not closed (truncated document?)",
+                                "unexpected end of file: <{}> and {} enclosing element(s) not closed (truncated document?)",
+                                opsbox_common::escape::text(&innermost),
                                 self.starts.len() - 1
                             ),
                         ));
@@ -110,7 +157,21 @@ impl Src {
                 }
                 Ok((off, ev))
             }
-            Err(quick_xml::Error::Io(e)) => Err(stream::read_error(&self.name, &e)),
+            Err(quick_xml::Error::Io(e)) => {
+                if let Some(l) = stream::over_limit(&e) {
+                    return Err(self.at(off, l));
+                }
+                let pos = self.reader.buffer_position();
+                Err(match e.kind() {
+                    std::io::ErrorKind::InvalidData
+                    | std::io::ErrorKind::InvalidInput
+                    | std::io::ErrorKind::UnexpectedEof => self.at(
+                        pos,
+                        format!("corrupt compressed data: {}", opsbox_common::io_reason(&e)),
+                    ),
+                    _ => stream::read_error(&self.name, &e),
+                })
+            }
             Err(e) => {
                 let pos = self.reader.error_position();
                 Err(self.at(pos, xml_reason(&e)))
@@ -156,7 +217,13 @@ pub fn attributes(
     at: impl Fn(u64, String) -> Error,
     mut f: impl FnMut(&[u8], Cow<str>) -> Result<()>,
 ) -> Result<()> {
-    for a in e.attributes() {
+    for (i, a) in e.attributes().enumerate() {
+        if i == limits::ATTRIBUTES {
+            return Err(at(
+                0,
+                format!("more than {} attributes", limits::ATTRIBUTES),
+            ));
+        }
         let a = a.map_err(|err| {
             use quick_xml::events::attributes::AttrError;
             match err {

@@ -292,6 +292,7 @@ mod tests {
             routing: None,
             file: 0,
             line: 0,
+            col: 0,
         }
     }
 
@@ -394,6 +395,7 @@ mod props {
             routing: None,
             file: 0,
             line: 0,
+            col: 0,
         }
     }
 

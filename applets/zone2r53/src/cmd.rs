@@ -3,16 +3,16 @@
 use crate::batch::{self, Action, Unit};
 use crate::diff::{self, DiffOpts, Mode};
 use crate::name::{Escapes, Name};
-use crate::parser::{Options, Parsed, Parser, Problem};
+use crate::parser::{MAX_WARNINGS, Options, Parsed, Parser, Problem};
 use crate::zone::{self, BuildOpts, Zone};
-use crate::{NAME, export, r53json, zerigo};
+use crate::{NAME, export, push, r53json, zerigo};
 use argh::FromArgs;
 use opsbox_common::output::{self, Output};
-use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, exit, input};
+use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, escape, exit, input};
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
-const COMMANDS: &str = "Commands:\n  diff     the minimal batches from Route 53's current record sets to the zone file\n  export   Route 53's record sets (list-resource-record-sets JSON) as a zone file\n  check    validate only, like named-checkzone: exit 1 with the problem list";
+const COMMANDS: &str = "Commands:\n  diff     the minimal batches from Route 53's current record sets to the zone file\n  export   Route 53's record sets (list-resource-record-sets JSON) as a zone file\n  check    validate only, like named-checkzone: exit 1 with the problem list\n  push     apply batches with the AWS CLI, one at a time, each waited for until INSYNC";
 
 /// Largest Zerigo XML document read.
 const MAX_XML: u64 = 64 << 20;
@@ -30,7 +30,7 @@ fn pct(s: &str) -> std::result::Result<u32, String> {
     cli::number_in(s, 0, 100)
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"), note = "{COMMANDS}")]
 /// convert a BIND zone file (or Zerigo XML) into Route 53 change batches, offline.
 struct ConvertOpts {
@@ -84,7 +84,7 @@ struct ConvertOpts {
     zonefile: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// validate a zone file against Route 53's rules (exit 1 with the problem list).
 struct CheckOpts {
@@ -126,9 +126,9 @@ struct CheckOpts {
     zonefile: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
-/// the minimal change batches from Route 53's record sets to the zone file (exit 1: changes).
+/// the minimal change batches from Route 53's record sets to the zone file.
 struct DiffCmd {
     /// the JSON of aws route53 list-resource-record-sets (what Route 53 holds)
     #[argh(option)]
@@ -142,6 +142,9 @@ struct DiffCmd {
     /// print a readable +/-/~ plan instead of JSON
     #[argh(switch)]
     plan: bool,
+    /// exit 1 when there are changes (like git diff --exit-code); 0 otherwise
+    #[argh(switch)]
+    exit_code: bool,
     /// also compare alias and routing-policy records
     #[argh(switch)]
     with_routing: bool,
@@ -192,7 +195,7 @@ struct DiffCmd {
     zonefile: String,
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// Route 53's record sets (list-resource-record-sets JSON) as a zone file.
 struct ExportOpts {
@@ -233,7 +236,7 @@ impl Loaded {
         p.problems
             .iter()
             .chain(&self.zone.problems)
-            .map(|x| p.show(x))
+            .map(|x| escape::controls(&p.show(x)).into_owned())
             .collect()
     }
 }
@@ -258,7 +261,28 @@ fn say(quiet: bool, parsed: &Parsed, kind: &str, list: &[Problem]) {
     }
     let mut err = std::io::stderr().lock();
     for p in list {
-        let _ = writeln!(err, "{NAME}: {kind}: {}", parsed.show(p));
+        let _ = writeln!(err, "{NAME}: {kind}: {}", escape::controls(&parsed.show(p)));
+    }
+}
+
+/// The parser's and the zone's warnings, at most [`MAX_WARNINGS`] lines, then a count.
+fn say_warnings(quiet: bool, parsed: &Parsed, zone: &Zone) {
+    if quiet {
+        return;
+    }
+    let all: Vec<&Problem> = parsed.warnings.iter().chain(&zone.warnings).collect();
+    let shown = all.len().min(MAX_WARNINGS);
+    let mut err = std::io::stderr().lock();
+    for p in &all[..shown] {
+        let _ = writeln!(
+            err,
+            "{NAME}: warning: {}",
+            escape::controls(&parsed.show(p))
+        );
+    }
+    let rest = all.len() - shown + parsed.warnings_over + zone.warnings_over;
+    if rest > 0 {
+        let _ = writeln!(err, "{NAME}: warning: {rest} more warnings not shown");
     }
 }
 
@@ -317,8 +341,7 @@ fn load(s: &Source) -> Result<Loaded> {
         (p, z)
     };
     zone.dropped.sort_by_key(|x| (x.file, x.line));
-    say(s.quiet, &parsed, "warning", &parsed.warnings);
-    say(s.quiet, &parsed, "warning", &zone.warnings);
+    say_warnings(s.quiet, &parsed, &zone);
     say(false, &parsed, "fixed", &zone.fixed);
     say(false, &parsed, "dropped", &zone.dropped);
     Ok(Loaded { parsed, zone })
@@ -336,9 +359,22 @@ fn fail_listing(file: &str, l: &Loaded) -> Result<ExitCode> {
     } else {
         ""
     };
+    // the hint only when --lenient would deal with some of them: what Route 53 cannot hold
+    // (dropped) and strings over 255 octets (split); syntax errors it cannot help
+    let helped = l.zone.problems.len() + l.parsed.lenient_helps;
+    let hint = match helped {
+        0 => String::new(),
+        n if n == probs.len() && l.parsed.lenient_helps == 0 => {
+            " (--lenient drops what Route 53 cannot hold)".into()
+        }
+        n if n == probs.len() => {
+            " (--lenient drops what Route 53 cannot hold and splits long strings)".into()
+        }
+        n => format!(" (--lenient would deal with {n} of them: what Route 53 cannot hold)"),
+    };
     Err(Error::data(format!(
-        "{}: {} problem{}{more}; nothing written (--lenient drops what Route 53 cannot hold)",
-        input::display_name(file),
+        "{}: {} problem{}{more}; nothing written{hint}",
+        escape::text(input::display_name(file)),
         probs.len(),
         if probs.len() == 1 { "" } else { "s" }
     )))
@@ -387,8 +423,9 @@ fn write_batches(
 
 /// Remove `batch-NNNN.json` files numbered above `keep` left by an earlier, longer run, so
 /// that `for f in DIR/batch-*.json` never pushes a stale batch.
-fn remove_stale_batches(dir: &Path, keep: usize) -> Result<()> {
+fn remove_stale_batches(dir: &Path, keep: usize) -> Result<usize> {
     let shown = dir.display().to_string();
+    let mut removed = 0;
     for e in std::fs::read_dir(dir).ctx_code(exit::CANTCREAT, &shown)? {
         let e = e.ctx_code(exit::CANTCREAT, &shown)?;
         let name = e.file_name();
@@ -403,13 +440,74 @@ fn remove_stale_batches(dir: &Path, keep: usize) -> Result<()> {
         };
         if n > keep {
             std::fs::remove_file(e.path()).ctx_code(exit::CANTCREAT, e.path().display())?;
+            removed += 1;
         }
+    }
+    if removed > 0 {
+        output::sync_dir(dir);
+    }
+    Ok(removed)
+}
+
+/// Nothing to send: what an earlier run left at `-o` or in `--out-dir` is removed (and
+/// said), so a stale batch can never be pushed for this run's.
+fn clear_outputs(out: Option<&str>, out_dir: Option<&str>, why: &str, quiet: bool) -> Result<()> {
+    if out.is_some() && out_dir.is_some() {
+        return Err(Error::usage("give -o or --out-dir, not both"));
+    }
+    let mut said = format!("{NAME}: {why}");
+    let mut removed = false;
+    if let Some(f) = out.filter(|f| *f != "-") {
+        match std::fs::remove_file(f) {
+            Ok(()) => {
+                output::sync_dir(
+                    Path::new(f)
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(Path::new(".")),
+                );
+                said.push_str(&format!("; removed the earlier {}", escape::text(f)));
+                removed = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                said.push_str(&format!("; {} not written", escape::text(f)))
+            }
+            Err(e) => return Err(Error::from_io_code(exit::CANTCREAT, escape::text(f), &e)),
+        }
+    }
+    if let Some(d) = out_dir {
+        let n = if Path::new(d).is_dir() {
+            remove_stale_batches(Path::new(d), 0)?
+        } else {
+            0
+        };
+        said.push_str(&format!(
+            "; no batch in {} ({n} earlier batch file{} removed)",
+            escape::text(d),
+            if n == 1 { "" } else { "s" }
+        ));
+        removed |= n > 0;
+    }
+    if !quiet || removed {
+        let _ = writeln!(std::io::stderr(), "{}", escape::controls(&said));
     }
     Ok(())
 }
 
+/// The command tree shell completions are made from.
+pub fn info() -> cli::Info {
+    use argh::ArgsInfo;
+    let subs = vec![
+        ("check", CheckOpts::get_args_info()),
+        ("diff", DiffCmd::get_args_info()),
+        ("export", ExportOpts::get_args_info()),
+    ];
+    cli::info::<ConvertOpts>(NAME, crate::ABOUT, subs)
+}
+
 pub fn run(args: Vec<String>) -> Result<ExitCode> {
-    match cli::subcommand(&args, &["diff", "export", "check"]) {
+    match cli::subcommand(&args, &["diff", "export", "check", "push"]) {
+        (Some("push"), rest) => push::run(cli::parse(&[NAME, "push"], rest)?),
         (Some("check"), rest) => check(cli::parse(&[NAME, "check"], rest)?),
         (Some("diff"), rest) => diff_cmd(cli::parse(&[NAME, "diff"], rest)?),
         (Some("export"), rest) => export_cmd(cli::parse(&[NAME, "export"], rest)?),
@@ -450,13 +548,8 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
         })
         .collect();
     if units.is_empty() {
-        if !o.quiet {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{NAME}: {}: no records to send",
-                input::display_name(&o.zonefile)
-            );
-        }
+        let why = format!("{}: no records to send", input::display_name(&o.zonefile));
+        clear_outputs(o.output.as_deref(), o.out_dir.as_deref(), &why, o.quiet)?;
         return Ok(ExitCode::SUCCESS);
     }
     let batches = batch::pack(
@@ -504,12 +597,13 @@ fn check(o: CheckOpts) -> Result<ExitCode> {
     out.flush()?;
     if probs.is_empty() {
         if !o.quiet && !o.rrsets {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{NAME}: {}: OK, {} RRsets",
-                input::display_name(&o.zonefile),
+            writeln!(
+                out,
+                "{}: OK, {} RRsets",
+                escape::text(input::display_name(&o.zonefile)),
                 l.zone.rrsets.len()
-            );
+            )?;
+            out.flush()?;
         }
         Ok(ExitCode::SUCCESS)
     } else {
@@ -568,11 +662,19 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(exit::ANSWER_2));
     }
-    if d.units.is_empty() {
-        if !o.quiet {
-            let _ = writeln!(std::io::stderr(), "{NAME}: no changes");
-        }
-        return Ok(ExitCode::SUCCESS);
+    let code = if o.exit_code && !d.units.is_empty() {
+        ExitCode::from(exit::ANSWER_1)
+    } else {
+        ExitCode::SUCCESS
+    };
+    if d.units.is_empty() && !o.plan {
+        clear_outputs(
+            o.output.as_deref(),
+            o.out_dir.as_deref(),
+            "no changes",
+            o.quiet,
+        )?;
+        return Ok(code);
     }
     if o.plan {
         let mut out = Output::create(o.output.as_deref())?;
@@ -587,7 +689,7 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
         .map_err(Error::data)?;
         write_batches(&batches, o.output.as_deref(), o.out_dir.as_deref(), "diff")?;
     }
-    Ok(ExitCode::from(exit::ANSWER_1))
+    Ok(code)
 }
 
 fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
@@ -602,7 +704,11 @@ fn export_cmd(o: ExportOpts) -> Result<ExitCode> {
     let (text, warnings) = export::export(&sets, &origin, o.zone_id.as_deref())
         .map_err(|e| Error::data(format!("{shown}: {e}")))?;
     for w in warnings {
-        let _ = writeln!(std::io::stderr(), "{NAME}: warning: {shown}: {w}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "{NAME}: warning: {}",
+            escape::controls(&format!("{shown}: {w}"))
+        );
     }
     let mut out = Output::create(o.output.as_deref())?;
     out.write_all(text.as_bytes())

@@ -4,6 +4,7 @@ use crate::batch::{Action, Change, Unit};
 use crate::name::Name;
 use crate::r53json::Current;
 use crate::zone::{RRset, cmp_canonical};
+use opsbox_common::escape;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,31 +139,44 @@ pub fn plan(units: &[Unit]) -> String {
     let mut out = String::new();
     let show = |s: &RRset| -> String {
         match &s.alias {
-            Some(a) => format!("ALIAS {} ({})", a.dns_name, a.zone_id),
+            Some(a) => format!("ALIAS {} ({})", a.dns_name, escape::text(&a.zone_id)),
             None => format!("{} {}", s.ttl, s.values.join(" | ")),
         }
     };
+    let label = |s: &RRset| escape::text(&s.label()).into_owned();
+    let (mut create, mut update, mut delete) = (0usize, 0usize, 0usize);
     for u in units {
         match u.0.as_slice() {
             [d, c] if d.action == Action::Delete => {
+                update += 1;
                 out.push_str(&format!(
                     "~ {}: {} -> {}\n",
-                    c.rrset.label(),
+                    label(&c.rrset),
                     show(&d.rrset),
                     show(&c.rrset)
                 ));
             }
             [c] if c.old.is_some() => {
+                update += 1;
                 let old = c.old.as_deref().map(show).unwrap_or_default();
-                let line = format!("~ {}: {old} -> {}\n", c.rrset.label(), show(&c.rrset));
+                let line = format!("~ {}: {old} -> {}\n", label(&c.rrset), show(&c.rrset));
                 out.push_str(&line);
             }
             [c] => {
-                let sign = if c.action == Action::Delete { '-' } else { '+' };
-                out.push_str(&format!("{sign} {} {}\n", c.rrset.label(), show(&c.rrset)));
+                let sign = if c.action == Action::Delete {
+                    delete += 1;
+                    '-'
+                } else {
+                    create += 1;
+                    '+'
+                };
+                out.push_str(&format!("{sign} {} {}\n", label(&c.rrset), show(&c.rrset)));
             }
             _ => {}
         }
     }
+    out.push_str(&format!(
+        "{create} to create, {update} to update, {delete} to delete\n"
+    ));
     out
 }

@@ -7,7 +7,7 @@ use crate::name::{Escapes, Name};
 use crate::r53json::Current;
 use crate::rdata::{self, Ctx};
 use crate::zone::{RRset, cmp_canonical};
-use serde_json::Value;
+use opsbox_common::escape;
 use std::fmt::Write;
 
 /// The zone's origin: the SOA owner, else the shortest name.
@@ -31,45 +31,25 @@ fn value_decimal(s: &RRset, v: &str) -> Result<String, String> {
     rdata::render(&s.rtype, &w, Escapes::Decimal)
 }
 
-fn routing_comment(s: &RRset) -> String {
-    let Some(m) = &s.routing else {
-        return String::new();
-    };
-    let id = m.get("SetIdentifier").and_then(Value::as_str).unwrap_or("");
-    let q = |v: &Value| match v {
-        Value::String(s) => format!("\"{s}\""),
-        other => other.to_string(),
-    };
-    let mut c = String::from(" ; AWS");
-    if let Some(w) = m.get("Weight") {
-        let _ = write!(c, " routing=\"WEIGHTED\" weight={w}");
-    } else if let Some(r) = m.get("Region") {
-        let _ = write!(c, " routing=\"LATENCY\" region={}", q(r));
-    } else if let Some(f) = m.get("Failover") {
-        let _ = write!(c, " routing=\"FAILOVER\" failover={}", q(f));
-    } else if let Some(Value::Object(g)) = m.get("GeoLocation") {
-        c.push_str(" routing=\"GEOLOCATION\"");
-        for (k, f) in [
-            ("ContinentCode", "continentCode"),
-            ("CountryCode", "countryCode"),
-            ("SubdivisionCode", "subdivisionCode"),
-        ] {
-            if let Some(v) = g.get(k) {
-                let _ = write!(c, " {f}={}", q(v));
-            }
-        }
-    } else if m.contains_key("MultiValueAnswer") {
-        c.push_str(" routing=\"MULTIVALUE\"");
+/// cli53's routing comment for `s` (empty without routing), every field checked against
+/// Route 53's grammar: a value that cannot be written safely is an error naming the set.
+fn routing_comment(s: &RRset) -> Result<String, String> {
+    match &s.routing {
+        None => Ok(String::new()),
+        Some(m) => crate::routing::to_comment(m).map_err(|e| format!("{}: {e}", shown(s))),
     }
-    if let Some(h) = m.get("HealthCheckId") {
-        let _ = write!(c, " healthCheckId={}", q(h));
-    }
-    let _ = write!(c, " identifier=\"{id}\"");
-    c
+}
+
+/// An RRset's label, escaped for a message or a comment line.
+fn shown(s: &RRset) -> String {
+    escape::text(&s.label()).into_owned()
 }
 
 /// The zone file text and warnings. `zone_id`: an alias into this zone is written as
-/// `$self`. A record set whose value does not parse is written as a comment and warned about.
+/// `$self`. A record set whose value does not parse, or whose routing has no zone file
+/// syntax (CIDR, geoproximity), is written as a comment and warned about; a routing field or
+/// an alias zone id outside Route 53's grammar (which could break out of its comment) is an
+/// error.
 pub fn export(
     sets: &[Current],
     origin: &Name,
@@ -87,37 +67,51 @@ pub fn export(
             let _ = writeln!(
                 out,
                 "; not exported (its value does not parse): {}",
-                s.label()
+                shown(s)
             );
             continue;
         }
+        if let Some((k, what)) = s.routing.as_ref().and_then(|m| {
+            crate::routing::UNEXPRESSED
+                .iter()
+                .find(|(k, _)| m.contains_key(*k))
+        }) {
+            warnings.push(format!(
+                "not exported: {}: {what} ({k}) has no zone file syntax",
+                shown(s)
+            ));
+            let _ = writeln!(out, "; not exported ({what}): {}", shown(s));
+            continue;
+        }
+        let comment = routing_comment(s)?;
         let owner = s.name.render(Escapes::Decimal, Some(origin));
         let t = s.rtype.name();
         if let Some(a) = &s.alias {
             let zid = if Some(a.zone_id.as_str()) == zone_id {
                 "$self"
             } else {
+                crate::routing::zone_id(&a.zone_id).map_err(|e| format!("{}: {e}", shown(s)))?;
                 a.zone_id.as_str()
             };
             let target = crate::r53json::name(&a.dns_name)?.render(Escapes::Decimal, None);
             let _ = writeln!(
                 out,
                 "{owner} 0 AWS ALIAS {t} {target} {zid} {}{}",
-                a.evaluate,
-                routing_comment(s)
+                a.evaluate, comment
             );
             continue;
         }
         for v in &s.values {
-            let dv = value_decimal(s, v).map_err(|e| format!("{} value '{v}': {e}", s.label()))?;
-            let _ = writeln!(out, "{owner} {} IN {t} {dv}{}", s.ttl, routing_comment(s));
+            let dv = value_decimal(s, v)
+                .map_err(|e| format!("{} value {}: {e}", shown(s), escape::quote(v)))?;
+            let _ = writeln!(out, "{owner} {} IN {t} {dv}{comment}", s.ttl);
         }
     }
     for c in sets.iter().filter(|c| c.traffic_policy) {
         let _ = writeln!(
             out,
             "; traffic policy record not exported: {}",
-            c.rrset.label()
+            shown(&c.rrset)
         );
     }
     Ok((out, warnings))

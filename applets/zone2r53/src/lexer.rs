@@ -38,6 +38,10 @@ impl Token {
     pub fn show(&self) -> String {
         String::from_utf8_lossy(&self.text).into_owned()
     }
+    /// The text for a message: escaped and shortened ([`opsbox_common::escape::quote`]).
+    pub fn q(&self) -> String {
+        opsbox_common::escape::quote(&String::from_utf8_lossy(&self.text))
+    }
     /// Case-insensitive comparison with an ASCII word.
     pub fn is(&self, word: &str) -> bool {
         !self.quoted && self.text.eq_ignore_ascii_case(word.as_bytes())
@@ -51,6 +55,9 @@ pub struct Entry {
     pub tokens: Vec<Token>,
     pub blank_owner: bool,
     pub comment: Option<String>,
+    /// Where the comment's `;` is.
+    pub comment_line: u32,
+    pub comment_col: u32,
     pub line: u32,
 }
 
@@ -133,7 +140,7 @@ impl<R: BufRead> Lexer<R> {
                 Err(e) => {
                     return err(
                         next,
-                        0,
+                        1,
                         format!("read error: {}", opsbox_common::io_reason(&e)),
                     );
                 }
@@ -150,7 +157,11 @@ impl<R: BufRead> Lexer<R> {
                 None => (chunk.len(), false),
             };
             if self.buf.len() + take > MAX_LINE {
-                return err(next, 0, format!("line longer than {MAX_LINE} bytes"));
+                return err(
+                    next,
+                    MAX_LINE as u32 + 1,
+                    format!("line longer than {MAX_LINE} bytes"),
+                );
             }
             self.buf.extend_from_slice(&chunk[..take]);
             self.input.consume(take + usize::from(found));
@@ -196,7 +207,7 @@ impl<R: BufRead> Lexer<R> {
             if size > MAX_ENTRY {
                 return err(
                     self.line_no,
-                    0,
+                    1,
                     format!("entry longer than {MAX_ENTRY} bytes"),
                 );
             }
@@ -215,6 +226,8 @@ impl<R: BufRead> Lexer<R> {
             if starting {
                 entry.blank_owner = matches!(self.buf.first(), Some(b' ' | b'\t'));
                 entry.line = self.line_no;
+                // a comment on a comment-only line before the entry is not the entry's
+                entry.comment = None;
             }
             self.lex_line(&mut entry, &mut depth_open)?;
             if depth_open.is_none() && !entry.tokens.is_empty() {
@@ -251,6 +264,8 @@ impl<R: BufRead> Lexer<R> {
                 b';' => {
                     let text = String::from_utf8_lossy(&b[i + 1..]).trim().to_string();
                     entry.comment = Some(text);
+                    entry.comment_line = line;
+                    entry.comment_col = col;
                     break;
                 }
                 b'(' => {

@@ -1,18 +1,24 @@
 //! `zone2r53`: convert BIND zone files (and Zerigo XML) into Route 53 change batches that
-//! the API accepts, offline; diff against and export from Route 53's JSON.
+//! the API accepts, offline; diff against and export from Route 53's JSON; push the batches
+//! with the user's own AWS CLI.
 //!
 //! Modules: [`lexer`] (bytes → entries with positions), [`parser`] (directives, owners,
-//! TTLs), [`rdata`]/[`svcb`] (record data per type), [`zone`] (RRsets and Route 53's rules),
-//! [`batch`] (change batches under the limits), [`r53json`], [`diff`], [`export`], [`zerigo`].
+//! TTLs), [`include`] (opening `$INCLUDE`d files), [`rdata`]/[`svcb`] (record data per
+//! type), [`routing`] (cli53's routing comments, Route 53's grammar for them), [`zone`]
+//! (RRsets and Route 53's rules), [`batch`] (change batches under the limits), [`r53json`],
+//! [`diff`], [`export`], [`zerigo`], [`push`] (applying batches through the AWS CLI).
 
 pub mod batch;
 pub mod diff;
 pub mod export;
+pub mod include;
 pub mod lexer;
 pub mod name;
 pub mod parser;
+pub mod push;
 pub mod r53json;
 pub mod rdata;
+pub mod routing;
 pub mod rtype;
 pub mod svcb;
 pub mod zerigo;
@@ -30,4 +36,9 @@ pub const ABOUT: &str = "convert BIND zone files into Route 53 change batches";
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     cmd::run(args)
+}
+
+/// The command tree shell completions are made from (`opsbox --completions`).
+pub fn info() -> opsbox_common::cli::Info {
+    cmd::info()
 }

@@ -143,7 +143,7 @@ impl Name {
             return Err("empty name".into());
         }
         // wire form directly: a length octet, then the label, lower-cased
-        let show = || String::from_utf8_lossy(text).into_owned();
+        let show = || opsbox_common::escape::quote(&String::from_utf8_lossy(text));
         let mut w: Vec<u8> = Vec::with_capacity(text.len() + 2 + origin.map_or(0, |o| o.0.len()));
         let mut start = 0usize; // index of the current label's length octet
         w.push(0);
@@ -158,7 +158,7 @@ impl Name {
                 }
                 b'.' => {
                     if w.len() == start + 1 {
-                        return Err(format!("empty label in '{}'", show()));
+                        return Err(format!("empty label in {}", show()));
                     }
                     w[start] = (w.len() - start - 1) as u8;
                     i += 1;
@@ -178,15 +178,12 @@ impl Name {
             w.push(c.to_ascii_lowercase());
             if w.len() - start - 1 > MAX_LABEL {
                 return Err(format!(
-                    "label longer than {MAX_LABEL} octets in '{}'",
+                    "label longer than {MAX_LABEL} octets in {}",
                     show()
                 ));
             }
             if w.len() > MAX_NAME {
-                return Err(format!(
-                    "name longer than {MAX_NAME} octets in '{}'",
-                    show()
-                ));
+                return Err(format!("name longer than {MAX_NAME} octets in {}", show()));
             }
         }
         if !absolute {
@@ -197,7 +194,7 @@ impl Name {
         } else {
             let origin = origin.ok_or_else(|| {
                 format!(
-                    "relative name '{}' but no origin is known (use $ORIGIN or --origin)",
+                    "relative name {} but no origin is known (use $ORIGIN or --origin)",
                     show()
                 )
             })?;
@@ -205,7 +202,7 @@ impl Name {
         }
         if w.len() > MAX_NAME {
             return Err(format!(
-                "name of {} octets (the limit is {MAX_NAME}) in '{}'",
+                "name of {} octets (the limit is {MAX_NAME}) in {}",
                 w.len(),
                 show()
             ));

@@ -14,6 +14,12 @@ use std::path::{Path, PathBuf};
 pub const MAX_TTL: u64 = 2_147_483_647;
 /// `$INCLUDE` nesting limit.
 pub const MAX_INCLUDE_DEPTH: usize = 16;
+/// `$INCLUDE` directives read in all.
+pub const MAX_INCLUDES: usize = 1024;
+/// Records in all (each is kept until the RRsets are built).
+pub const MAX_RECORDS: u64 = 5_000_000;
+/// Warnings kept (and printed); the rest are counted.
+pub const MAX_WARNINGS: usize = 100;
 /// Most records one `$GENERATE` may make, and all of them together.
 pub const MAX_GENERATE: u64 = 262_144;
 pub const MAX_GENERATE_TOTAL: u64 = 1_048_576;
@@ -50,6 +56,8 @@ pub enum Data {
 pub struct Record {
     pub file: usize,
     pub line: u32,
+    /// The column of the entry's first token (the owner, or the TTL/type of a blank owner).
+    pub col: u32,
     pub owner: Name,
     pub ttl: u32,
     pub class: Class,
@@ -57,8 +65,9 @@ pub struct Record {
     pub data: Data,
     /// Route 53 routing fields (`SetIdentifier`, `Weight`, …) from cli53's comment syntax.
     pub routing: Option<Box<Map<String, Value>>>,
-    /// Relative target names in the data (for the "missing trailing dot" check).
-    pub relative_targets: Vec<String>,
+    /// Relative target names in the data that may miss their trailing dot (their text, and
+    /// the name they became).
+    pub relative_targets: Vec<(String, String)>,
 }
 
 /// Where parsed records go.
@@ -90,6 +99,10 @@ pub struct Parsed {
     pub records: Vec<Record>,
     pub problems: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// Warnings past [`MAX_WARNINGS`], counted only.
+    pub warnings_over: usize,
+    /// Problems that `--lenient` would fix (strings over 255 octets).
+    pub lenient_helps: usize,
     /// The first `$ORIGIN` and the first SOA owner seen.
     pub first_origin: Option<Name>,
     pub soa_owner: Option<Name>,
@@ -102,8 +115,8 @@ impl Parsed {
         let f = self.files.get(p.file).map(String::as_str).unwrap_or("?");
         match (p.line, p.col) {
             (0, _) => format!("{f}: {}", p.msg),
-            (l, 0) => format!("{f}:{l}: {}", p.msg),
-            (l, c) => format!("{f}:{l}:{c}: {}", p.msg),
+            // a position always has a column (1 when the problem is the whole line)
+            (l, c) => format!("{f}:{l}:{}: {}", c.max(1), p.msg),
         }
     }
 }
@@ -118,6 +131,13 @@ struct State {
 }
 
 pub struct Parser {
+    /// `$INCLUDE` nesting now, and the most records allowed.
+    depth: usize,
+    max_records: u64,
+    /// The column of the current entry's first token (for warnings).
+    col: u32,
+    includes: usize,
+    records: u64,
     /// Nothing read yet from the current included file (for the blank-owner warning).
     fresh_include: bool,
     scratch: Vec<u8>,
@@ -133,6 +153,11 @@ impl Parser {
     pub fn new(opts: Options) -> Parser {
         let origin = opts.origin.clone();
         Parser {
+            depth: 0,
+            max_records: MAX_RECORDS,
+            col: 1,
+            includes: 0,
+            records: 0,
             fresh_include: false,
             scratch: Vec::with_capacity(512),
             opts,
@@ -147,6 +172,13 @@ impl Parser {
                 generated: 0,
             },
         }
+    }
+
+    /// The same parser with another limit on records (for tests at the boundary).
+    #[doc(hidden)]
+    pub fn max_records(mut self, n: u64) -> Parser {
+        self.max_records = n;
+        self
     }
 
     /// Parse a top-level input named `name` (`<stdin>` for standard input); the records
@@ -166,7 +198,7 @@ impl Parser {
         dir: Option<PathBuf>,
         sink: &mut dyn Sink,
     ) -> Parsed {
-        let idx = self.add_file(name);
+        let idx = self.add_file(&show_path(Path::new(name)));
         if let Some(d) = &dir
             && let Ok(c) =
                 std::fs::canonicalize(d.join(Path::new(name).file_name().unwrap_or_default()))
@@ -180,6 +212,7 @@ impl Parser {
 
     fn add_file(&mut self, name: &str) -> usize {
         self.out.files.push(name.to_string());
+        // (names come escaped: `show_path`, or the command line's own)
         self.out.files.len() - 1
     }
 
@@ -194,14 +227,21 @@ impl Parser {
         }
     }
 
+    /// A warning at the current entry's first column.
     fn warn(&mut self, file: usize, line: u32, msg: impl Into<String>) {
-        if self.out.warnings.len() < MAX_PROBLEMS {
+        self.warn_at(file, line, self.col, msg);
+    }
+
+    fn warn_at(&mut self, file: usize, line: u32, col: u32, msg: impl Into<String>) {
+        if self.out.warnings.len() < MAX_WARNINGS {
             self.out.warnings.push(Problem {
                 file,
                 line,
-                col: 0,
+                col,
                 msg: msg.into(),
             });
+        } else {
+            self.out.warnings_over += 1;
         }
     }
 
@@ -222,6 +262,9 @@ impl Parser {
                     for r in self.out.records.drain(..) {
                         sink.record(r);
                     }
+                    if self.out.fatal {
+                        return;
+                    }
                 }
                 Err(e) => {
                     self.problem(file, e.line, e.col, e.msg);
@@ -234,6 +277,7 @@ impl Parser {
 
     fn entry(&mut self, file: usize, e: &Entry, dir: &Path, sink: &mut dyn Sink) -> Res<()> {
         let first = &e.tokens[0];
+        self.col = first.col;
         if !e.blank_owner && !first.quoted && first.text.first() == Some(&b'$') {
             return self.directive(file, e, dir, sink);
         }
@@ -258,14 +302,7 @@ impl Parser {
             (n, &e.tokens[1..])
         };
         self.st.last_owner = Some(owner.clone());
-        self.record(
-            file,
-            e.line,
-            owner,
-            rest,
-            e.comment.as_deref(),
-            e.tokens[0].col,
-        )
+        self.record(file, e.line, owner, rest, comment_of(e), e.tokens[0].col)
     }
 
     fn record(
@@ -274,9 +311,15 @@ impl Parser {
         line: u32,
         owner: Name,
         toks: &[Token],
-        comment: Option<&str>,
+        comment: Option<(&str, u32)>,
         col0: u32,
     ) -> Res<()> {
+        self.col = col0;
+        if self.records >= self.max_records {
+            self.out.fatal = true;
+            return Err((col0, format!("more than {} records", self.max_records)));
+        }
+        self.records += 1;
         let mut ttl: Option<u64> = None;
         let mut class: Option<Class> = None;
         let mut i = 0;
@@ -310,8 +353,8 @@ impl Parser {
                 return Err((
                     tt.col,
                     format!(
-                        "class AWS is cli53's alias syntax: expected ALIAS, not '{}'",
-                        tt.show()
+                        "class AWS is cli53's alias syntax: expected ALIAS, not {}",
+                        tt.q()
                     ),
                 ));
             }
@@ -321,7 +364,13 @@ impl Parser {
             match RType::parse_bytes(&tt.text).filter(|_| !tt.quoted) {
                 None => (
                     RType::from_code(0),
-                    Data::Unsupported(tt.show().to_ascii_uppercase()),
+                    Data::Unsupported(
+                        if tt.text.len() <= 16 && tt.text.iter().all(u8::is_ascii_alphanumeric) {
+                            tt.show().to_ascii_uppercase()
+                        } else {
+                            tt.q()
+                        },
+                    ),
                     Vec::new(),
                 ),
                 Some(rt) if rt.route53() => {
@@ -342,8 +391,14 @@ impl Parser {
                         soa_min = Some(u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
                     }
                     self.scratch = w;
+                    if ctx.too_long {
+                        self.out.lenient_helps += 1;
+                    }
                     let value = r?;
                     let (split, rel) = (ctx.split, ctx.relative_targets);
+                    for n in ctx.notes {
+                        self.warn_at(file, line, dcol, n);
+                    }
                     for n in split {
                         self.warn(
                             file,
@@ -370,26 +425,31 @@ impl Parser {
             self.out.soa_owner = Some(owner.clone());
         }
         // `TXT v=DMARC1; p=none`: the unquoted ';' started a comment and the rest is lost
+        // (only when the ';' touches the last data token, unquoted: `v=DMARC1;`)
         if matches!(rtype.code, 16 | 99)
-            && let Some(c) = comment
+            && let Some((c, ccol)) = comment
             && !c.starts_with("AWS ")
-            && data_toks.iter().any(|t| !t.quoted)
+            && data_toks
+                .last()
+                .is_some_and(|t| !t.quoted && t.col as usize + t.text.len() == ccol as usize)
         {
-            self.warn(
+            self.warn_at(
                 file,
                 line,
-                format!("{}: unquoted text ends at ';' (the rest, \"{c}\", is a comment); quote the string to keep it", rtype.name()),
+                ccol,
+                format!("{}: unquoted text ends at ';' (the rest, {}, is a comment); quote the string to keep it", rtype.name(), opsbox_common::escape::quote(c)),
             );
         }
         let routing = match comment {
-            Some(c) if c.starts_with("AWS ") => {
-                Some(Box::new(routing(&c[4..]).map_err(|m| (0, m))?))
-            }
+            Some((c, ccol)) if c.starts_with("AWS ") => Some(Box::new(
+                crate::routing::from_comment(&c[4..]).map_err(|m| (ccol, m))?,
+            )),
             _ => None,
         };
         self.out.records.push(Record {
             file,
             line,
+            col: col0,
             owner,
             ttl,
             class,
@@ -468,7 +528,7 @@ impl Parser {
         }
         let rtype = RType::parse(&t[0].show())
             .filter(RType::route53)
-            .ok_or_else(|| format!("alias: '{}' is not a Route 53 type", t[0].show()))?;
+            .ok_or_else(|| format!("alias: {} is not a Route 53 type", t[0].q()))?;
         let (target, _) = Name::parse(&t[1].text, self.st.origin.as_ref(), Escapes::Decimal)?;
         let evaluate = if t[3].is("true") {
             true
@@ -476,15 +536,19 @@ impl Parser {
             false
         } else {
             return Err(format!(
-                "alias: evaluate-target-health '{}' is not true or false",
-                t[3].show()
+                "alias: evaluate-target-health {} is not true or false",
+                t[3].q()
             ));
         };
+        let zone_id = t[2].show();
+        if zone_id != "$self" {
+            crate::routing::zone_id(&zone_id).map_err(|e| format!("alias: {e}"))?;
+        }
         Ok((
             rtype,
             Alias {
                 target,
-                zone_id: t[2].show(),
+                zone_id,
                 evaluate,
             },
         ))
@@ -511,8 +575,7 @@ impl Parser {
             }
             "$TTL" => {
                 let a = arg(1, "a TTL")?;
-                let v =
-                    parse_ttl(&a.text).ok_or((a.col, format!("'{}' is not a TTL", a.show())))?;
+                let v = parse_ttl(&a.text).ok_or((a.col, format!("{} is not a TTL", a.q())))?;
                 if t.len() > 2 {
                     return Err((t[2].col, "$TTL takes one TTL".into()));
                 }
@@ -557,7 +620,7 @@ impl Parser {
         origin: Option<Name>,
         sink: &mut dyn Sink,
     ) -> Res<()> {
-        if self.stack.len() >= MAX_INCLUDE_DEPTH {
+        if self.depth >= MAX_INCLUDE_DEPTH {
             return Err((
                 col,
                 format!("$INCLUDE nested deeper than {MAX_INCLUDE_DEPTH}"),
@@ -573,14 +636,18 @@ impl Parser {
                 base.join(path)
             }
         };
-        let shown = full.display().to_string();
-        let f = opsbox_common::input::open_file(&shown)
-            .map_err(|e| (col, format!("$INCLUDE {}", e.message().unwrap_or(""))))?;
+        let shown = show_path(&full);
+        if self.includes >= MAX_INCLUDES {
+            return Err((col, format!("more than {MAX_INCLUDES} $INCLUDEs")));
+        }
+        self.includes += 1;
+        let f = crate::include::open(&full).map_err(|e| (col, format!("$INCLUDE {shown}: {e}")))?;
         let canon = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
         if self.stack.contains(&canon) {
             return Err((col, format!("$INCLUDE loop: {shown} includes itself")));
         }
         self.stack.push(canon);
+        self.depth += 1;
         let idx = self.add_file(&shown);
         let saved = self.st.origin.clone();
         if let Some(o) = origin {
@@ -595,6 +662,7 @@ impl Parser {
         self.fresh_include = false;
         self.st.origin = saved;
         self.stack.pop();
+        self.depth -= 1;
         Ok(())
     }
 
@@ -606,8 +674,8 @@ impl Parser {
                 "$GENERATE needs a range, an owner, a type and data".into(),
             ));
         }
-        let (start, stop, step) = gen_range(&t[1].text)
-            .ok_or((t[1].col, format!("bad $GENERATE range '{}'", t[1].show())))?;
+        let (start, stop, step) =
+            gen_range(&t[1].text).ok_or((t[1].col, format!("bad $GENERATE range {}", t[1].q())))?;
         let count = (stop - start) / step + 1;
         if count > MAX_GENERATE || self.st.generated + count > MAX_GENERATE_TOTAL {
             return Err((
@@ -644,6 +712,23 @@ impl Parser {
         }
         Ok(())
     }
+}
+
+/// A path for messages: escaped, and shortened when it is long.
+fn show_path(p: &Path) -> String {
+    let s = opsbox_common::escape::bytes(p.as_os_str().as_encoded_bytes());
+    match s.char_indices().nth(200) {
+        None => s.into_owned(),
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+    }
+}
+
+/// The entry's comment, when it is on the line of the entry's last token (the one that can
+/// be cli53's routing comment or the rest of an unquoted TXT), with its column.
+fn comment_of(e: &Entry) -> Option<(&str, u32)> {
+    let last = e.tokens.last()?;
+    let c = e.comment.as_deref()?;
+    (e.comment_line == last.line && e.comment_col > last.col).then_some((c, e.comment_col))
 }
 
 fn gen_range(s: &[u8]) -> Option<(u64, u64, u64)> {
@@ -752,80 +837,6 @@ fn nibbles(n: u64, width: usize, upper: bool) -> String {
     s.trim_end_matches('.').to_string()
 }
 
-/// cli53's routing comment: `routing="WEIGHTED" weight=1 identifier="One"` → Route 53 fields.
-pub fn routing(c: &str) -> Result<Map<String, Value>, String> {
-    let mut kv: Vec<(String, String)> = Vec::new();
-    let mut rest = c.trim();
-    while !rest.is_empty() {
-        let (k, after) = rest
-            .split_once('=')
-            .ok_or_else(|| format!("routing comment: expected key=value in '{rest}'"))?;
-        let (v, next) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"').ok_or("routing comment: unterminated quote")?;
-            (q[..end].to_string(), &q[end + 1..])
-        } else {
-            let end = after.find(char::is_whitespace).unwrap_or(after.len());
-            (after[..end].to_string(), &after[end..])
-        };
-        kv.push((k.trim().to_string(), v));
-        rest = next.trim_start();
-    }
-    let get = |k: &str| kv.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
-    let mut m = Map::new();
-    let kind = get("routing").ok_or("routing comment without routing=")?;
-    let id = get("identifier").ok_or("routing comment without identifier=")?;
-    m.insert("SetIdentifier".into(), Value::String(id));
-    match kind.as_str() {
-        "WEIGHTED" => {
-            let w: u64 = get("weight")
-                .and_then(|w| w.parse().ok())
-                .filter(|w| *w <= 255)
-                .ok_or("WEIGHTED routing needs weight=0..255")?;
-            m.insert("Weight".into(), w.into());
-        }
-        "LATENCY" => {
-            m.insert(
-                "Region".into(),
-                get("region").ok_or("LATENCY routing needs region=")?.into(),
-            );
-        }
-        "FAILOVER" => {
-            let f = get("failover").ok_or("FAILOVER routing needs failover=PRIMARY|SECONDARY")?;
-            if f != "PRIMARY" && f != "SECONDARY" {
-                return Err("failover= must be PRIMARY or SECONDARY".into());
-            }
-            m.insert("Failover".into(), f.into());
-        }
-        "GEOLOCATION" => {
-            let mut g = Map::new();
-            for (k, f) in [
-                ("continentCode", "ContinentCode"),
-                ("countryCode", "CountryCode"),
-                ("subdivisionCode", "SubdivisionCode"),
-            ] {
-                if let Some(v) = get(k) {
-                    g.insert(f.into(), v.into());
-                }
-            }
-            if g.is_empty() {
-                return Err(
-                    "GEOLOCATION routing needs continentCode=, countryCode= or subdivisionCode="
-                        .into(),
-                );
-            }
-            m.insert("GeoLocation".into(), Value::Object(g));
-        }
-        "MULTIVALUE" => {
-            m.insert("MultiValueAnswer".into(), true.into());
-        }
-        other => return Err(format!("unknown routing policy '{other}'")),
-    }
-    if let Some(h) = get("healthCheckId") {
-        m.insert("HealthCheckId".into(), h.into());
-    }
-    Ok(m)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -904,6 +915,32 @@ mod tests {
         assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
         assert!(p.warnings[0].msg.contains("\"p=none\""), "{:?}", p.warnings);
         assert_eq!(p.warnings[0].line, 2);
+        // a comment line before an unquoted TXT, or a comment after a space, is no loss
+        let p = parse(
+            "$TTL 1\n; a comment about the next record\n\nt TXT hello\nu TXT hello ; fine\n",
+            Some("x."),
+        );
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn records_limit_at_the_boundary() {
+        let src = "$TTL 1\na A 192.0.2.1\nb A 192.0.2.2\n$GENERATE 1-3 g$ A 192.0.2.3\n";
+        let run = |max| {
+            Parser::new(Options {
+                origin: Some(Name::parse(b"x.", None, Escapes::Decimal).unwrap().0),
+                ..Options::default()
+            })
+            .max_records(max)
+            .parse("t.zone", src.as_bytes(), None)
+        };
+        let p = run(5);
+        assert!(p.problems.is_empty(), "{:?}", p.problems);
+        assert_eq!(p.records.len(), 5);
+        let p = run(4);
+        assert!(p.fatal);
+        assert_eq!(p.records.len(), 4);
+        assert_eq!(p.show(&p.problems[0]), "t.zone:4:15: more than 4 records");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::name::{Escapes, Name};
 use crate::rdata::{self, Ctx};
 use crate::rtype::RType;
 use crate::zone::{AliasTarget, RRset};
+use opsbox_common::escape::quote;
 use serde_json::{Map, Value};
 
 /// Routing fields we carry (Route 53's names).
@@ -77,8 +78,8 @@ fn one(r: &Value) -> Result<Current, String> {
     let t = s("Type").ok_or("no Type")?;
     let rtype = RType::parse(t)
         .filter(RType::route53)
-        .ok_or_else(|| format!("type '{t}' is not a Route 53 type"))?;
-    let owner = name(n).map_err(|e| format!("Name '{n}': {e}"))?;
+        .ok_or_else(|| format!("type {} is not a Route 53 type", quote(t)))?;
+    let owner = name(n).map_err(|e| format!("Name {}: {e}", quote(n)))?;
     let ttl = match o.get("TTL") {
         Some(v) => v
             .as_u64()
@@ -97,7 +98,7 @@ fn one(r: &Value) -> Result<Current, String> {
             match value(&rtype, v) {
                 Ok(nv) if !values.contains(&nv) => values.push(nv),
                 Ok(_) => {}
-                Err(e) => bad = Some(format!("{n} {t} value '{v}': {e}")),
+                Err(e) => bad = Some(format!("{} {t} value {}: {e}", quote(n), quote(v))),
             }
         }
     }
@@ -142,6 +143,7 @@ fn one(r: &Value) -> Result<Current, String> {
             },
             file: 0,
             line: 0,
+            col: 0,
         },
         traffic_policy: o.contains_key("TrafficPolicyInstanceId"),
         bad,
@@ -177,7 +179,7 @@ mod tests {
             v[0].bad
                 .as_ref()
                 .unwrap()
-                .contains("'1.2.3' is not an IPv4 address")
+                .contains("\"1.2.3\" is not an IPv4 address")
         );
     }
 }

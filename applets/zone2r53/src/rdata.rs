@@ -18,10 +18,15 @@ pub struct Ctx<'a> {
     pub esc: Escapes,
     /// Split strings longer than 255 octets instead of refusing them.
     pub split_long: bool,
-    /// Relative target names seen (their text), for the "missing trailing dot" check.
-    pub relative_targets: Vec<String>,
+    /// Relative target names that may be missing their trailing dot (their text, and the
+    /// name they became), for the "missing trailing dot" checks.
+    pub relative_targets: Vec<(String, String)>,
     /// Strings that were split (their lengths), to report.
     pub split: Vec<usize>,
+    /// A string was refused for its length (`split_long` would have split it).
+    pub too_long: bool,
+    /// Warnings about the value (what an RFC says SHOULD).
+    pub notes: Vec<String>,
 }
 
 impl<'a> Ctx<'a> {
@@ -32,6 +37,8 @@ impl<'a> Ctx<'a> {
             split_long: false,
             relative_targets: Vec::new(),
             split: Vec::new(),
+            too_long: false,
+            notes: Vec::new(),
         }
     }
 }
@@ -56,7 +63,7 @@ impl<'t> Toks<'t> {
     fn end(&self) -> Result<(), String> {
         match self.t.get(self.i) {
             None => Ok(()),
-            Some(t) => Err(format!("unexpected '{}' after the data", t.show())),
+            Some(t) => Err(format!("unexpected {} after the data", t.q())),
         }
     }
     fn num<T: TryFrom<u64>>(&mut self, what: &str, max: u64) -> Result<T, String> {
@@ -66,7 +73,7 @@ impl<'t> Toks<'t> {
             s.parse()
                 .map_err(|_| format!("{what} '{s}' is too large"))?
         } else {
-            return Err(format!("{what} '{}' is not a number", t.show()));
+            return Err(format!("{what} {} is not a number", t.q()));
         };
         if v > max {
             return Err(format!("{what} {v} is above {max}"));
@@ -77,13 +84,15 @@ impl<'t> Toks<'t> {
         let t = self.next(what)?;
         let (n, rel) = Name::parse(&t.text, ctx.origin, ctx.esc)?;
         // kept only when it could be a fully qualified name missing its dot: it has a dot
-        // and ends with the origin's last label (`www.example.com` under `example.com.`)
+        // and ends with the origin's last label (`www.example.com` under `example.com.`) or
+        // with what looks like a top-level domain (`web.example.net` under `example.com.`)
         if rel
             && let Some(o) = ctx.origin
             && let Some(dot) = t.text.iter().rposition(|&c| c == b'.')
-            && t.text[dot + 1..].eq_ignore_ascii_case(o.last_label())
+            && (t.text[dot + 1..].eq_ignore_ascii_case(o.last_label())
+                || looks_tld(&t.text[dot + 1..]))
         {
-            ctx.relative_targets.push(t.show());
+            ctx.relative_targets.push((t.show(), n.to_r53()));
         }
         Ok(n)
     }
@@ -195,6 +204,7 @@ fn strings(tk: &mut Toks, ctx: &mut Ctx, out: &mut Vec<u8>) -> Result<(), String
         let b = string_bytes(&t.text, ctx.esc)?;
         if b.len() > MAX_STRING {
             if !ctx.split_long {
+                ctx.too_long = true;
                 return Err(format!(
                     "string of {} octets (a character-string holds at most 255; split it into several quoted strings)",
                     b.len()
@@ -250,7 +260,7 @@ pub fn from_text_into(
             let ip: Ipv4Addr = std::str::from_utf8(&a.text)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("'{}' is not an IPv4 address", a.show()))?;
+                .ok_or_else(|| format!("{} is not an IPv4 address", a.q()))?;
             w.extend_from_slice(&ip.octets());
         }
         "AAAA" => {
@@ -258,7 +268,7 @@ pub fn from_text_into(
             let ip: Ipv6Addr = std::str::from_utf8(&a.text)
                 .ok()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("'{}' is not an IPv6 address", a.show()))?;
+                .ok_or_else(|| format!("{} is not an IPv6 address", a.q()))?;
             w.extend_from_slice(&ip.octets());
         }
         "NS" | "CNAME" | "PTR" => w.extend_from_slice(tk.name("target", ctx)?.wire()),
@@ -281,8 +291,8 @@ pub fn from_text_into(
                 || !tag.text.iter().all(u8::is_ascii_alphanumeric)
             {
                 return Err(format!(
-                    "CAA tag '{}' is not 1 to 15 letters or digits",
-                    tag.show()
+                    "CAA tag {} is not 1 to 15 letters or digits",
+                    tag.q()
                 ));
             }
             w.push(tag.text.len() as u8);
@@ -321,13 +331,18 @@ pub fn from_text_into(
             w.extend_from_slice(&tk.num::<u32>("serial", u64::from(u32::MAX))?.to_be_bytes());
             for what in ["refresh", "retry", "expire", "minimum"] {
                 let x = tk.next(what)?;
-                let v = parse_ttl(&x.text)
-                    .ok_or_else(|| format!("{what} '{}' is not a time", x.show()))?;
+                let v =
+                    parse_ttl(&x.text).ok_or_else(|| format!("{what} {} is not a time", x.q()))?;
                 w.extend_from_slice(&(v.min(u64::from(u32::MAX)) as u32).to_be_bytes());
             }
         }
         "SVCB" | "HTTPS" => {
-            w.extend_from_slice(&tk.num::<u16>("priority", 65535)?.to_be_bytes());
+            let priority = tk.num::<u16>("priority", 65535)?;
+            let mode = crate::svcb::Mode {
+                alias: priority == 0,
+                https: t.code == 65,
+            };
+            w.extend_from_slice(&priority.to_be_bytes());
             w.extend_from_slice(tk.name("target", ctx)?.wire());
             let mut rest = Vec::new();
             while tk.more() {
@@ -349,11 +364,22 @@ pub fn from_text_into(
                 };
                 rest.push((key, val));
             }
-            crate::svcb::params_to_wire(&rest, ctx.esc, w)?;
+            crate::svcb::params_to_wire(&rest, ctx.esc, mode, w, &mut ctx.notes)?;
         }
         other => return Err(format!("type {other} has no text form here")),
     }
     tk.end()
+}
+
+/// A label that reads like a top-level domain: two letters (a country code) or one of the
+/// common generic ones. Only for a warning; a relative `mail.internal` is not one.
+pub fn looks_tld(l: &[u8]) -> bool {
+    const GENERIC: &[&str] = &[
+        "com", "net", "org", "edu", "gov", "mil", "int", "info", "biz", "io", "dev", "app",
+        "cloud", "xyz", "online", "site", "tech", "name", "pro", "aero", "coop", "museum", "arpa",
+    ];
+    (l.len() == 2 && l.iter().all(u8::is_ascii_alphabetic))
+        || GENERIC.iter().any(|g| l.eq_ignore_ascii_case(g.as_bytes()))
 }
 
 /// RFC 3597 `\# LEN HEX…` → wire, checking the length.

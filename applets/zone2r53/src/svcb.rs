@@ -27,7 +27,12 @@ fn key_code(k: &[u8]) -> Result<u16, String> {
         .filter(|d| !d.is_empty() && d.len() <= 5 && d.iter().all(u8::is_ascii_digit))
         .and_then(|d| std::str::from_utf8(d).ok()?.parse::<u16>().ok())
         .filter(|&c| c != 65535)
-        .ok_or_else(|| format!("unknown service parameter '{}'", String::from_utf8_lossy(k)))
+        .ok_or_else(|| format!("unknown service parameter {}", q(k)))
+}
+
+/// Input bytes for a message, escaped and shortened.
+fn q(b: &[u8]) -> String {
+    opsbox_common::escape::quote(&String::from_utf8_lossy(b))
 }
 
 fn key_name(c: u16) -> String {
@@ -68,14 +73,27 @@ fn addr<T: std::str::FromStr>(s: &[u8], what: &str) -> Result<T, String> {
     std::str::from_utf8(s)
         .ok()
         .and_then(|x| x.parse().ok())
-        .ok_or_else(|| format!("'{}' is not an {what} address", String::from_utf8_lossy(s)))
+        .ok_or_else(|| format!("{} is not an {what} address", q(s)))
 }
 
-/// Parameters (key, optional raw value) → wire, appended to `out`.
+/// What the record is, for the rules that depend on it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mode {
+    /// SvcPriority 0.
+    pub alias: bool,
+    /// HTTPS (port and no-default-alpn are automatically mandatory).
+    pub https: bool,
+}
+
+/// Parameters (key, optional raw value) → wire, appended to `out`, checked against RFC 9460
+/// (and RFC 9540/9461 for ohttp and dohpath): what it says MUST is an error, what it says
+/// SHOULD (NOT) a warning pushed to `warnings`.
 pub fn params_to_wire(
     params: &[(Vec<u8>, Option<Vec<u8>>)],
     esc: Escapes,
+    mode: Mode,
     out: &mut Vec<u8>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     let mut items: Vec<(u16, Vec<u8>)> = Vec::new();
     for (k, v) in params {
@@ -96,10 +114,19 @@ pub fn params_to_wire(
             0 => {
                 let mut keys = Vec::new();
                 for k in value_list(&need(v)?, esc)? {
-                    keys.push(key_code(&k)?);
+                    let c = key_code(&k)?;
+                    if c == 0 {
+                        return Err("mandatory may not list mandatory itself (RFC 9460 8)".into());
+                    }
+                    if keys.contains(&c) {
+                        return Err(format!(
+                            "mandatory lists {} twice (RFC 9460 8)",
+                            key_name(c)
+                        ));
+                    }
+                    keys.push(c);
                 }
                 keys.sort_unstable();
-                keys.dedup();
                 for k in keys {
                     w.extend_from_slice(&k.to_be_bytes());
                 }
@@ -134,19 +161,33 @@ pub fn params_to_wire(
                 }
             }
             9 => {
+                let mut seen = Vec::new();
                 for g in value_list(&need(v)?, esc)? {
-                    let n: u16 = addr::<u16>(&g, "group").map_err(|_| {
-                        format!(
-                            "tls-supported-groups: '{}' is not a number",
-                            String::from_utf8_lossy(&g)
-                        )
-                    })?;
+                    let n: u16 = addr::<u16>(&g, "group")
+                        .map_err(|_| format!("tls-supported-groups: {} is not a number", q(&g)))?;
+                    if seen.contains(&n) {
+                        return Err(format!("tls-supported-groups lists {n} twice"));
+                    }
+                    seen.push(n);
                     w.extend_from_slice(&n.to_be_bytes());
                 }
             }
-            5 | 8 => {
-                if code == 5 || v.is_some() {
-                    w = base64_decode(&string_bytes(&need(v)?, esc)?)?;
+            5 => w = base64_decode(&string_bytes(&need(v)?, esc)?)?,
+            7 => {
+                let t = string_bytes(&need(v)?, esc)?;
+                let s = std::str::from_utf8(&t)
+                    .map_err(|_| "dohpath is not UTF-8 (RFC 9461 5)".to_string())?;
+                if !s.starts_with('/') || !s.contains("{?dns") && !s.contains("{dns") {
+                    return Err(format!(
+                        "dohpath {} is not a relative URI template with a dns variable (RFC 9461 5)",
+                        opsbox_common::escape::quote(s)
+                    ));
+                }
+                w = t;
+            }
+            8 => {
+                if v.as_ref().is_some_and(|x| !x.is_empty()) {
+                    return Err("ohttp takes no value (RFC 9540 4)".into());
                 }
             }
             _ => {
@@ -161,6 +202,37 @@ pub fn params_to_wire(
         items.push((code, w));
     }
     items.sort_by_key(|(c, _)| *c);
+    let has = |k: u16| items.iter().any(|(c, _)| *c == k);
+    if let Some((_, list)) = items.iter().find(|(c, _)| *c == 0) {
+        for k in list.chunks(2).map(|c| u16::from_be_bytes([c[0], c[1]])) {
+            if !has(k) {
+                return Err(format!(
+                    "mandatory lists {}, which the record does not have (RFC 9460 8)",
+                    key_name(k)
+                ));
+            }
+            if mode.https && (k == 2 || k == 3) {
+                warnings.push(format!(
+                    "HTTPS: {} is automatically mandatory and SHOULD NOT be listed in mandatory (RFC 9460 9.1)",
+                    key_name(k)
+                ));
+            }
+        }
+    }
+    if has(2) && !has(1) {
+        // RFC 9460 2.4.3: zone file implementations SHOULD enforce self-consistency; a
+        // SHOULD is a warning here (BIND refuses it, NSD takes it)
+        warnings.push(
+            "no-default-alpn without alpn: the record is not self-consistent, clients can use no protocol (RFC 9460 7.1.1, 2.4.3)"
+                .into(),
+        );
+    }
+    if mode.alias && !items.is_empty() {
+        warnings.push(
+            "AliasMode (priority 0) SHOULD NOT have service parameters; clients ignore them (RFC 9460 2.4.2)"
+                .into(),
+        );
+    }
     for (c, w) in items {
         out.extend_from_slice(&c.to_be_bytes());
         out.extend_from_slice(&(w.len() as u16).to_be_bytes());
@@ -323,7 +395,13 @@ mod tests {
             .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|x| x.as_bytes().to_vec())))
             .collect();
         let mut w = Vec::new();
-        params_to_wire(&v, Escapes::Decimal, &mut w)?;
+        params_to_wire(
+            &v,
+            Escapes::Decimal,
+            Mode::default(),
+            &mut w,
+            &mut Vec::new(),
+        )?;
         let mut s = String::new();
         params_to_text(&w, Escapes::Octal, &mut s)?;
         Ok(s)

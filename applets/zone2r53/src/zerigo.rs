@@ -19,6 +19,7 @@ pub fn looks_like(head: &[u8]) -> bool {
 #[derive(Default, Debug)]
 struct Host {
     line: u32,
+    col: u32,
     fields: Vec<(String, Option<String>)>,
 }
 
@@ -31,13 +32,30 @@ impl Host {
     }
 }
 
-fn line_of(doc: &[u8], pos: u64) -> u32 {
+/// Line and column (1-based, in bytes) of a byte offset.
+fn line_of(doc: &[u8], pos: u64) -> (u32, u32) {
     let p = (pos as usize).min(doc.len());
-    1 + doc[..p].iter().filter(|&&b| b == b'\n').count() as u32
+    let before = &doc[..p];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count() as u32;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, (p - start + 1) as u32)
 }
 
-fn hosts(doc: &[u8]) -> Result<Vec<Host>, (u32, String)> {
-    let text = std::str::from_utf8(doc).map_err(|e| (0, format!("not UTF-8: {e}")))?;
+/// Input text for a message, escaped and shortened.
+fn q(s: &str) -> String {
+    opsbox_common::escape::quote(s)
+}
+
+fn hosts(doc: &[u8]) -> Result<Vec<Host>, ((u32, u32), String)> {
+    let text = std::str::from_utf8(doc).map_err(|e| {
+        (
+            line_of(doc, e.valid_up_to() as u64),
+            format!("not UTF-8: {e}"),
+        )
+    })?;
     let mut r = Reader::from_str(text);
     let mut out = Vec::new();
     let mut cur: Option<Host> = None;
@@ -47,9 +65,15 @@ fn hosts(doc: &[u8]) -> Result<Vec<Host>, (u32, String)> {
     let mut root_seen = false;
     loop {
         let pos = r.buffer_position();
-        let ev = r
-            .read_event()
-            .map_err(|e| (line_of(doc, r.error_position()), format!("XML: {e}")))?;
+        let ev = r.read_event().map_err(|e| {
+            (
+                line_of(doc, r.error_position()),
+                format!(
+                    "XML: {}",
+                    opsbox_common::escape::quote_max(&e.to_string(), 200)
+                ),
+            )
+        })?;
         match ev {
             Event::Start(e) => {
                 depth += 1;
@@ -65,14 +89,16 @@ fn hosts(doc: &[u8]) -> Result<Vec<Host>, (u32, String)> {
                         if name != "hosts" {
                             return Err((
                                 line_of(doc, pos),
-                                format!("expected <hosts>, found <{name}>"),
+                                format!("expected <hosts>, found element {}", q(&name)),
                             ));
                         }
                         root_seen = true;
                     }
                     2 => {
+                        let (line, col) = line_of(doc, pos);
                         cur = Some(Host {
-                            line: line_of(doc, pos),
+                            line,
+                            col,
                             fields: Vec::new(),
                         })
                     }
@@ -107,7 +133,10 @@ fn hosts(doc: &[u8]) -> Result<Vec<Host>, (u32, String)> {
                         "quot" => '"',
                         "apos" => '\'',
                         other => {
-                            return Err((line_of(doc, pos), format!("unknown entity &{other};")));
+                            return Err((
+                                line_of(doc, pos),
+                                format!("unknown entity {}", q(&format!("&{other};"))),
+                            ));
                         }
                     },
                 };
@@ -135,7 +164,7 @@ fn hosts(doc: &[u8]) -> Result<Vec<Host>, (u32, String)> {
         }
     }
     if !root_seen {
-        return Err((1, "no <hosts> element".into()));
+        return Err(((1, 1), "no <hosts> element".into()));
     }
     Ok(out)
 }
@@ -154,11 +183,11 @@ pub fn parse(
     };
     let list = match hosts(doc) {
         Ok(l) => l,
-        Err((line, msg)) => {
+        Err(((line, col), msg)) => {
             p.problems.push(Problem {
                 file: 0,
                 line,
-                col: 0,
+                col,
                 msg,
             });
             p.fatal = true;
@@ -195,7 +224,7 @@ pub fn parse(
             p.problems.push(Problem {
                 file: 0,
                 line: h.line,
-                col: 0,
+                col: h.col,
                 msg,
             });
         }
@@ -216,7 +245,7 @@ fn host(p: &mut Parsed, h: &Host, zone: &Name, default_ttl: u32) -> Result<(), S
         p.warnings.push(Problem {
             file: 0,
             line: h.line,
-            col: 0,
+            col: h.col,
             msg: format!(
                 "{} {t}: a Zerigo web redirect, not DNS data: skipped",
                 owner.to_r53()
@@ -229,16 +258,16 @@ fn host(p: &mut Parsed, h: &Host, zone: &Name, default_ttl: u32) -> Result<(), S
         Some(s) => s
             .trim()
             .parse::<u64>()
-            .map_err(|_| format!("bad ttl '{s}'"))?
+            .map_err(|_| format!("bad ttl {}", q(s)))?
             .min(crate::parser::MAX_TTL) as u32,
         None => default_ttl,
     };
-    let rtype = RType::parse(&t).ok_or_else(|| format!("unknown host-type '{t}'"))?;
+    let rtype = RType::parse(&t).ok_or_else(|| format!("unknown host-type {}", q(&t)))?;
     let tok = |s: &str, quoted: bool| Token {
         text: s.as_bytes().to_vec(),
         quoted,
         line: h.line,
-        col: 0,
+        col: h.col,
     };
     let fq = |s: &str| {
         if s.ends_with('.') {
@@ -296,6 +325,7 @@ fn host(p: &mut Parsed, h: &Host, zone: &Name, default_ttl: u32) -> Result<(), S
     p.records.push(Record {
         file: 0,
         line: h.line,
+        col: h.col,
         owner,
         ttl,
         class: Class::In,

@@ -5,6 +5,7 @@
 use crate::name::Name;
 use crate::parser::{Data, Problem, Record};
 use crate::rtype::{Class, RType};
+use opsbox_common::escape;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -33,6 +34,7 @@ pub struct RRset {
     pub routing: Option<Map<String, Value>>,
     pub file: u32,
     pub line: u32,
+    pub col: u32,
 }
 
 impl RRset {
@@ -97,14 +99,16 @@ pub struct Zone {
     /// What lenient mode changed instead of dropping (TTL 1).
     pub fixed: Vec<Problem>,
     pub warnings: Vec<Problem>,
+    /// Warnings past [`crate::parser::MAX_WARNINGS`], counted only.
+    pub warnings_over: usize,
 }
 
 impl Zone {
-    fn issue(&mut self, lenient: bool, file: usize, line: u32, msg: String) {
+    fn issue(&mut self, lenient: bool, (file, line, col): (usize, u32, u32), msg: String) {
         let p = Problem {
             file,
             line,
-            col: 0,
+            col,
             msg,
         };
         if lenient {
@@ -113,11 +117,15 @@ impl Zone {
             self.problems.push(p);
         }
     }
-    fn warn(&mut self, file: usize, line: u32, msg: String) {
+    fn warn(&mut self, (file, line, col): (usize, u32, u32), msg: String) {
+        if self.warnings.len() >= crate::parser::MAX_WARNINGS {
+            self.warnings_over += 1;
+            return;
+        }
         self.warnings.push(Problem {
             file,
             line,
-            col: 0,
+            col,
             msg,
         });
     }
@@ -228,6 +236,7 @@ impl Builder {
 
     fn add_one(&mut self, mut r: Record) {
         let (f, l) = (r.file, r.line);
+        let at = (f, l, r.col);
         let owner = Show(&r.owner);
         let tname: std::borrow::Cow<'static, str> = match &r.data {
             Data::Unsupported(t) => std::borrow::Cow::Owned(t.clone()),
@@ -236,8 +245,7 @@ impl Builder {
         if let Class::Other(_) = r.class {
             self.z.issue(
                 self.o.lenient,
-                f,
-                l,
+                at,
                 format!(
                     "{owner} {tname}: class {}: Route 53 holds only IN",
                     r.class.show()
@@ -251,8 +259,7 @@ impl Builder {
         {
             self.z.issue(
                 self.o.lenient,
-                f,
-                l,
+                at,
                 format!("{owner} {tname}: outside the zone {}", a.to_r53()),
             );
             return;
@@ -267,8 +274,7 @@ impl Builder {
                 _ if RType::parse(t).is_some() => format!("type {t}: Route 53 does not hold it"),
                 _ => format!("unknown type {t}"),
             };
-                self.z
-                    .issue(self.o.lenient, f, l, format!("{owner}: {why}"));
+                self.z.issue(self.o.lenient, at, format!("{owner}: {why}"));
                 return;
             }
         }
@@ -277,8 +283,7 @@ impl Builder {
             if !at_apex {
                 self.z.issue(
                     self.o.lenient,
-                    f,
-                    l,
+                    at,
                     format!("{owner} SOA: an SOA is only at the zone apex"),
                 );
                 return;
@@ -293,22 +298,29 @@ impl Builder {
         if t == "NS" && placeholder(&r) {
             self.z.issue(
                 self.o.lenient,
-                f,
-                l,
+                at,
                 format!("{owner} NS: a placeholder name server (provider export), not a real one"),
             );
             return;
         }
         if let Some(a) = &self.apex
-            && let Some(bad) = r.relative_targets.iter().find(|x| looks_fqdn(x, a))
+            && let Some((bad, became)) = r.relative_targets.iter().find(|x| looks_fqdn(&x.0, a))
         {
+            let bad = escape::quote(bad);
             self.z.issue(
-            self.o.lenient,
-            f,
-            l,
-            format!("{owner} {t}: target '{bad}' has no trailing dot, so it means '{bad}.{}'; add the dot", a.to_r53()),
-        );
+                self.o.lenient,
+                at,
+                format!("{owner} {t}: target {bad} has no trailing dot, so it means {became}; add the dot"),
+            );
             return;
+        }
+        // `web.example.net` in example.com.: the classic mistake, but it may be meant
+        for (text, became) in &r.relative_targets {
+            let text = escape::quote(text);
+            self.z.warn(
+                at,
+                format!("{owner} {t}: target {text} has no trailing dot, so it means {became}; if it is a name outside the zone, end it with a dot"),
+            );
         }
         let mut ttl = r.ttl;
         if ttl == 1 {
@@ -317,13 +329,12 @@ impl Builder {
                 self.z.fixed.push(Problem {
                     file: f,
                     line: l,
-                    col: 0,
+                    col: r.col,
                     msg: format!("{owner} {t}: TTL 1 (a provider's \"automatic\") set to 300"),
                 });
             } else {
                 self.z.warn(
-                    f,
-                    l,
+                    at,
                     format!("{owner} {t}: TTL 1 (Cloudflare's \"automatic\"?); --lenient sets 300"),
                 );
             }
@@ -338,8 +349,7 @@ impl Builder {
                         None => {
                             self.z.issue(
                                 self.o.lenient,
-                                f,
-                                l,
+                                at,
                                 format!("{owner} {t}: alias to $self needs --zone-id"),
                             );
                             return;
@@ -392,15 +402,14 @@ impl Builder {
                     let label = s.label();
                     self.z.issue(
                         self.o.lenient,
-                        f,
-                        l,
+                        at,
                         format!("{label}: an alias record and other records of the same type"),
                     );
                     return;
                 }
                 if s.ttl != ttl {
                     let (first, label) = (s.ttl, s.label());
-                    self.z.warn(f, l, format!("{label}: TTL {ttl} differs from the RRset's first TTL {first}; using {first}"));
+                    self.z.warn(at, format!("{label}: TTL {ttl} differs from the RRset's first TTL {first}; using {first}"));
                 }
                 let s = &mut self.sets[i];
                 if let Some(v) = value {
@@ -438,6 +447,7 @@ impl Builder {
                     routing: r.routing.map(|b| *b),
                     file: f as u32,
                     line: l,
+                    col: r.col,
                 });
             }
         }
@@ -486,6 +496,29 @@ fn refusal(s: &RRset, types: &[u16], apex: Option<&Name>) -> Option<String> {
     Some(format!("{}: {why}", s.label()))
 }
 
+/// RFC 9460 2.4.2 on an SVCB/HTTPS RRset: one AliasMode record, not mixed with ServiceMode
+/// records (which recipients then ignore). SHOULDs: a warning.
+fn svcb_rrset_note(s: &RRset) -> Option<String> {
+    if !matches!(s.rtype.code, 64 | 65) {
+        return None;
+    }
+    let alias = s.values.iter().filter(|v| v.starts_with("0 ")).count();
+    let service = s.values.len() - alias;
+    if alias > 1 {
+        Some(format!(
+            "{}: {alias} AliasMode records; an RRset SHOULD have only one (RFC 9460 2.4.2)",
+            s.label()
+        ))
+    } else if alias == 1 && service > 0 {
+        Some(format!(
+            "{}: AliasMode and ServiceMode records together; recipients ignore the {service} ServiceMode one(s) (RFC 9460 2.4.2)",
+            s.label()
+        ))
+    } else {
+        None
+    }
+}
+
 fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bool) {
     sort_canonical(&mut sets);
     // the RRsets of one name are adjacent now: judge each with the types at its name
@@ -504,7 +537,9 @@ fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bo
     }
     for (s, v) in sets.iter().zip(&verdicts) {
         if let Some(m) = v {
-            z.issue(lenient, s.file as usize, s.line, m.clone());
+            z.issue(lenient, (s.file as usize, s.line, s.col), m.clone());
+        } else if let Some(w) = svcb_rrset_note(s) {
+            z.warn((s.file as usize, s.line, s.col), w);
         }
     }
     let mut k = 0;
@@ -518,7 +553,7 @@ fn validate(z: &mut Zone, mut sets: Vec<RRset>, apex: Option<&Name>, lenient: bo
             "{} RRsets: above Route 53's default quota of {RRSET_QUOTA} per hosted zone",
             keep.len()
         );
-        z.warn(0, 0, msg);
+        z.warn((0, 0, 0), msg);
     }
     z.rrsets = keep;
 }
