@@ -78,7 +78,7 @@ fn cgroup_pids(lab: &Lab, host: &str, cgroups: &[&str]) -> BTreeMap<String, Vec<
 }
 
 fn install_opsbox(lab: &Lab, host: &str) {
-    let bin = std::fs::read(support::bin()).unwrap();
+    let bin = std::fs::read(support::real_bin()).unwrap();
     let out = lab.ssh_full(
         None,
         host,
@@ -541,7 +541,7 @@ fn playbooks(lab: &Lab, hosts: &[String]) {
         )
     };
     // (a) the binary on every host, and its links
-    let bin = support::bin();
+    let bin = support::real_bin();
     let out = lab.ansible(
         "playbook",
         &[

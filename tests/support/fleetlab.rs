@@ -29,6 +29,10 @@ pub fn available(extra_tools: &[&str]) -> bool {
         eprintln!("skipped: the fleet lab needs root (namespaces, mounts, cgroups)");
         return false;
     }
+    if std::env::var_os("OPSBOX_RUNNER").is_some_and(|r| !r.is_empty()) {
+        eprintln!("skipped: the lab's hosts run opsbox natively, not under $OPSBOX_RUNNER");
+        return false;
+    }
     let mut tools = vec![
         "ip",
         "nsenter",
