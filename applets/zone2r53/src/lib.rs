@@ -5,7 +5,8 @@
 //! Modules: [`lexer`] (bytes → entries with positions), [`parser`] (directives, owners,
 //! TTLs), [`include`] (opening `$INCLUDE`d files), [`rdata`]/[`svcb`] (record data per
 //! type), [`routing`] (cli53's routing comments, Route 53's grammar for them), [`zone`]
-//! (RRsets and Route 53's rules), [`batch`] (change batches under the limits), [`r53json`],
+//! (RRsets and Route 53's rules), [`batch`] (change batches under the limits), [`outdir`]
+//! (batch files written and synced together), [`r53json`],
 //! [`diff`], [`export`], [`zerigo`], [`push`] (applying batches through the AWS CLI).
 
 pub mod batch;
@@ -14,6 +15,7 @@ pub mod export;
 pub mod include;
 pub mod lexer;
 pub mod name;
+pub mod outdir;
 pub mod parser;
 pub mod push;
 pub mod r53json;
