@@ -17,6 +17,7 @@ pub mod lexer;
 pub mod name;
 pub mod outdir;
 pub mod parser;
+mod props;
 pub mod push;
 pub mod r53json;
 pub mod rdata;
@@ -38,4 +39,22 @@ pub const ABOUT: &str = "convert BIND zone files into Route 53 change batches";
 /// Run the applet with its arguments (the applet name not included).
 pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     cmd::run(args)
+}
+
+/// Entry points of the fuzz targets (fuzz/fuzz_targets/zone2r53_*.rs); the properties are
+/// in `props`.
+#[doc(hidden)]
+pub mod fuzz {
+    /// Zone text: messages are clean lines; parsed → written back → parsed is the same.
+    pub fn zone(data: &[u8]) {
+        crate::props::zone_round_trip(data)
+    }
+    /// Route 53 JSON: export → convert gives the same RRsets, never one more.
+    pub fn r53json(data: &[u8]) {
+        crate::props::r53json_round_trip(data)
+    }
+    /// Zerigo XML: positioned, clean messages.
+    pub fn zerigo(data: &[u8]) {
+        crate::props::zerigo(data)
+    }
 }
