@@ -180,6 +180,7 @@ mod tests {
         for d in [
             "tests/fixtures/zone2r53",
             "tests/fixtures/zone2r53/r53json",
+            "tests/fixtures/zone2r53/fuzz",
             "../shared/corpus/zones",
         ] {
             if let Ok(rd) = std::fs::read_dir(root.join(d)) {
