@@ -463,12 +463,12 @@ fn limits_hold_at_their_boundaries() {
             &o[..o.len().min(600)]
         );
     }
-    // $GENERATE: 262,144 records from one is allowed, 262,145 is not
-    let out = check(b"$TTL 1\n$GENERATE 1-262144 h$ A 192.0.2.1\n");
+    // $GENERATE: 65,536 records from one is allowed, 65,537 is not; 262,144 in all
+    let out = check(b"$TTL 1\n$GENERATE 1-65536 h$ A 192.0.2.1\n");
     assert_eq!(code(&out), 0, "{}", stdout(&out));
-    let out = check(b"$TTL 1\n$GENERATE 1-262145 h$ A 192.0.2.1\n");
+    let out = check(b"$TTL 1\n$GENERATE 1-65537 h$ A 192.0.2.1\n");
     assert!(
-        stdout(&out).contains("<stdin>:2:11: $GENERATE makes more than 262144 records"),
+        stdout(&out).contains("<stdin>:2:11: $GENERATE makes more than 65536 records"),
         "{}",
         stdout(&out)
     );

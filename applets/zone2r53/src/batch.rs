@@ -73,58 +73,121 @@ impl Unit {
     }
 }
 
-/// Order units (deletes, replacements, plain changes, aliases with their targets first) and
-/// pack them greedily into batches under the limits.
+/// Batches as one vector of changes in order and where each batch ends (no vector per
+/// batch: fewer large allocations on big zones).
+pub struct Packed {
+    pub changes: Vec<Change>,
+    pub ends: Vec<usize>,
+}
+
+impl Packed {
+    /// The batches in order.
+    pub fn batches(&self) -> impl Iterator<Item = &[Change]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&e| {
+            let b = &self.changes[start..e];
+            start = e;
+            b
+        })
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+}
+
+/// [`pack_flat`], each batch a vector of its own.
 pub fn pack(
     units: Vec<Unit>,
     max_records: usize,
     max_chars: usize,
 ) -> Result<Vec<Vec<Change>>, String> {
+    let p = pack_flat(units, max_records, max_chars)?;
+    Ok(p.batches().map(<[Change]>::to_vec).collect())
+}
+
+/// An order of items and where each batch ends (`ends` index `order`).
+pub struct Cut {
+    pub order: Vec<u32>,
+    pub ends: Vec<usize>,
+}
+
+impl Cut {
+    /// The batches as slices of item indices.
+    pub fn batches(&self) -> impl Iterator<Item = &[u32]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&e| {
+            let b = &self.order[start..e];
+            start = e;
+            b
+        })
+    }
+}
+
+/// What [`cut`] needs to know of the items it orders and packs.
+pub trait Items {
+    /// How many items (named so because the slice impl has `len` too).
+    fn count(&self) -> usize;
+    /// 0 deletes, 1 replacements, 2 plain changes, 3 aliases.
+    fn rank(&self, i: usize) -> u8;
+    /// The alias record set item `i` creates or changes, if any.
+    fn alias(&self, i: usize) -> Option<&RRset>;
+    /// ResourceRecord elements and Value characters, an UPSERT counting twice; and whether
+    /// an UPSERT is in it.
+    fn cost(&self, i: usize) -> (usize, usize, bool);
+    fn label(&self, i: usize) -> String;
+}
+
+/// Order the items (deletes, replacements, plain changes, aliases with their targets
+/// first) and cut them greedily into batches under the limits.
+pub fn cut<I: Items + ?Sized>(
+    items: &I,
+    max_records: usize,
+    max_chars: usize,
+) -> Result<Cut, String> {
+    let n = items.count();
     // aliases whose target is another alias in this set go after it (bounded depth)
-    let alias_names: Vec<String> = units
-        .iter()
-        .flat_map(|u| u.0.iter())
-        .filter(|c| c.rrset.alias.is_some() && c.action != Action::Delete)
-        .map(|c| c.rrset.name.to_r53())
+    let alias_names: Vec<String> = (0..n)
+        .filter_map(|i| items.alias(i))
+        .map(|s| s.name.to_r53())
         .collect();
-    let depth = |u: &Unit| -> usize {
+    let depth = |i: usize| -> usize {
         let mut d = 0;
-        let mut cur =
-            u.0.iter()
-                .find_map(|c| c.rrset.alias.as_ref())
-                .map(|a| a.dns_name.clone());
+        let mut cur = items
+            .alias(i)
+            .and_then(|s| s.alias.as_ref())
+            .map(|a| a.dns_name.clone());
         while let Some(t) = cur {
             if d >= 16 || !alias_names.contains(&t) {
                 break;
             }
             d += 1;
-            cur = units
-                .iter()
-                .flat_map(|x| x.0.iter())
-                .find(|c| c.rrset.name.to_r53() == t && c.rrset.alias.is_some())
-                .and_then(|c| c.rrset.alias.as_ref())
+            cur = (0..n)
+                .filter_map(|k| items.alias(k))
+                .find(|s| s.name.to_r53() == t)
+                .and_then(|s| s.alias.as_ref())
                 .map(|a| a.dns_name.clone());
         }
         d
     };
-    let depths: Vec<usize> = units
-        .iter()
-        .map(|u| if u.rank() == 3 { depth(u) } else { 0 })
-        .collect();
-    let mut order: Vec<usize> = (0..units.len()).collect();
-    order.sort_by_key(|&i| (units[i].rank(), depths[i]));
-    let mut taken: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
-    let mut batches: Vec<Vec<Change>> = Vec::new();
-    let mut cur: Vec<Change> = Vec::with_capacity(max_records.min(taken.len() + 1));
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    if (0..n).any(|i| items.rank(i) != 2) {
+        let depths: Vec<usize> = (0..n)
+            .map(|i| if items.rank(i) == 3 { depth(i) } else { 0 })
+            .collect();
+        order.sort_by_key(|&i| (items.rank(i as usize), depths[i as usize]));
+    }
+    let mut ends: Vec<usize> = Vec::new();
     let (mut recs, mut chars) = (0usize, 0usize);
-    for i in order {
-        let Some(u) = taken[i].take() else { continue };
-        let (r, c) = u.cost();
+    for (k, &i) in order.iter().enumerate() {
+        let (r, c, upsert) = items.cost(i as usize);
         if r > max_records || c > max_chars {
-            let label = u.0[0].rrset.label();
             return Err(format!(
-                "{label}: {r} records and {c} value characters do not fit in one request (limits {max_records} and {max_chars}{})",
-                if u.0.iter().any(|c| c.action == Action::Upsert) {
+                "{}: {r} records and {c} value characters do not fit in one request (limits {max_records} and {max_chars}{})",
+                items.label(i as usize),
+                if upsert {
                     ", an UPSERT counting twice"
                 } else {
                     ""
@@ -132,22 +195,102 @@ pub fn pack(
             ));
         }
         if recs + r > max_records || chars + c > max_chars {
-            let next = Vec::with_capacity(cur.len());
-            batches.push(std::mem::replace(&mut cur, next));
+            ends.push(k);
             recs = 0;
             chars = 0;
         }
         recs += r;
         chars += c;
-        cur.extend(u.0);
     }
-    if !cur.is_empty() {
-        batches.push(cur);
+    if n > 0 {
+        ends.push(n);
     }
-    for b in &mut batches {
-        b.sort_by_key(|c| c.action != Action::Delete);
+    Ok(Cut { order, ends })
+}
+
+impl Items for [Unit] {
+    fn count(&self) -> usize {
+        self.len()
     }
-    Ok(batches)
+    fn rank(&self, i: usize) -> u8 {
+        self[i].rank()
+    }
+    fn alias(&self, i: usize) -> Option<&RRset> {
+        self[i]
+            .0
+            .iter()
+            .find(|c| c.rrset.alias.is_some() && c.action != Action::Delete)
+            .map(|c| &c.rrset)
+    }
+    fn cost(&self, i: usize) -> (usize, usize, bool) {
+        let (r, c) = self[i].cost();
+        (r, c, self[i].0.iter().any(|c| c.action == Action::Upsert))
+    }
+    fn label(&self, i: usize) -> String {
+        self[i].0[0].rrset.label()
+    }
+}
+
+/// Record sets all sent with one action (convert): no vector of changes is made.
+pub struct Sets<'a> {
+    pub sets: &'a [RRset],
+    /// The action of each set.
+    pub action: &'a dyn Fn(&RRset) -> Action,
+}
+
+impl Items for Sets<'_> {
+    fn count(&self) -> usize {
+        self.sets.len()
+    }
+    fn rank(&self, i: usize) -> u8 {
+        let s = &self.sets[i];
+        match ((self.action)(s), s.alias.is_some()) {
+            (Action::Delete, _) => 0,
+            (_, false) => 2,
+            _ => 3,
+        }
+    }
+    fn alias(&self, i: usize) -> Option<&RRset> {
+        let s = &self.sets[i];
+        (s.alias.is_some() && (self.action)(s) != Action::Delete).then_some(s)
+    }
+    fn cost(&self, i: usize) -> (usize, usize, bool) {
+        let s = &self.sets[i];
+        let (r, c) = s.cost();
+        let up = (self.action)(s) == Action::Upsert;
+        let k = if up { 2 } else { 1 };
+        (k * r, k * c, up)
+    }
+    fn label(&self, i: usize) -> String {
+        self.sets[i].label()
+    }
+}
+
+/// Order units (deletes, replacements, plain changes, aliases with their targets first) and
+/// pack them greedily into batches under the limits.
+pub fn pack_flat(units: Vec<Unit>, max_records: usize, max_chars: usize) -> Result<Packed, String> {
+    let c = cut(units.as_slice(), max_records, max_chars)?;
+    let mut taken: Vec<Option<Unit>> = units.into_iter().map(Some).collect();
+    let mut changes: Vec<Change> = Vec::with_capacity(taken.len());
+    let mut ends: Vec<usize> = Vec::with_capacity(c.ends.len());
+    for b in c.batches() {
+        for &i in b {
+            if let Some(u) = taken[i as usize].take() {
+                changes.extend(u.0);
+            }
+        }
+        ends.push(changes.len());
+    }
+    // DELETEs first in each batch (stable: a replacement's CREATE stays after its DELETE)
+    let mut start = 0;
+    for &e in &ends {
+        let b = &mut changes[start..e];
+        if !b.is_sorted_by_key(|c| c.action != Action::Delete) {
+            b.sort_by_key(|c| c.action != Action::Delete);
+        }
+        start = e;
+    }
+    Ok(Packed { changes, ends })
 }
 
 #[derive(Serialize)]
@@ -200,22 +343,6 @@ struct RRsetJson<'a> {
     alias: Option<AliasJson<'a>>,
 }
 
-#[derive(Serialize)]
-struct ChangeJson<'a> {
-    #[serde(rename = "Action")]
-    action: &'static str,
-    #[serde(rename = "ResourceRecordSet")]
-    rrset: RRsetJson<'a>,
-}
-
-#[derive(Serialize)]
-struct BatchJson<'a> {
-    #[serde(rename = "Comment")]
-    comment: String,
-    #[serde(rename = "Changes")]
-    changes: Vec<ChangeJson<'a>>,
-}
-
 static EMPTY: std::sync::LazyLock<Map<String, Value>> = std::sync::LazyLock::new(Map::new);
 
 /// The JSON of one RRset as Route 53 takes it.
@@ -257,23 +384,155 @@ pub fn write_json(
     total: usize,
     what: &str,
 ) -> std::io::Result<()> {
-    let b = BatchJson {
-        comment: format!("zone2r53 {what}: batch {n} of {total}"),
-        changes: batch
-            .iter()
-            .map(|c| ChangeJson {
-                action: c.action.as_str(),
-                rrset: rrset_json(&c.rrset),
-            })
-            .collect(),
-    };
-    serde_json::to_writer_pretty(&mut *w, &b).map_err(std::io::Error::other)?;
-    w.write_all(b"\n")
+    write_json_of(
+        w,
+        &mut batch.iter().map(|c| (c.action, &c.rrset)),
+        n,
+        total,
+        what,
+    )
+}
+
+/// As [`write_json`], over (action, record set) pairs.
+pub fn write_json_of(
+    w: &mut dyn std::io::Write,
+    batch: &mut dyn Iterator<Item = (Action, &RRset)>,
+    n: usize,
+    total: usize,
+    what: &str,
+) -> std::io::Result<()> {
+    // one change a line: compact (about half the pretty form's bytes) and still readable
+    // and greppable
+    let comment = format!("zone2r53 {what}: batch {n} of {total}");
+    w.write_all(b"{\"Comment\":")?;
+    json_str(w, &comment)?;
+    w.write_all(b",\"Changes\":[\n")?;
+    let mut scratch = String::with_capacity(256);
+    for (i, (action, s)) in batch.enumerate() {
+        w.write_all(if i == 0 {
+            b"{\"Action\":\""
+        } else {
+            b",\n{\"Action\":\""
+        })?;
+        w.write_all(action.as_str().as_bytes())?;
+        w.write_all(b"\",\"ResourceRecordSet\":")?;
+        write_rrset(w, s, &mut scratch)?;
+        w.write_all(b"}")?;
+    }
+    w.write_all(b"\n]}\n")
+}
+
+fn json_str(w: &mut dyn std::io::Write, s: &str) -> std::io::Result<()> {
+    serde_json::to_writer(w, s).map_err(std::io::Error::other)
+}
+
+/// One RRset's JSON, the same document [`rrset_value`] gives (a test holds them equal),
+/// written directly: names rendered into `scratch`, strings escaped by serde_json.
+fn write_rrset(w: &mut dyn std::io::Write, s: &RRset, scratch: &mut String) -> std::io::Result<()> {
+    scratch.clear();
+    let _ = s.name.write(crate::name::Escapes::Octal, None, scratch);
+    w.write_all(b"{\"Name\":")?;
+    json_str(w, scratch)?;
+    w.write_all(b",\"Type\":")?;
+    json_str(w, &s.rtype.name())?;
+    if let Some(m) = &s.routing {
+        for (k, v) in m {
+            w.write_all(b",")?;
+            json_str(w, k)?;
+            w.write_all(b":")?;
+            serde_json::to_writer(&mut *w, v).map_err(std::io::Error::other)?;
+        }
+    }
+    match &s.alias {
+        None => {
+            let mut digits = [0u8; 10];
+            w.write_all(b",\"TTL\":")?;
+            w.write_all(decimal(s.ttl, &mut digits))?;
+            w.write_all(b",\"ResourceRecords\":[")?;
+            for (i, v) in s.values.iter().enumerate() {
+                w.write_all(if i == 0 {
+                    b"{\"Value\":"
+                } else {
+                    b",{\"Value\":"
+                })?;
+                json_str(w, v)?;
+                w.write_all(b"}")?;
+            }
+            w.write_all(b"]}")
+        }
+        Some(a) => {
+            w.write_all(b",\"AliasTarget\":")?;
+            serde_json::to_writer(
+                &mut *w,
+                &AliasJson {
+                    zone: &a.zone_id,
+                    name: &a.dns_name,
+                    evaluate: a.evaluate,
+                },
+            )
+            .map_err(std::io::Error::other)?;
+            w.write_all(b"}")
+        }
+    }
+}
+
+/// `v` in decimal, in `buf`.
+fn decimal(mut v: u32, buf: &mut [u8; 10]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            return &buf[i..];
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_batch_writer_gives_the_rrset_json() {
+        let mut sets = vec![rr("a.example.", 3, 5), rr("\\042x.example.", 1, 3)];
+        sets[0].values[1] = "\"q\\\"uote\\\\\" \"\\010\"".into();
+        sets[0].ttl = 0;
+        sets[1].ttl = 4_294_967_295;
+        let mut routed = rr("w.example.", 1, 3);
+        let mut m = Map::new();
+        m.insert("SetIdentifier".into(), "a \"b\"".into());
+        m.insert("Weight".into(), 7.into());
+        routed.routing = Some(m);
+        let mut alias = rr("al.example.", 0, 2);
+        alias.values.clear();
+        alias.alias = Some(Box::new(AliasTarget {
+            zone_id: "Z1".into(),
+            dns_name: "a.example.".into(),
+            evaluate: true,
+        }));
+        sets.push(routed);
+        sets.push(alias);
+        let batch: Vec<Change> = sets
+            .iter()
+            .map(|s| Change {
+                action: Action::Upsert,
+                rrset: s.clone(),
+                old: None,
+            })
+            .collect();
+        let doc: Value = serde_json::from_slice(&to_json(&batch, 2, 3, "diff")).unwrap();
+        assert_eq!(doc["Comment"], "zone2r53 diff: batch 2 of 3");
+        let got = doc["Changes"].as_array().unwrap();
+        assert_eq!(got.len(), sets.len());
+        for (g, s) in got.iter().zip(&sets) {
+            assert_eq!(g["Action"], "UPSERT");
+            assert_eq!(g["ResourceRecordSet"], rrset_value(s));
+        }
+        let mut b = [0u8; 10];
+        assert_eq!(decimal(0, &mut b), b"0");
+        assert_eq!(decimal(4_294_967_295, &mut b), b"4294967295");
+    }
     use crate::name::{Escapes, Name};
     use crate::rtype::RType;
     use crate::zone::AliasTarget;

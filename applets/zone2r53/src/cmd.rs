@@ -1,11 +1,11 @@
 //! The command line: options, loading a zone, writing batches, the subcommands.
 
-use crate::batch::{self, Action, Unit};
+use crate::batch::{self, Action};
 use crate::diff::{self, DiffOpts, Mode};
 use crate::name::{Escapes, Name};
 use crate::parser::{MAX_WARNINGS, Options, Parsed, Parser, Problem};
 use crate::zone::{self, BuildOpts, Zone};
-use crate::{NAME, export, push, r53json, zerigo};
+use crate::{NAME, export, outdir, push, r53json, zerigo};
 use argh::FromArgs;
 use opsbox_common::output::{self, Output};
 use opsbox_common::{Error, ExitCode, Result, ResultExt, cli, escape, exit, input};
@@ -381,38 +381,65 @@ fn fail_listing(file: &str, l: &Loaded) -> Result<ExitCode> {
 }
 
 /// Write the batches: one to stdout or `-o`, several to `--out-dir` (their paths on stdout).
+/// `emit(w, k)` writes batch `k` (from 0) of `total` as its JSON.
 fn write_batches(
-    batches: &[Vec<batch::Change>],
+    total: usize,
+    emit: &(dyn Fn(&mut dyn Write, usize) -> std::io::Result<()> + Sync),
     out: Option<&str>,
     out_dir: Option<&str>,
-    what: &str,
 ) -> Result<()> {
     if out.is_some() && out_dir.is_some() {
         return Err(Error::usage("give -o or --out-dir, not both"));
     }
-    let total = batches.len();
     match out_dir {
         None if total > 1 => Err(Error::usage(format!(
             "{total} batches are needed (Route 53 takes 1,000 records and 32,000 value characters a request): give --out-dir DIR"
         ))),
         None => {
             let mut o = Output::create(out)?;
-            if let Some(b) = batches.first() {
-                batch::write_json(&mut o, b, 1, 1, what)
-                    .ctx_code(exit::CANTCREAT, out.unwrap_or("<stdout>"))?;
+            if total == 1 {
+                emit(&mut o, 0).ctx_code(exit::CANTCREAT, out.unwrap_or("<stdout>"))?;
             }
             o.commit()
         }
         Some(dir) => {
             std::fs::create_dir_all(dir).ctx_code(exit::CANTCREAT, dir)?;
+            // all written (by two threads: making files is mostly the kernel's work), then
+            // synced and put in place together (outdir.rs)
+            let workers = if total >= 8 { 2 } else { 1 };
+            let parts: Vec<Result<outdir::Set>> = std::thread::scope(|sc| {
+                let handles: Vec<_> = (0..workers)
+                    .map(|w| {
+                        sc.spawn(move || -> Result<outdir::Set> {
+                            let mut set = outdir::Set::new(Path::new(dir));
+                            let mut buf: Vec<u8> = Vec::with_capacity(1 << 18);
+                            for i in (w..total).step_by(workers) {
+                                buf.clear();
+                                let _ = emit(&mut buf, i);
+                                set.add(&format!("batch-{:04}.json", i + 1), &buf)?;
+                            }
+                            Ok(set)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(Error::new(exit::SOFTWARE, "a writer thread failed"))
+                        })
+                    })
+                    .collect()
+            });
+            let mut set = outdir::Set::new(Path::new(dir));
+            for p in parts {
+                set.merge(p?);
+            }
+            set.commit()?;
             remove_stale_batches(Path::new(dir), total)?;
             let mut names = output::stdout();
-            let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
-            for (i, b) in batches.iter().enumerate() {
+            for i in 0..total {
                 let p = Path::new(dir).join(format!("batch-{:04}.json", i + 1));
-                buf.clear();
-                let _ = batch::write_json(&mut buf, b, i + 1, total, what);
-                output::write_atomic(&p, &buf)?;
                 writeln!(names, "{}", p.display())?;
             }
             names.flush()?;
@@ -532,38 +559,43 @@ fn convert(o: ConvertOpts) -> Result<ExitCode> {
         },
         quiet: o.quiet,
     };
-    let mut l = load(&src)?;
+    let l = load(&src)?;
     if !l.problems().is_empty() {
         return fail_listing(&o.zonefile, &l);
     }
-    let units: Vec<Unit> = std::mem::take(&mut l.zone.rrsets)
-        .into_iter()
-        .map(|s| {
-            let a = if s.rtype.name() == "SOA" && action == Action::Create {
-                Action::Upsert
-            } else {
-                action
-            };
-            Unit::one(a, s)
-        })
-        .collect();
-    if units.is_empty() {
+    let sets = &l.zone.rrsets;
+    if sets.is_empty() {
         let why = format!("{}: no records to send", input::display_name(&o.zonefile));
         clear_outputs(o.output.as_deref(), o.out_dir.as_deref(), &why, o.quiet)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let batches = batch::pack(
-        units,
+    // the record sets are written where they are: no change objects are made
+    let act = |s: &zone::RRset| {
+        if s.rtype.code == 6 && action == Action::Create {
+            Action::Upsert
+        } else {
+            action
+        }
+    };
+    let items = batch::Sets { sets, action: &act };
+    let cut = batch::cut(
+        &items,
         o.max_records.unwrap_or(batch::MAX_RECORDS),
         o.max_chars.unwrap_or(batch::MAX_CHARS),
     )
     .map_err(Error::data)?;
-    write_batches(
-        &batches,
-        o.output.as_deref(),
-        o.out_dir.as_deref(),
-        action.as_str(),
-    )?;
+    let slices: Vec<&[u32]> = cut.batches().collect();
+    let total = slices.len();
+    let emit = |w: &mut dyn Write, k: usize| {
+        let mut it = slices[k].iter().map(|&i| {
+            let s = &sets[i as usize];
+            (act(s), s)
+        });
+        batch::write_json_of(w, &mut it, k + 1, total, action.as_str())
+    };
+    write_batches(total, &emit, o.output.as_deref(), o.out_dir.as_deref())?;
+    // the record sets are let go with the process, not one by one
+    std::mem::forget(l);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -595,13 +627,16 @@ fn check(o: CheckOpts) -> Result<ExitCode> {
         }
     }
     out.flush()?;
+    let n = l.zone.rrsets.len();
+    // the record sets are let go with the process, not one by one
+    std::mem::forget(l);
     if probs.is_empty() {
         if !o.quiet && !o.rrsets {
             writeln!(
                 out,
                 "{}: OK, {} RRsets",
                 escape::text(input::display_name(&o.zonefile)),
-                l.zone.rrsets.len()
+                n
             )?;
             out.flush()?;
         }
@@ -681,13 +716,17 @@ fn diff_cmd(o: DiffCmd) -> Result<ExitCode> {
         out.write_all(diff::plan(&d.units).as_bytes())?;
         out.commit()?;
     } else {
-        let batches = batch::pack(
+        let packed = batch::pack_flat(
             d.units,
             o.max_records.unwrap_or(batch::MAX_RECORDS),
             o.max_chars.unwrap_or(batch::MAX_CHARS),
         )
         .map_err(Error::data)?;
-        write_batches(&batches, o.output.as_deref(), o.out_dir.as_deref(), "diff")?;
+        let slices: Vec<&[batch::Change]> = packed.batches().collect();
+        let total = slices.len();
+        let emit =
+            |w: &mut dyn Write, k: usize| batch::write_json(w, slices[k], k + 1, total, "diff");
+        write_batches(total, &emit, o.output.as_deref(), o.out_dir.as_deref())?;
     }
     Ok(code)
 }

@@ -5,7 +5,8 @@
 //! Modules: [`lexer`] (bytes → entries with positions), [`parser`] (directives, owners,
 //! TTLs), [`include`] (opening `$INCLUDE`d files), [`rdata`]/[`svcb`] (record data per
 //! type), [`routing`] (cli53's routing comments, Route 53's grammar for them), [`zone`]
-//! (RRsets and Route 53's rules), [`batch`] (change batches under the limits), [`r53json`],
+//! (RRsets and Route 53's rules), [`batch`] (change batches under the limits), [`outdir`]
+//! (batch files written and synced together), [`r53json`],
 //! [`diff`], [`export`], [`zerigo`], [`push`] (applying batches through the AWS CLI).
 
 pub mod batch;
@@ -14,7 +15,9 @@ pub mod export;
 pub mod include;
 pub mod lexer;
 pub mod name;
+pub mod outdir;
 pub mod parser;
+mod props;
 pub mod push;
 pub mod r53json;
 pub mod rdata;
@@ -41,4 +44,22 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
 /// The command tree shell completions are made from (`opsbox --completions`).
 pub fn info() -> opsbox_common::cli::Info {
     cmd::info()
+}
+
+/// Entry points of the fuzz targets (fuzz/fuzz_targets/zone2r53_*.rs); the properties are
+/// in `props`.
+#[doc(hidden)]
+pub mod fuzz {
+    /// Zone text: messages are clean lines; parsed → written back → parsed is the same.
+    pub fn zone(data: &[u8]) {
+        crate::props::zone_round_trip(data)
+    }
+    /// Route 53 JSON: export → convert gives the same RRsets, never one more.
+    pub fn r53json(data: &[u8]) {
+        crate::props::r53json_round_trip(data)
+    }
+    /// Zerigo XML: positioned, clean messages.
+    pub fn zerigo(data: &[u8]) {
+        crate::props::zerigo(data)
+    }
 }

@@ -372,8 +372,8 @@ pub fn unescape(t: &[u8], esc: Escapes) -> Result<(u8, usize), String> {
             Ok((v as u8, 4))
         }
         (None, Some(c)) if c.is_ascii_digit() => Err(format!(
-            "escape '\\{}' needs three digits",
-            String::from_utf8_lossy(&t[1..t.len().min(4)])
+            "escape {} needs three digits",
+            opsbox_common::escape::quote(&String::from_utf8_lossy(&t[..t.len().min(4)]))
         )),
         (None, Some(&c)) => Ok((c, 2)),
         (None, None) => Err("backslash at the end of a name or string".into()),

@@ -21,8 +21,10 @@ pub const MAX_RECORDS: u64 = 5_000_000;
 /// Warnings kept (and printed); the rest are counted.
 pub const MAX_WARNINGS: usize = 100;
 /// Most records one `$GENERATE` may make, and all of them together.
-pub const MAX_GENERATE: u64 = 262_144;
-pub const MAX_GENERATE_TOTAL: u64 = 1_048_576;
+/// (A /16 reverse zone is 65,536 PTRs; the total keeps a few bytes of input from taking
+/// hundreds of MB.)
+pub const MAX_GENERATE: u64 = 65_536;
+pub const MAX_GENERATE_TOTAL: u64 = 262_144;
 /// Problems listed before giving up.
 pub const MAX_PROBLEMS: usize = 1000;
 
@@ -607,7 +609,12 @@ impl Parser {
                 self.include(a.col, dir, &path, origin, sink)?;
             }
             "$GENERATE" => self.generate(file, e)?,
-            _ => return Err((t[0].col, format!("unknown directive {word}"))),
+            _ => {
+                return Err((
+                    t[0].col,
+                    format!("unknown directive {}", opsbox_common::escape::quote(&word)),
+                ));
+            }
         }
         Ok(())
     }
@@ -762,27 +769,28 @@ fn expand(t: &[u8], v: u64) -> Result<Vec<u8>, String> {
                     .position(|&c| c == b'}')
                     .ok_or("unterminated ${...} in $GENERATE")?
                     + i;
-                let inner = std::str::from_utf8(&t[i + 2..end]).map_err(|_| "bad ${...}")?;
-                let mut parts = inner.split(',');
+                let raw = std::str::from_utf8(&t[i + 2..end]).map_err(|_| "bad ${...}")?;
+                let inner = opsbox_common::escape::quote(&format!("${{{raw}}}"));
+                let mut parts = raw.split(',');
                 let off: i64 = parts
                     .next()
                     .unwrap_or("0")
                     .trim()
                     .parse()
-                    .map_err(|_| format!("bad offset in ${{{inner}}}"))?;
+                    .map_err(|_| format!("bad offset in {inner}"))?;
                 let width: usize = match parts.next() {
                     Some(w) => w
                         .trim()
                         .parse()
-                        .map_err(|_| format!("bad width in ${{{inner}}}"))?,
+                        .map_err(|_| format!("bad width in {inner}"))?,
                     None => 0,
                 };
                 if width > 255 {
-                    return Err(format!("width above 255 in ${{{inner}}}"));
+                    return Err(format!("width above 255 in {inner}"));
                 }
                 let base = parts.next().unwrap_or("d").trim();
                 if parts.next().is_some() {
-                    return Err(format!("too many fields in ${{{inner}}}"));
+                    return Err(format!("too many fields in {inner}"));
                 }
                 let n = (v as i64)
                     .checked_add(off)
@@ -794,7 +802,12 @@ fn expand(t: &[u8], v: u64) -> Result<Vec<u8>, String> {
                     "x" => format!("{n:0width$x}"),
                     "X" => format!("{n:0width$X}"),
                     "n" | "N" => nibbles(n, width, base == "N"),
-                    _ => return Err(format!("bad base '{base}' in ${{{inner}}}")),
+                    _ => {
+                        return Err(format!(
+                            "bad base {} in {inner}",
+                            opsbox_common::escape::quote(base)
+                        ));
+                    }
                 };
                 out.extend_from_slice(s.as_bytes());
                 i = end + 1;

@@ -123,6 +123,11 @@ fn one(r: &Value) -> Result<Current, String> {
         }
         None => None,
     };
+    let traffic_policy = o.contains_key("TrafficPolicyInstanceId");
+    if values.is_empty() && bad.is_none() && alias.is_none() && !traffic_policy {
+        // nothing to export or compare: Route 53 never lists such a set
+        return Err("neither ResourceRecords nor AliasTarget".into());
+    }
     let mut routing = Map::new();
     for k in ROUTING_KEYS {
         if let Some(v) = o.get(*k) {
@@ -145,7 +150,7 @@ fn one(r: &Value) -> Result<Current, String> {
             line: 0,
             col: 0,
         },
-        traffic_policy: o.contains_key("TrafficPolicyInstanceId"),
+        traffic_policy,
         bad,
     })
 }

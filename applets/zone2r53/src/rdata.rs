@@ -114,10 +114,12 @@ pub fn hex_decode(s: &[u8]) -> Result<Vec<u8>, String> {
         return Err(format!("odd number of hex digits ({})", s.len()));
     }
     let val = |c: u8| -> Result<u8, String> {
-        (c as char)
-            .to_digit(16)
-            .map(|d| d as u8)
-            .ok_or_else(|| format!("'{}' is not a hex digit", c as char))
+        (c as char).to_digit(16).map(|d| d as u8).ok_or_else(|| {
+            format!(
+                "{} is not a hex digit",
+                opsbox_common::escape::quote(&(c as char).to_string())
+            )
+        })
     };
     s.chunks(2)
         .map(|p| Ok(val(p[0])? << 4 | val(p[1])?))

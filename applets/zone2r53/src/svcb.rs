@@ -374,7 +374,7 @@ pub fn base64_decode(t: &[u8]) -> Result<Vec<u8>, String> {
         let v = B64
             .iter()
             .position(|&x| x == c)
-            .ok_or_else(|| format!("'{}' is not base64", c as char))?;
+            .ok_or_else(|| format!("{} is not base64", q(&[c])))?;
         acc = (acc << 6) | v as u32;
         bits += 6;
         if bits >= 8 {

@@ -1,0 +1,5 @@
+//! zone2r53: see `zone2r53::fuzz::r53json` for the properties checked.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| zone2r53::fuzz::r53json(data));
