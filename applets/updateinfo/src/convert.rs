@@ -5,7 +5,7 @@
 use crate::advisory::{Id, Kind, advisory_id, each_reference, issued_date, severity};
 use crate::cefs::{Field, Raw, View};
 use crate::rpm::{Nevra, Primary, dist_release};
-use crate::spool::{Entry, Sorter, Spooled, cmp_bytes};
+use crate::spool::{Entry, Sorter, Spooled};
 use crate::warnings::Diag;
 use crate::xmlesc::escape;
 use opsbox_common::escape::quote;
@@ -555,22 +555,18 @@ impl<'a> Converter<'a> {
     }
 }
 
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && cmp_bytes(a.as_bytes(), b.as_bytes()).is_eq()
-}
-
 fn is_src(n: &Nevra) -> bool {
     n.arch.as_bytes() == b"src"
 }
 
-/// The order of `(release, Nevra, file)` tuples' `Ord`, by [`cmp_bytes`].
+/// The order of `(release, Nevra, file)` tuples' `Ord`.
 fn pkg_cmp(x: &(u32, Nevra, &str), y: &(u32, Nevra, &str)) -> Ordering {
     x.0.cmp(&y.0)
-        .then_with(|| cmp_bytes(x.1.name.as_bytes(), y.1.name.as_bytes()))
-        .then_with(|| cmp_bytes(x.1.version.as_bytes(), y.1.version.as_bytes()))
-        .then_with(|| cmp_bytes(x.1.release.as_bytes(), y.1.release.as_bytes()))
-        .then_with(|| cmp_bytes(x.1.arch.as_bytes(), y.1.arch.as_bytes()))
-        .then_with(|| cmp_bytes(x.2.as_bytes(), y.2.as_bytes()))
+        .then_with(|| x.1.name.cmp(y.1.name))
+        .then_with(|| x.1.version.cmp(y.1.version))
+        .then_with(|| x.1.release.cmp(y.1.release))
+        .then_with(|| x.1.arch.cmp(y.1.arch))
+        .then_with(|| x.2.cmp(y.2))
 }
 
 /// The source RPM of a binary package, from the advisory's own `.src.rpm` files: the one
@@ -578,12 +574,7 @@ fn pkg_cmp(x: &(u32, Nevra, &str), y: &(u32, Nevra, &str)) -> Ordering {
 fn guess_src<'a>(n: &Nevra, srcs: &[(&Nevra, &'a str)]) -> Option<&'a str> {
     srcs.iter()
         .filter(|(s, _)| {
-            same(s.version, n.version)
-                && same(s.release, n.release)
-                && n.name
-                    .as_bytes()
-                    .get(..s.name.len())
-                    .is_some_and(|p| cmp_bytes(p, s.name.as_bytes()).is_eq())
+            s.version == n.version && s.release == n.release && n.name.starts_with(s.name)
         })
         .max_by_key(|(s, _)| s.name.len())
         .map(|(_, f)| *f)
@@ -825,14 +816,6 @@ mod tests {
         // the first of the duplicates is kept
         let six = String::from_utf8_lossy(&a6);
         assert!(six.contains("<title>s0</title>") && !six.contains("<title>s53</title>"));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn byte_order_is_str_order(a in "[a-c\\-._\\u{e9}]{0,20}", b in "[a-c\\-._\\u{e9}]{0,20}") {
-            proptest::prop_assert_eq!(cmp_bytes(a.as_bytes(), b.as_bytes()), a.cmp(&b));
-            proptest::prop_assert_eq!(cmp_bytes(a.as_bytes(), a.as_bytes()), Ordering::Equal);
-        }
     }
 
     #[test]

@@ -900,6 +900,14 @@ pub mod fuzz {
             super::repomd(
                 b"<repomd><data type=\"primary\"><location href=\"../x\"/></data></repomd>",
             );
+            // every seed, and what fuzzing found (a record nested in a record: inject put
+            // its new record where it was not read back)
+            for e in std::fs::read_dir(format!("{root}/fuzz-seeds")).unwrap() {
+                let data = std::fs::read(e.unwrap().path()).unwrap();
+                super::cefs(&data);
+                super::primary(&data);
+                super::repomd(&data);
+            }
         }
     }
 }

@@ -164,7 +164,15 @@ impl Repomd {
                         continue;
                     }
                     match local.as_ref().as_bytes() {
-                        b"data" if src.depth() <= 2 => {
+                        b"data" => {
+                            // records directly in <repomd> only: one anywhere else would
+                            // not be where a new one is put, nor be read back
+                            let depth = src.depth() + usize::from(matches!(ev, Event::Empty(_)));
+                            if depth != 2 {
+                                return Err(
+                                    src.at(off, "a <data> record not directly inside <repomd>")
+                                );
+                            }
                             let mut r = Record {
                                 start: off as usize,
                                 ..Record::default()
@@ -175,7 +183,12 @@ impl Repomd {
                                 }
                                 Ok(())
                             })?;
-                            cur = Some(r);
+                            if matches!(ev, Event::Empty(_)) {
+                                r.end = src.position() as usize;
+                                records.push(r);
+                            } else {
+                                cur = Some(r);
+                            }
                         }
                         b"checksum" if cur.is_some() => {
                             field = 1;
@@ -229,7 +242,7 @@ impl Repomd {
                         }
                         b"data" => {
                             if let Some(mut r) = cur.take() {
-                                r.end = src_pos(&bytes, off as usize);
+                                r.end = src.position() as usize;
                                 records.push(r);
                             }
                         }
@@ -323,15 +336,6 @@ fn line_col(bytes: &[u8], off: usize) -> (u64, u64) {
     let line = memchr::memchr_iter(b'\n', before).count() as u64 + 1;
     let start = memchr::memrchr(b'\n', before).map_or(0, |p| p + 1);
     (line, (before.len() - start) as u64 + 1)
-}
-
-/// quick-xml's position after an end tag event is the byte after `>`; `off` is where the
-/// end tag starts: find its `>`.
-fn src_pos(bytes: &[u8], off: usize) -> usize {
-    bytes[off..]
-        .iter()
-        .position(|&c| c == b'>')
-        .map_or(bytes.len(), |p| off + p + 1)
 }
 
 /// How to write the metadata file.
@@ -553,6 +557,34 @@ mod tests {
   </data>
 </repomd>
 "#;
+
+    #[test]
+    fn records_nested_anywhere_but_in_repomd_are_refused() {
+        for doc in [
+            "<repomd>\n<data type=\"primary\"><data type=\"other\"/></data></repomd>",
+            "<repomd>\n<x><data type=\"primary\"></data></x></repomd>",
+        ] {
+            let e = Repomd::parse(PathBuf::from("r.xml"), doc.as_bytes().to_vec()).unwrap_err();
+            assert!(
+                e.message()
+                    .unwrap()
+                    .contains("not directly inside <repomd>"),
+                "{e:?}"
+            );
+            assert!(e.message().unwrap().starts_with("r.xml:2:"), "{e:?}");
+        }
+        // an empty record is one
+        let md = Repomd::parse(
+            PathBuf::from("r.xml"),
+            b"<repomd><data type=\"a\" x=\">\"/></repomd>".to_vec(),
+        )
+        .unwrap();
+        assert_eq!(md.records.len(), 1);
+        assert_eq!(
+            &md.bytes[md.records[0].start..md.records[0].end],
+            b"<data type=\"a\" x=\">\"/>"
+        );
+    }
 
     #[test]
     fn records_and_insertion() {

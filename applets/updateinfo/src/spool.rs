@@ -8,7 +8,8 @@ use crate::convert::Stats;
 use crate::frag::Frag;
 use crate::warnings::Diag;
 use opsbox_common::{Error, Result, ResultExt};
-use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
@@ -35,7 +36,7 @@ const MERGE_BUFFERS: usize = 2 << 20;
 fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.release
         .cmp(&b.release)
-        .then_with(|| cmp_bytes(a.id.as_bytes(), b.id.as_bytes()))
+        .then_with(|| a.id.as_str().cmp(b.id.as_str()))
         .then(a.seq.cmp(&b.seq))
 }
 
@@ -402,88 +403,46 @@ fn merge_runs(
             chunk: (MERGE_BUFFERS / 4 / bounds.len().max(1)).clamp(1 << 12, 1 << 16),
         })
         .collect();
-    // each run's next key, and a min-heap of run numbers ordered by them (moving 4-byte
-    // numbers, not keys)
-    let mut heads: Vec<Option<Entry>> = Vec::with_capacity(readers.len());
-    for r in &mut readers {
-        heads.push(if r.pos < r.end {
-            Some(Entry::decode(r)?)
-        } else {
-            None
-        });
-    }
-    let less =
-        |heads: &[Option<Entry>], a: u32, b: u32| match (&heads[a as usize], &heads[b as usize]) {
-            (Some(x), Some(y)) => key_cmp(x, y).is_lt(),
-            (x, _) => x.is_some(),
-        };
-    let mut heap: Vec<u32> = (0..heads.len() as u32)
-        .filter(|&i| heads[i as usize].is_some())
-        .collect();
-    for i in (0..heap.len() / 2).rev() {
-        sift_down(&mut heap, i, |a, b| less(&heads, a, b));
-    }
-    while let Some(&i) = heap.first() {
-        let run = i as usize;
-        let r = &mut readers[run];
-        let next = if r.pos < r.end || r.at < r.buf.len() {
-            Some(Entry::decode(r)?)
-        } else {
-            None
-        };
-        let Some(e) = std::mem::replace(&mut heads[run], next) else {
-            break;
-        };
-        if heads[run].is_none() {
-            heap.swap_remove(0);
+    // each run's next key, in a min-heap
+    let mut heap = BinaryHeap::with_capacity(readers.len());
+    for (run, r) in readers.iter_mut().enumerate() {
+        if r.pos < r.end {
+            heap.push(Head(Entry::decode(r)?, run));
         }
-        sift_down(&mut heap, 0, |a, b| less(&heads, a, b));
+    }
+    while let Some(mut top) = heap.peek_mut() {
+        let run = top.1;
+        let r = &mut readers[run];
+        let e = if r.pos < r.end || r.at < r.buf.len() {
+            let next = Entry::decode(r)?;
+            std::mem::replace(&mut top.0, next)
+        } else {
+            PeekMut::pop(top).0
+        };
         f(&e, run)?;
     }
     Ok(())
 }
 
-/// Restore the min-heap order of `heap` (by `less`) below position `i`.
-fn sift_down(heap: &mut [u32], mut i: usize, less: impl Fn(u32, u32) -> bool) {
-    loop {
-        let (l, r) = (2 * i + 1, 2 * i + 2);
-        let mut m = i;
-        if l < heap.len() && less(heap[l], heap[m]) {
-            m = l;
-        }
-        if r < heap.len() && less(heap[r], heap[m]) {
-            m = r;
-        }
-        if m == i {
-            return;
-        }
-        heap.swap(i, m);
-        i = m;
-    }
-}
+/// A run's next key in the merge heap, least first.
+struct Head(Entry, usize);
 
-/// Byte-string order without musl's `memcmp` (a call, then a loop byte by byte): eight
-/// bytes at a time. The order of `str`'s `Ord`.
-pub(crate) fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
-    let n = a.len().min(b.len());
-    let mut i = 0;
-    while i + 8 <= n {
-        let (mut x, mut y) = ([0u8; 8], [0u8; 8]);
-        x.copy_from_slice(&a[i..i + 8]);
-        y.copy_from_slice(&b[i..i + 8]);
-        if x != y {
-            return u64::from_be_bytes(x).cmp(&u64::from_be_bytes(y));
-        }
-        i += 8;
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        key_cmp(&other.0, &self.0)
     }
-    while i < n {
-        if a[i] != b[i] {
-            return a[i].cmp(&b[i]);
-        }
-        i += 1;
-    }
-    a.len().cmp(&b.len())
 }
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Head {}
 
 /// Converted records, sorted: in memory, or in sorted runs in temporary files.
 pub struct Spooled {

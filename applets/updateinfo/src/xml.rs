@@ -57,6 +57,11 @@ impl Src {
         Ok(Self::from_input(r, name))
     }
 
+    /// The offset after the last event read.
+    pub fn position(&self) -> u64 {
+        self.reader.buffer_position()
+    }
+
     /// How many elements are open.
     pub fn depth(&self) -> usize {
         self.starts.len()

@@ -28,17 +28,11 @@ pub fn escape(out: &mut Frag, s: &str, attr: bool) {
     let b = s.as_bytes();
     let (mut start, mut i) = (0, 0);
     loop {
-        // skip eight clean bytes at a time, then look at the next few one by one
-        i += clean_prefix(&b[i..], attr);
-        let stop = (i + 8).min(b.len());
-        while i < stop && !special[b[i] as usize] {
+        while i < b.len() && !special[b[i] as usize] {
             i += 1;
         }
         if i == b.len() {
             break;
-        }
-        if i == stop {
-            continue;
         }
         let (rep, len): (&[u8], usize) = match b[i] {
             b'&' => (b"&amp;", 1),
@@ -65,33 +59,6 @@ pub fn escape(out: &mut Frag, s: &str, attr: bool) {
         start = i;
     }
     out.put(&b[start..]);
-}
-
-/// How many leading bytes of `b` are, eight at a time, surely free of anything [`escape`]
-/// looks at (controls, `& < >`, 0xEF, and `"` in attribute values): a multiple of 8.
-fn clean_prefix(b: &[u8], attr: bool) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
-    // non-zero if some byte of x is below n (n <= 0x80): exact as a whole, not per byte
-    let below = |x: u64, n: u8| x.wrapping_sub(n as u64 * ONES) & !x & HIGH;
-    let has = |x: u64, c: u8| below(x ^ (c as u64 * ONES), 1);
-    let mut i = 0;
-    while let Some(chunk) = b.get(i..i + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let x = u64::from_ne_bytes(w);
-        let hit = below(x, 0x20)
-            | has(x, b'&')
-            | has(x, b'<')
-            | has(x, b'>')
-            | has(x, 0xef)
-            | if attr { has(x, b'"') } else { 0 };
-        if hit != 0 {
-            break;
-        }
-        i += 8;
-    }
-    i
 }
 
 /// A character XML 1.0 allows.
