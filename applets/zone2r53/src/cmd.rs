@@ -528,6 +528,7 @@ pub fn info() -> cli::Info {
         ("check", CheckOpts::get_args_info()),
         ("diff", DiffCmd::get_args_info()),
         ("export", ExportOpts::get_args_info()),
+        ("push", crate::push::PushOpts::get_args_info()),
     ];
     cli::info::<ConvertOpts>(NAME, crate::ABOUT, subs)
 }

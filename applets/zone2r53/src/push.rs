@@ -34,7 +34,7 @@ fn seconds(s: &str) -> std::result::Result<u64, String> {
     cli::number_in(s, 1, 86_400)
 }
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, argh::ArgsInfo, Debug)]
 #[argh(help_triggers("-h", "--help"))]
 /// apply change batches with the AWS CLI, one at a time, each waited for until INSYNC.
 pub struct PushOpts {
