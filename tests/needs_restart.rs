@@ -1135,6 +1135,20 @@ exec "$0" "$@""#,
     );
     let out = no_systemd(&new, &["--json"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // -q --restart restarts too, silently
+    rename_over(&b.lib_v1, &d.join("lib/libnrt.so"));
+    let out = no_systemd(&new, &["-q", "--restart"]);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str(), stderr(&out).as_str()),
+        (0, "", "")
+    );
+    let third = ready_pids(&d.join("ready"));
+    assert_eq!(third.len(), 2, "restarted again");
+    assert!(
+        third.iter().all(|p| !new.contains(p)),
+        "{new:?} -> {third:?}"
+    );
+    assert_eq!(code(&no_systemd(&third, &["-q"])), 0);
 }
 
 /// `fleet`: real `--json` outputs of two "hosts" (two daemons, two --host-id), a clean
