@@ -880,7 +880,6 @@ fn hostile_executable_paths_are_escaped_everywhere() {
     let (f, _) = json_lines(&out);
     assert_eq!(f.len(), 1, "{f:?}");
     assert_eq!(f[0]["exe"], exe.to_str().unwrap());
-    assert_eq!(f[0]["restart_pid"], p[0]);
 
     let out = run(&mut needs_restart(&p));
     assert_eq!(code(&out), 1);
@@ -929,6 +928,7 @@ fn hostile_executable_paths_are_escaped_everywhere() {
         );
     }
     assert!(stdout(&out).contains("# manual: pid "), "{}", stdout(&out));
+    assert_eq!(f[0]["restart_pid"], p[0]);
 }
 
 /// #12 item 13: a live file really named `daemon (deleted)` is not stale; once it is
@@ -1014,11 +1014,13 @@ fn ready_pids(path: &Path) -> Vec<u32> {
 }
 
 /// Without systemd, a process maps to the init script that restarts it: here the fallback
-/// (a script named as the executable: the test daemon belongs to no package). In a private
-/// mount namespace a scratch /etc/init.d holds the script and /run/systemd (when present)
-/// is hidden under a tmpfs, so `service` and needs-restart see no systemd. --plan writes
-/// `service nrtd restart`, --restart runs it: a new daemon (new PID) mapping the new
-/// library, after which needs-restart answers 0.
+/// (a script named as the executable: the test daemon belongs to no package; the package
+/// path is unit-tested, and against the real dpkg in initd's tests). Everything runs in
+/// private mount namespaces where a scratch /etc/init.d holds the script and /run/systemd
+/// (when present) is hidden under a tmpfs, so `service` and needs-restart see no systemd:
+/// `service nrtd start` starts the daemon tree; --plan writes `service nrtd restart`,
+/// --restart runs it: a new daemon (new PIDs) mapping the new library, after which
+/// needs-restart answers 0.
 #[test]
 fn without_systemd_init_scripts_are_restarted() {
     let Some(b) = build() else { return };
@@ -1059,7 +1061,27 @@ esac
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let _guard = PidFile(d.join("pid"));
-    let started = run(Command::new(&script).arg("start"));
+    // a private mount namespace without systemd, with the scratch init.d
+    let in_ns = |program: &std::ffi::OsStr, args: Vec<&std::ffi::OsStr>| {
+        run(Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(
+                r#"mount --bind "$INITD" /etc/init.d || exit 99
+if [ -d /run/systemd ]; then mount -t tmpfs none /run/systemd || exit 99; fi
+[ ! -d /run/systemd/system ] || exit 98
+exec "$0" "$@""#,
+            )
+            .arg(program)
+            .args(args)
+            .env("INITD", &initd))
+    };
+    let no_systemd = |pids: &[u32], args: &[&str]| {
+        let nr = needs_restart(pids);
+        let mut all: Vec<&std::ffi::OsStr> = nr.get_args().collect();
+        all.extend(args.iter().map(std::ffi::OsStr::new));
+        in_ns(nr.get_program(), all)
+    };
+    let started = in_ns("service".as_ref(), vec!["nrtd".as_ref(), "start".as_ref()]);
     assert!(started.status.success(), "{}", stderr(&started));
     let old = ready_pids(&d.join("ready"));
     assert_eq!(
@@ -1071,21 +1093,6 @@ esac
     rename_over(&b.lib_v2, &d.join("lib/libnrt.so"));
 
     // needs-restart in a namespace without systemd, with the scratch init.d
-    let no_systemd = |pids: &[u32], args: &[&str]| {
-        let nr = needs_restart(pids);
-        run(Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c"])
-            .arg(
-                r#"mount --bind "$INITD" /etc/init.d || exit 99
-if [ -d /run/systemd ]; then mount -t tmpfs none /run/systemd || exit 99; fi
-[ ! -d /run/systemd/system ] || exit 98
-exec "$0" "$@""#,
-            )
-            .arg(nr.get_program())
-            .args(nr.get_args())
-            .args(args)
-            .env("INITD", &initd))
-    };
     let out = no_systemd(&old, &["--plan"]);
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
     let plan = stdout(&out);
@@ -1135,6 +1142,20 @@ exec "$0" "$@""#,
     );
     let out = no_systemd(&new, &["--json"]);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // -q --restart restarts too, silently
+    rename_over(&b.lib_v1, &d.join("lib/libnrt.so"));
+    let out = no_systemd(&new, &["-q", "--restart"]);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str(), stderr(&out).as_str()),
+        (0, "", "")
+    );
+    let third = ready_pids(&d.join("ready"));
+    assert_eq!(third.len(), 2, "restarted again");
+    assert!(
+        third.iter().all(|p| !new.contains(p)),
+        "{new:?} -> {third:?}"
+    );
+    assert_eq!(code(&no_systemd(&third, &["-q"])), 0);
 }
 
 /// `fleet`: real `--json` outputs of two "hosts" (two daemons, two --host-id), a clean

@@ -334,12 +334,16 @@ impl Fleet {
         let mut s = String::new();
         for (what, m) in [("file", &self.files), ("unit", &self.units)] {
             for (k, t) in self.sorted(m) {
-                let key = if what == "file" { "path" } else { "unit" };
-                let _ = writeln!(
-                    s,
-                    "{}",
-                    json!({"type": what, key: k, "hosts": t.hosts.len(), "processes": t.processes, "host_names": self.host_names(t)})
-                );
+                let mut v = json!({"type": what, "hosts": t.hosts.len(), "processes": t.processes, "host_names": self.host_names(t)});
+                if what == "file" {
+                    v["path"] = json!(k);
+                } else {
+                    // "KIND NAME": kinds have no spaces
+                    let (kind, name) = k.split_once(' ').unwrap_or(("unit", k));
+                    v["kind"] = json!(kind);
+                    v["unit"] = json!(name);
+                }
+                let _ = writeln!(s, "{v}");
             }
         }
         for (h, why) in &self.problems {
@@ -502,6 +506,10 @@ mod tests {
             .collect();
         assert_eq!(j[0]["path"], gnutls);
         assert_eq!(j[0]["host_names"], json!(["web1", "web2"]));
+        assert_eq!(
+            (&j[2]["kind"], &j[2]["unit"]),
+            (&json!("service"), &json!("nginx.service"))
+        );
         assert_eq!(j.last().unwrap()["type"], "totals");
         assert_eq!(j.last().unwrap()["answered"], 4);
     }

@@ -268,7 +268,9 @@ pub fn run(args: Vec<String>) -> Result<ExitCode, Error> {
     let systemd = systemd_running();
     let mut findings = group::group(&result.stale, &result.tree, systemd && !o.by_process);
     findings.retain(|f| keep(f, &o));
-    if !systemd && !matches!(mode, Mode::Units | Mode::Pids) && !o.quiet {
+    // (an answer-only run needs no init scripts, unless it restarts)
+    let answer_only = o.quiet && mode != Mode::Restart;
+    if !systemd && !matches!(mode, Mode::Units | Mode::Pids) && !answer_only {
         initd::resolve(&mut findings);
     }
     let root = rustix::process::geteuid().is_root();

@@ -421,6 +421,49 @@ mod tests {
         assert_eq!(lines[6]["exit"], 2);
     }
 
+    /// Names from cgroups and paths never reach a line raw: a container named with a
+    /// newline cannot forge a key line, nor a session or an executable.
+    #[test]
+    fn hostile_names_are_escaped() {
+        let mut procs = vec![
+            proc(
+                600,
+                599,
+                "/usr/bin/x",
+                "/lxc.payload.a\nNEEDRESTART-SVC: forged.service/init.scope",
+                "/l/a\x1b[2J.so",
+            ),
+            proc(700, 1, "/opt/e\rvil\nNEEDRESTART-SVC: x", "/", "/l/b.so"),
+        ];
+        procs[1].uid = 4242;
+        let f = group(&procs, &Default::default(), true);
+        let users = Users::new("");
+        let sc = scan();
+        let c = Context {
+            findings: &f,
+            scan: &sc,
+            reboot: None,
+            users: &users,
+            systemd: true,
+            host: None,
+            code: 1,
+        };
+        let b = batch(&c, &reboot::Facts::default());
+        assert!(b.lines().all(|l| l.starts_with("NEEDRESTART-")), "{b}");
+        assert!(!b.lines().any(|l| l.starts_with("NEEDRESTART-SVC")), "{b}");
+        assert!(
+            b.contains("NEEDRESTART-CONT: lxc:a\\nNEEDRESTART-SVC: forged.service\n"),
+            "{b}"
+        );
+        let t = text(&c);
+        assert!(!t.chars().any(|c| c.is_control() && c != '\n'), "{t}");
+        assert!(t.contains("  deleted  /l/a\\e[2J.so\n"), "{t}");
+        assert!(
+            t.contains("(/opt/e\\rvil\\nNEEDRESTART-SVC: x, user 4242)"),
+            "{t}"
+        );
+    }
+
     #[test]
     fn helpers() {
         assert_eq!(
