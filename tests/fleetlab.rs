@@ -734,7 +734,6 @@ fn down_after_a_killed_up_leaves_nothing() {
 /// init scripts): needs-restart maps the daemon to the init script its package ships
 /// (`dpkg -S`, `dpkg -L`) and plans and runs `service fleet-sysvd restart`, once.
 #[test]
-#[ignore = "needs the non-systemd planner from branch nr (needs-restart: init scripts without systemd)"]
 fn plain_init_host_gets_a_service_plan() {
     if !fleetlab::available(&[]) {
         return;
