@@ -124,6 +124,10 @@ fn one(r: &Value) -> Result<Current, String> {
         None => None,
     };
     let traffic_policy = o.contains_key("TrafficPolicyInstanceId");
+    if alias.is_some() && o.contains_key("ResourceRecords") {
+        // Route 53 holds one or the other; exporting one would lose the other
+        return Err("both AliasTarget and ResourceRecords".into());
+    }
     if values.is_empty() && bad.is_none() && alias.is_none() && !traffic_policy {
         // nothing to export or compare: Route 53 never lists such a set
         return Err("neither ResourceRecords nor AliasTarget".into());
