@@ -78,6 +78,27 @@ fn canon(sets: &[RRset]) -> Vec<String> {
     v
 }
 
+/// Each record on its own: (name, type, set id, TTL, value or alias, routing).
+fn records(sets: &[RRset]) -> Vec<String> {
+    let mut v = Vec::new();
+    for s in sets {
+        let head = format!(
+            "{} {} {:?} ttl={} {:?}",
+            s.name.to_r53(),
+            s.rtype.code,
+            s.set_id(),
+            if s.alias.is_some() { 0 } else { s.ttl },
+            s.routing
+        );
+        match &s.alias {
+            Some(a) => v.push(format!("{head} {a:?}")),
+            None => v.extend(s.values.iter().map(|x| format!("{head} {x}"))),
+        }
+    }
+    v.sort();
+    v
+}
+
 fn wrap(sets: &[RRset]) -> Vec<Current> {
     sets.iter()
         .map(|s| Current {
@@ -142,8 +163,11 @@ pub fn r53json_round_trip(data: &[u8]) {
         .collect();
     let want = canon(&input);
     let got = canon(&z.rrsets);
-    for g in &got {
-        assert!(want.contains(g), "the export made {g}\n{text}");
+    // record by record: a set can come back smaller when one of its records is refused
+    // (the zone then has problems and is not sent), never with a record of its own
+    let have = records(&input);
+    for g in records(&z.rrsets) {
+        assert!(have.contains(&g), "the export made {g}\n{text}");
     }
     let expressible = sets.iter().all(|c| {
         !c.traffic_policy

@@ -65,10 +65,22 @@ pub fn parse(doc: &[u8]) -> Result<Vec<Current>, String> {
         },
         _ => return Err("expected an object with ResourceRecordSets".into()),
     };
-    list.iter()
+    let sets: Vec<Current> = list
+        .iter()
         .enumerate()
         .map(|(i, r)| one(r).map_err(|e| format!("ResourceRecordSets[{i}]: {e}")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // one entry per (name, type, set identifier), as Route 53 lists them
+    let mut seen = std::collections::HashSet::with_capacity(sets.len());
+    for (i, c) in sets.iter().enumerate() {
+        if !seen.insert(c.rrset.key()) {
+            return Err(format!(
+                "ResourceRecordSets[{i}]: {} listed twice",
+                quote(&c.rrset.label())
+            ));
+        }
+    }
+    Ok(sets)
 }
 
 fn one(r: &Value) -> Result<Current, String> {
@@ -124,6 +136,13 @@ fn one(r: &Value) -> Result<Current, String> {
         None => None,
     };
     let traffic_policy = o.contains_key("TrafficPolicyInstanceId");
+    if alias.is_none() && !traffic_policy && !o.contains_key("TTL") {
+        return Err("no TTL".into());
+    }
+    if alias.is_some() && o.contains_key("ResourceRecords") {
+        // Route 53 holds one or the other; exporting one would lose the other
+        return Err("both AliasTarget and ResourceRecords".into());
+    }
     if values.is_empty() && bad.is_none() && alias.is_none() && !traffic_policy {
         // nothing to export or compare: Route 53 never lists such a set
         return Err("neither ResourceRecords nor AliasTarget".into());
