@@ -565,6 +565,21 @@ fn per_subcommand_help_and_equals_options() {
         "--mgmt=192.0.2.128/25",
     ]);
     assert!(stdout(&c).contains("192.0.2.128/25"), "{}", stderr(&c));
+    // without a command (render), and a value holding '=' is kept whole (split at the
+    // first '=' only): the inventory named x=y.ini is read and named in the header
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("x=y.ini");
+    std::fs::copy(fixtures().join("fleet.ini"), &inv).unwrap();
+    let d = genfw(&[&format!("--inventory={}", inv.display()), "--host=db-a"]);
+    assert_eq!(code(&d), 0, "{}", stderr(&d));
+    assert!(stdout(&d).contains("x=y.ini"), "{}", stdout(&d));
+    assert_eq!(
+        stdout(&d).lines().skip(2).collect::<Vec<_>>(),
+        stdout(&a).lines().skip(2).collect::<Vec<_>>()
+    );
+    // only long options take '=': -i=FILE is not -i FILE
+    let e = genfw(&["render", "-i=fleet.ini", "--host=db-a"]);
+    assert_eq!(code(&e), 64, "{}", stderr(&e));
 }
 
 #[test]
