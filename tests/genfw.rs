@@ -479,18 +479,26 @@ fn host_ranges_are_capped_before_expanding() {
         assert_eq!(code(&out), 65, "{line}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{line}: {}", stderr(&out));
     }
-    // the inventory-wide cap: 15 full patterns fit, the 16th would pass 1,000,000 hosts
-    let mut text = head.to_string();
+    // the inventory-wide cap: 15 full patterns fit, the 16th would pass 1,000,000 hosts;
+    // the errors before it are listed too, then the cap, then their count; reading stops
+    // there (the bad section after it is not reached)
+    let mut text = format!("{head}[a:bogus]\n[bad group!]\n");
     for i in 0..16 {
         text.push_str(&format!("g{i}-[1:65536]\n"));
     }
+    text.push_str("[after:bogus]\n");
     std::fs::write(&f, text).unwrap();
     let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
     assert_eq!(code(&out), 65, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(":20: the inventory would hold more than 1000000 hosts"),
-        "{}",
-        stderr(&out)
+    let f = f.display();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "genfw: {f}:5: unknown section kind ':bogus'\n\
+             genfw: {f}:6: bad group name 'bad group!'\n\
+             genfw: {f}:22: the inventory would hold more than 1000000 hosts\n\
+             genfw: 3 errors in {f}\n"
+        )
     );
 }
 
@@ -677,4 +685,29 @@ fn check_all_lists_each_hosts_errors() {
             format!("genfw: 2 errors in {file}"),
         ]
     );
+}
+
+/// A JSON inventory's mistakes are all listed, each at its line, then their count.
+#[test]
+fn json_inventory_lists_all_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("inv.json");
+    std::fs::write(
+        &f,
+        "{\n \"_meta\": {\"hostvars\": {\"h1\": {\"ansible_host\": \"192.0.2.1\"}}},\n \"all\": {\"vars\": {\"genfw_mgmt\": \"10.8.0.0/24\"}, \"hosts\": [\"h1\", 2]},\n \"db\": \"d1\",\n \"web\": {\"hosts\": [\"h1\"], \"vars\": [\"x\"]}\n}\n",
+    )
+    .unwrap();
+    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    let f = f.display();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "genfw: {f}:3: group \"all\" hosts: a number is not a name\n\
+             genfw: {f}:4: group \"db\": expected an object, found a string\n\
+             genfw: {f}:5: group \"web\" vars: expected an object of variables, found a list\n\
+             genfw: 3 errors in {f}\n"
+        )
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -570,10 +570,12 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 if count <= RANGE_MAX as u64
                     && count.saturating_add(inv.hosts.len() as u64) > HOSTS_MAX as u64
                 {
-                    return Err(inv.err(
+                    // the errors found so far are listed too, then this one; nothing after
+                    errs.push(inv.err(
                         n,
                         format!("the inventory would hold more than {HOSTS_MAX} hosts"),
                     ));
+                    break;
                 }
                 let names = match expand_range(pattern) {
                     Ok(v) => v,
@@ -804,6 +806,14 @@ fn line_of(text: &str, needle: &str) -> u64 {
     }
 }
 
+/// The line of `"key":` (a name as an object's key), else of the first `"key"`.
+fn key_line(text: &str, key: &str) -> u64 {
+    match line_of(text, &format!("\"{key}\":")) {
+        0 => line_of(text, &format!("\"{key}\"")),
+        n => n,
+    }
+}
+
 fn json_items(v: &serde_json::Value) -> Vec<String> {
     use serde_json::Value;
     match v {
@@ -848,6 +858,8 @@ fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
     vars
 }
 
+/// Read the JSON of `ansible-inventory --list`. Every mistake in its shape is listed (up to
+/// [`crate::yaml::ERRORS_MAX`], then the count), each at the line of the name it concerns.
 fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
     use serde_json::Value;
     let mut inv = Inventory::new(file);
@@ -866,52 +878,102 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
     let Value::Object(top) = &root else {
         return Err(inv.err(1, "expected the JSON object of `ansible-inventory --list`"));
     };
-    let hostvars = top
-        .get("_meta")
-        .and_then(|m| m.get("hostvars"))
-        .and_then(Value::as_object);
-    for (gname, g) in top {
+    let mut errs = crate::yaml::Errors::default();
+    let q = opsbox_common::escape::quote;
+    let hostvars = match top.get("_meta") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => match m.get("hostvars") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(hv)) => Some(hv),
+            Some(_) => {
+                let line = line_of(text, "\"hostvars\"");
+                errs.push(inv.err(line, "_meta: hostvars is not an object"));
+                None
+            }
+        },
+        Some(_) => {
+            errs.push(inv.err(line_of(text, "\"_meta\""), "_meta is not an object"));
+            None
+        }
+    };
+    'groups: for (gname, g) in top {
         if gname == "_meta" {
             continue;
         }
-        let line = line_of(text, &format!("\"{gname}\""));
+        let line = key_line(text, gname);
         let Value::Object(g) = g else {
-            return Err(inv.err(line, format!("group '{gname}' is not an object")));
+            errs.push(inv.err(
+                line,
+                format!(
+                    "group {}: expected an object, found {}",
+                    q(gname),
+                    json_kind(g)
+                ),
+            ));
+            continue;
         };
+        let what = format!("group {}", q(gname));
         let mut grp = Group {
-            vars: json_vars(text, g.get("vars")),
+            vars: json_vars_obj(
+                file,
+                text,
+                g.get("vars"),
+                line,
+                &format!("{what} vars"),
+                &mut errs,
+            ),
             ..Default::default()
         };
-        for h in g
-            .get("hosts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(h) = h.as_str() else { continue };
+        for h in json_names(
+            file,
+            g.get("hosts"),
+            line,
+            &format!("{what} hosts"),
+            &mut errs,
+        ) {
+            if !inv.hosts.contains_key(h) && inv.hosts.len() >= HOSTS_MAX {
+                errs.push(inv.err(
+                    line_of(text, &format!("\"{h}\"")),
+                    format!("the inventory would hold more than {HOSTS_MAX} hosts"),
+                ));
+                break 'groups;
+            }
             grp.hosts.insert(h.to_string());
             let hl = line_of(text, &format!("\"{h}\""));
             inv.host(h, hl);
         }
-        for c in g
-            .get("children")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(c) = c.as_str() {
-                grp.children.insert(c.to_string());
-            }
+        for c in json_names(
+            file,
+            g.get("children"),
+            line,
+            &format!("{what} children"),
+            &mut errs,
+        ) {
+            grp.children.insert(c.to_string());
         }
         inv.groups.insert(gname.clone(), grp);
     }
-    if let Some(hv) = hostvars {
-        for (h, vars) in hv {
-            let hl = line_of(text, &format!("\"{h}\""));
-            let vars = json_vars(text, Some(vars));
-            inv.host(h, hl).vars.extend(vars);
+    for (h, vars) in hostvars.into_iter().flatten() {
+        if inv.hosts.len() >= HOSTS_MAX && !inv.hosts.contains_key(h) {
+            // (listed under a group or not, the cap is the cap)
+            errs.push(inv.err(
+                line_of(text, &format!("\"{h}\"")),
+                format!("the inventory would hold more than {HOSTS_MAX} hosts"),
+            ));
+            break;
         }
+        let hl = line_of(text, &format!("\"{h}\""));
+        let vars = json_vars_obj(
+            file,
+            text,
+            Some(vars),
+            hl,
+            &format!("host {}", q(h)),
+            &mut errs,
+        );
+        inv.host(h, hl).vars.extend(vars);
     }
+    errs.finish(file)?;
     // children referenced but not listed are empty groups
     let kids: Vec<String> = inv
         .groups
@@ -922,6 +984,81 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
         inv.group(&k);
     }
     Ok(inv)
+}
+
+/// A value that should be a list of names: its names, and an error for each entry that is
+/// not one (or for the value, if it is not a list).
+fn json_names<'a>(
+    file: &str,
+    v: Option<&'a serde_json::Value>,
+    line: u64,
+    what: &str,
+    errs: &mut crate::yaml::Errors,
+) -> Vec<&'a str> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) => {
+            for x in a {
+                match x.as_str() {
+                    Some(s) => out.push(s),
+                    None => errs.push(Error::at(
+                        file,
+                        line,
+                        0,
+                        format!("{what}: {} is not a name", json_kind(x)),
+                    )),
+                }
+            }
+        }
+        Some(x) => errs.push(Error::at(
+            file,
+            line,
+            0,
+            format!("{what}: expected a list of names, found {}", json_kind(x)),
+        )),
+    }
+    out
+}
+
+/// A value that should be an object of variables (or absent).
+fn json_vars_obj(
+    file: &str,
+    text: &str,
+    v: Option<&serde_json::Value>,
+    line: u64,
+    what: &str,
+    errs: &mut crate::yaml::Errors,
+) -> Vars {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) | Some(Value::Object(_)) => json_vars(text, v),
+        Some(x) => {
+            errs.push(Error::at(
+                file,
+                line,
+                0,
+                format!(
+                    "{what}: expected an object of variables, found {}",
+                    json_kind(x)
+                ),
+            ));
+            Vars::new()
+        }
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]
@@ -1023,6 +1160,44 @@ genfw_public_tcp=[\"80\", '443']
         assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 3);
         let e = parse("j", "{\n  \"all\": [}", None).unwrap_err();
         assert!(e.message().unwrap().starts_with("j:2:"), "{e:?}");
+    }
+
+    #[test]
+    fn json_errors_all_listed() {
+        let text = r#"{
+  "_meta": {"hostvars": {"a": {"ansible_host": "10.0.0.1"}, "b": ["x"]}},
+  "all": {"children": ["web", 7], "vars": "genfw_mgmt"},
+  "web": {"hosts": ["a", null, {"c": 1}]},
+  "db": ["d1"],
+  "lb": {"hosts": "lb1"}
+}"#;
+        crate::yaml::take_listed();
+        let e = parse("j", text, None).unwrap_err();
+        assert_eq!(e.message(), Some("7 errors in j"));
+        assert_eq!(
+            crate::yaml::take_listed(),
+            [
+                // groups in the order serde_json's map keeps them (sorted), then hostvars
+                "j:3: group \"all\" vars: expected an object of variables, found a string",
+                "j:3: group \"all\" children: a number is not a name",
+                "j:5: group \"db\": expected an object, found a list",
+                "j:6: group \"lb\" hosts: expected a list of names, found a string",
+                "j:4: group \"web\" hosts: null is not a name",
+                "j:4: group \"web\" hosts: an object is not a name",
+                "j:2: host \"b\": expected an object of variables, found a list",
+            ]
+        );
+        // one error is that error
+        let e = parse("j", "{\"web\": {\"hosts\": [1]}}", None).unwrap_err();
+        assert_eq!(
+            e.message(),
+            Some("j:1: group \"web\" hosts: a number is not a name")
+        );
+        // more than fifty: fifty, then the count
+        let many: Vec<String> = (0..60).map(|i| format!("\"g{i}\": 1")).collect();
+        let e = parse("j", &format!("{{{}}}", many.join(",\n")), None).unwrap_err();
+        assert_eq!(e.message(), Some("60 errors in j (the first 50 shown)"));
+        assert_eq!(crate::yaml::take_listed().len(), 50);
     }
 }
 
