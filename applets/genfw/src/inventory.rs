@@ -799,18 +799,58 @@ pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
 }
 
 /// The line of the first occurrence of `needle` in `text` (1-based; 0 if absent).
-fn line_of(text: &str, needle: &str) -> u64 {
-    match text.find(needle) {
-        Some(i) => text[..i].bytes().filter(|&b| b == b'\n').count() as u64 + 1,
-        None => 0,
-    }
+/// Where each string of a JSON text first appears (serde_json keeps no positions): one
+/// pass over the text, so an inventory of 100,000 hosts costs no search per host.
+/// Strings are as written between their quotes (a name with escapes is not found: line 0).
+struct JsonLines<'a> {
+    strings: std::collections::HashMap<&'a str, u64>,
+    keys: std::collections::HashMap<&'a str, u64>,
 }
 
-/// The line of `"key":` (a name as an object's key), else of the first `"key"`.
-fn key_line(text: &str, key: &str) -> u64 {
-    match line_of(text, &format!("\"{key}\":")) {
-        0 => line_of(text, &format!("\"{key}\"")),
-        n => n,
+impl<'a> JsonLines<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut strings = std::collections::HashMap::new();
+        let mut keys = std::collections::HashMap::new();
+        let b = text.as_bytes();
+        let (mut i, mut line) = (0, 1u64);
+        while i < b.len() {
+            match b[i] {
+                b'\n' => {
+                    line += 1;
+                    i += 1;
+                }
+                b'"' => {
+                    let start = i + 1;
+                    let mut j = start;
+                    while j < b.len() && b[j] != b'"' {
+                        // (valid JSON: no raw newline inside a string)
+                        j += if b[j] == b'\\' { 2 } else { 1 };
+                    }
+                    let j = j.min(b.len());
+                    // start and j sit next to an ASCII quote or at the end: char boundaries
+                    let Some(tok) = text.get(start..j) else { break };
+                    strings.entry(tok).or_insert(line);
+                    let mut k = j + 1;
+                    while k < b.len() && matches!(b[k], b' ' | b'\t' | b'\r') {
+                        k += 1;
+                    }
+                    if b.get(k) == Some(&b':') {
+                        keys.entry(tok).or_insert(line);
+                    }
+                    i = k;
+                }
+                _ => i += 1,
+            }
+        }
+        JsonLines { strings, keys }
+    }
+    /// The line of the first string `s` (0: none).
+    fn string(&self, s: &str) -> u64 {
+        self.strings.get(s).copied().unwrap_or(0)
+    }
+    /// The line of `s` as an object's key, else as any string.
+    fn key(&self, s: &str) -> u64 {
+        self.keys.get(s).copied().unwrap_or_else(|| self.string(s))
     }
 }
 
@@ -834,7 +874,7 @@ fn json_items(v: &serde_json::Value) -> Vec<String> {
     }
 }
 
-fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
+fn json_vars(lines: &JsonLines, obj: Option<&serde_json::Value>) -> Vars {
     let mut vars = Vars::new();
     if let Some(serde_json::Value::Object(m)) = obj {
         for (k, v) in m {
@@ -842,9 +882,9 @@ fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
             // the line of the value's first word, else of the key
             let line = items
                 .first()
-                .map(|w| line_of(text, &format!("\"{w}")))
+                .map(|w| lines.string(w))
                 .filter(|&l| l > 0)
-                .unwrap_or_else(|| line_of(text, &format!("\"{k}\"")));
+                .unwrap_or_else(|| lines.key(k));
             vars.insert(
                 k.clone(),
                 Val {
@@ -880,19 +920,20 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
     };
     let mut errs = crate::yaml::Errors::default();
     let q = opsbox_common::escape::quote;
+    let lines = JsonLines::new(text);
     let hostvars = match top.get("_meta") {
         None | Some(Value::Null) => None,
         Some(Value::Object(m)) => match m.get("hostvars") {
             None | Some(Value::Null) => None,
             Some(Value::Object(hv)) => Some(hv),
             Some(_) => {
-                let line = line_of(text, "\"hostvars\"");
+                let line = lines.key("hostvars");
                 errs.push(inv.err(line, "_meta: hostvars is not an object"));
                 None
             }
         },
         Some(_) => {
-            errs.push(inv.err(line_of(text, "\"_meta\""), "_meta is not an object"));
+            errs.push(inv.err(lines.key("_meta"), "_meta is not an object"));
             None
         }
     };
@@ -900,7 +941,7 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
         if gname == "_meta" {
             continue;
         }
-        let line = key_line(text, gname);
+        let line = lines.key(gname);
         let Value::Object(g) = g else {
             errs.push(inv.err(
                 line,
@@ -916,7 +957,7 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
         let mut grp = Group {
             vars: json_vars_obj(
                 file,
-                text,
+                &lines,
                 g.get("vars"),
                 line,
                 &format!("{what} vars"),
@@ -933,13 +974,13 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
         ) {
             if !inv.hosts.contains_key(h) && inv.hosts.len() >= HOSTS_MAX {
                 errs.push(inv.err(
-                    line_of(text, &format!("\"{h}\"")),
+                    lines.string(h),
                     format!("the inventory would hold more than {HOSTS_MAX} hosts"),
                 ));
                 break 'groups;
             }
             grp.hosts.insert(h.to_string());
-            let hl = line_of(text, &format!("\"{h}\""));
+            let hl = lines.string(h);
             inv.host(h, hl);
         }
         for c in json_names(
@@ -957,15 +998,15 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
         if inv.hosts.len() >= HOSTS_MAX && !inv.hosts.contains_key(h) {
             // (listed under a group or not, the cap is the cap)
             errs.push(inv.err(
-                line_of(text, &format!("\"{h}\"")),
+                lines.string(h),
                 format!("the inventory would hold more than {HOSTS_MAX} hosts"),
             ));
             break;
         }
-        let hl = line_of(text, &format!("\"{h}\""));
+        let hl = lines.string(h);
         let vars = json_vars_obj(
             file,
-            text,
+            &lines,
             Some(vars),
             hl,
             &format!("host {}", q(h)),
@@ -1025,7 +1066,7 @@ fn json_names<'a>(
 /// A value that should be an object of variables (or absent).
 fn json_vars_obj(
     file: &str,
-    text: &str,
+    lines: &JsonLines,
     v: Option<&serde_json::Value>,
     line: u64,
     what: &str,
@@ -1033,7 +1074,7 @@ fn json_vars_obj(
 ) -> Vars {
     use serde_json::Value;
     match v {
-        None | Some(Value::Null) | Some(Value::Object(_)) => json_vars(text, v),
+        None | Some(Value::Null) | Some(Value::Object(_)) => json_vars(lines, v),
         Some(x) => {
             errs.push(Error::at(
                 file,
