@@ -937,6 +937,7 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
             None
         }
     };
+    let mut capped = false;
     'groups: for (gname, g) in top {
         if gname == "_meta" {
             continue;
@@ -977,6 +978,7 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
                     lines.string(h),
                     format!("the inventory would hold more than {HOSTS_MAX} hosts"),
                 ));
+                capped = true;
                 break 'groups;
             }
             grp.hosts.insert(h.to_string());
@@ -994,6 +996,8 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
         }
         inv.groups.insert(gname.clone(), grp);
     }
+    // (after the limit, nothing more is read)
+    let hostvars = hostvars.filter(|_| !capped);
     for (h, vars) in hostvars.into_iter().flatten() {
         if inv.hosts.len() >= HOSTS_MAX && !inv.hosts.contains_key(h) {
             // (listed under a group or not, the cap is the cap)
