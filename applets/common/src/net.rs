@@ -172,11 +172,15 @@ impl Net {
 impl fmt::Display for Net {
     /// `ADDR` for a host, `ADDR/PREFIX` for a network.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_host() {
-            f.write_str(&self.addr_string())
-        } else {
-            write!(f, "{}/{}", self.addr_string(), self.prefix())
+        // written straight into the formatter (genfw renders 100,000 peers): no String
+        match *self {
+            Net::V4(a, _) => write!(f, "{}", Ipv4Addr::from(a))?,
+            Net::V6(a, _) => write!(f, "{}", Ipv6Addr::from(a))?,
         }
+        if !self.is_host() {
+            write!(f, "/{}", self.prefix())?;
+        }
+        Ok(())
     }
 }
 

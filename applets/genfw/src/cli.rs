@@ -1,5 +1,6 @@
 //! The command line: one options struct per subcommand (so each `--help` shows only its
-//! own options), `--opt=value` spelled out, and the dispatch to each job.
+//! own options; `--opt=value` is split by `opsbox_common::cli::parse`), and the dispatch
+//! to each job.
 
 use crate::inventory::Format;
 use crate::ops::Backend;
@@ -221,25 +222,6 @@ fn seconds(s: &str) -> Result<u64, String> {
     cli::number_in(s, 1, 86_400)
 }
 
-/// `--opt=value` as two arguments (up to a `--`); a value may hold `=` itself.
-fn split_equals(args: &[String]) -> Vec<String> {
-    let mut out = Vec::with_capacity(args.len());
-    let mut rest = false;
-    for a in args {
-        match a.split_once('=') {
-            Some((k, v)) if !rest && k.starts_with("--") && k.len() > 2 => {
-                out.push(k.to_string());
-                out.push(v.to_string());
-            }
-            _ => {
-                rest |= a == "--";
-                out.push(a.clone());
-            }
-        }
-    }
-    out
-}
-
 /// The command tree shell completions are made from (`opsbox --completions`).
 pub(crate) fn info() -> cli::Info {
     use argh::ArgsInfo;
@@ -257,7 +239,6 @@ pub(crate) fn info() -> cli::Info {
 }
 
 pub(crate) fn main(args: Vec<String>) -> Result<ExitCode, Error> {
-    let args = split_equals(&args);
     let (sub, rest) = cli::subcommand(&args, SUBS);
     let diag = |q: bool| Diag::new(NAME).quiet(q);
     match sub {
@@ -302,27 +283,5 @@ pub(crate) fn main(args: Vec<String>) -> Result<ExitCode, Error> {
         Some("__trial") => check::trial_cmd(rest),
         Some("__guard") => apply::guard_cmd(rest),
         Some(_) => unreachable!("subcommand() returns one of SUBS"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn equals_split_until_double_dash() {
-        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            split_equals(&v(&[
-                "--host=web1",
-                "-i",
-                "x",
-                "--allow=a=b",
-                "--",
-                "--x=y"
-            ])),
-            v(&["--host", "web1", "-i", "x", "--allow", "a=b", "--", "--x=y"])
-        );
-        assert_eq!(split_equals(&v(&["--=x", "-f=x"])), v(&["--=x", "-f=x"]));
     }
 }

@@ -570,10 +570,12 @@ fn parse_ini(file: &str, text: &str) -> Result<Inventory, Error> {
                 if count <= RANGE_MAX as u64
                     && count.saturating_add(inv.hosts.len() as u64) > HOSTS_MAX as u64
                 {
-                    return Err(inv.err(
+                    // the errors found so far are listed too, then this one; nothing after
+                    errs.push(inv.err(
                         n,
                         format!("the inventory would hold more than {HOSTS_MAX} hosts"),
                     ));
+                    break;
                 }
                 let names = match expand_range(pattern) {
                     Ok(v) => v,
@@ -797,10 +799,58 @@ pub fn expand_range(pattern: &str) -> Result<Vec<String>, String> {
 }
 
 /// The line of the first occurrence of `needle` in `text` (1-based; 0 if absent).
-fn line_of(text: &str, needle: &str) -> u64 {
-    match text.find(needle) {
-        Some(i) => text[..i].bytes().filter(|&b| b == b'\n').count() as u64 + 1,
-        None => 0,
+/// Where each string of a JSON text first appears (serde_json keeps no positions): one
+/// pass over the text, so an inventory of 100,000 hosts costs no search per host.
+/// Strings are as written between their quotes (a name with escapes is not found: line 0).
+struct JsonLines<'a> {
+    strings: std::collections::HashMap<&'a str, u64>,
+    keys: std::collections::HashMap<&'a str, u64>,
+}
+
+impl<'a> JsonLines<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut strings = std::collections::HashMap::new();
+        let mut keys = std::collections::HashMap::new();
+        let b = text.as_bytes();
+        let (mut i, mut line) = (0, 1u64);
+        while i < b.len() {
+            match b[i] {
+                b'\n' => {
+                    line += 1;
+                    i += 1;
+                }
+                b'"' => {
+                    let start = i + 1;
+                    let mut j = start;
+                    while j < b.len() && b[j] != b'"' {
+                        // (valid JSON: no raw newline inside a string)
+                        j += if b[j] == b'\\' { 2 } else { 1 };
+                    }
+                    let j = j.min(b.len());
+                    // start and j sit next to an ASCII quote or at the end: char boundaries
+                    let Some(tok) = text.get(start..j) else { break };
+                    strings.entry(tok).or_insert(line);
+                    let mut k = j + 1;
+                    while k < b.len() && matches!(b[k], b' ' | b'\t' | b'\r') {
+                        k += 1;
+                    }
+                    if b.get(k) == Some(&b':') {
+                        keys.entry(tok).or_insert(line);
+                    }
+                    i = k;
+                }
+                _ => i += 1,
+            }
+        }
+        JsonLines { strings, keys }
+    }
+    /// The line of the first string `s` (0: none).
+    fn string(&self, s: &str) -> u64 {
+        self.strings.get(s).copied().unwrap_or(0)
+    }
+    /// The line of `s` as an object's key, else as any string.
+    fn key(&self, s: &str) -> u64 {
+        self.keys.get(s).copied().unwrap_or_else(|| self.string(s))
     }
 }
 
@@ -824,7 +874,7 @@ fn json_items(v: &serde_json::Value) -> Vec<String> {
     }
 }
 
-fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
+fn json_vars(lines: &JsonLines, obj: Option<&serde_json::Value>) -> Vars {
     let mut vars = Vars::new();
     if let Some(serde_json::Value::Object(m)) = obj {
         for (k, v) in m {
@@ -832,9 +882,9 @@ fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
             // the line of the value's first word, else of the key
             let line = items
                 .first()
-                .map(|w| line_of(text, &format!("\"{w}")))
+                .map(|w| lines.string(w))
                 .filter(|&l| l > 0)
-                .unwrap_or_else(|| line_of(text, &format!("\"{k}\"")));
+                .unwrap_or_else(|| lines.key(k));
             vars.insert(
                 k.clone(),
                 Val {
@@ -848,6 +898,8 @@ fn json_vars(text: &str, obj: Option<&serde_json::Value>) -> Vars {
     vars
 }
 
+/// Read the JSON of `ansible-inventory --list`. Every mistake in its shape is listed (up to
+/// [`crate::yaml::ERRORS_MAX`], then the count), each at the line of the name it concerns.
 fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
     use serde_json::Value;
     let mut inv = Inventory::new(file);
@@ -866,52 +918,107 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
     let Value::Object(top) = &root else {
         return Err(inv.err(1, "expected the JSON object of `ansible-inventory --list`"));
     };
-    let hostvars = top
-        .get("_meta")
-        .and_then(|m| m.get("hostvars"))
-        .and_then(Value::as_object);
-    for (gname, g) in top {
+    let mut errs = crate::yaml::Errors::default();
+    let q = opsbox_common::escape::quote;
+    let lines = JsonLines::new(text);
+    let hostvars = match top.get("_meta") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => match m.get("hostvars") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(hv)) => Some(hv),
+            Some(_) => {
+                let line = lines.key("hostvars");
+                errs.push(inv.err(line, "_meta: hostvars is not an object"));
+                None
+            }
+        },
+        Some(_) => {
+            errs.push(inv.err(lines.key("_meta"), "_meta is not an object"));
+            None
+        }
+    };
+    let mut capped = false;
+    'groups: for (gname, g) in top {
         if gname == "_meta" {
             continue;
         }
-        let line = line_of(text, &format!("\"{gname}\""));
+        let line = lines.key(gname);
         let Value::Object(g) = g else {
-            return Err(inv.err(line, format!("group '{gname}' is not an object")));
+            errs.push(inv.err(
+                line,
+                format!(
+                    "group {}: expected an object, found {}",
+                    q(gname),
+                    json_kind(g)
+                ),
+            ));
+            continue;
         };
+        let what = format!("group {}", q(gname));
         let mut grp = Group {
-            vars: json_vars(text, g.get("vars")),
+            vars: json_vars_obj(
+                file,
+                &lines,
+                g.get("vars"),
+                line,
+                &format!("{what} vars"),
+                &mut errs,
+            ),
             ..Default::default()
         };
-        for h in g
-            .get("hosts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(h) = h.as_str() else { continue };
+        for h in json_names(
+            file,
+            g.get("hosts"),
+            line,
+            &format!("{what} hosts"),
+            &mut errs,
+        ) {
+            if !inv.hosts.contains_key(h) && inv.hosts.len() >= HOSTS_MAX {
+                errs.push(inv.err(
+                    lines.string(h),
+                    format!("the inventory would hold more than {HOSTS_MAX} hosts"),
+                ));
+                capped = true;
+                break 'groups;
+            }
             grp.hosts.insert(h.to_string());
-            let hl = line_of(text, &format!("\"{h}\""));
+            let hl = lines.string(h);
             inv.host(h, hl);
         }
-        for c in g
-            .get("children")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(c) = c.as_str() {
-                grp.children.insert(c.to_string());
-            }
+        for c in json_names(
+            file,
+            g.get("children"),
+            line,
+            &format!("{what} children"),
+            &mut errs,
+        ) {
+            grp.children.insert(c.to_string());
         }
         inv.groups.insert(gname.clone(), grp);
     }
-    if let Some(hv) = hostvars {
-        for (h, vars) in hv {
-            let hl = line_of(text, &format!("\"{h}\""));
-            let vars = json_vars(text, Some(vars));
-            inv.host(h, hl).vars.extend(vars);
+    // (after the limit, nothing more is read)
+    let hostvars = hostvars.filter(|_| !capped);
+    for (h, vars) in hostvars.into_iter().flatten() {
+        if inv.hosts.len() >= HOSTS_MAX && !inv.hosts.contains_key(h) {
+            // (listed under a group or not, the cap is the cap)
+            errs.push(inv.err(
+                lines.string(h),
+                format!("the inventory would hold more than {HOSTS_MAX} hosts"),
+            ));
+            break;
         }
+        let hl = lines.string(h);
+        let vars = json_vars_obj(
+            file,
+            &lines,
+            Some(vars),
+            hl,
+            &format!("host {}", q(h)),
+            &mut errs,
+        );
+        inv.host(h, hl).vars.extend(vars);
     }
+    errs.finish(file)?;
     // children referenced but not listed are empty groups
     let kids: Vec<String> = inv
         .groups
@@ -922,6 +1029,81 @@ fn parse_json(file: &str, text: &str) -> Result<Inventory, Error> {
         inv.group(&k);
     }
     Ok(inv)
+}
+
+/// A value that should be a list of names: its names, and an error for each entry that is
+/// not one (or for the value, if it is not a list).
+fn json_names<'a>(
+    file: &str,
+    v: Option<&'a serde_json::Value>,
+    line: u64,
+    what: &str,
+    errs: &mut crate::yaml::Errors,
+) -> Vec<&'a str> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(a)) => {
+            for x in a {
+                match x.as_str() {
+                    Some(s) => out.push(s),
+                    None => errs.push(Error::at(
+                        file,
+                        line,
+                        0,
+                        format!("{what}: {} is not a name", json_kind(x)),
+                    )),
+                }
+            }
+        }
+        Some(x) => errs.push(Error::at(
+            file,
+            line,
+            0,
+            format!("{what}: expected a list of names, found {}", json_kind(x)),
+        )),
+    }
+    out
+}
+
+/// A value that should be an object of variables (or absent).
+fn json_vars_obj(
+    file: &str,
+    lines: &JsonLines,
+    v: Option<&serde_json::Value>,
+    line: u64,
+    what: &str,
+    errs: &mut crate::yaml::Errors,
+) -> Vars {
+    use serde_json::Value;
+    match v {
+        None | Some(Value::Null) | Some(Value::Object(_)) => json_vars(lines, v),
+        Some(x) => {
+            errs.push(Error::at(
+                file,
+                line,
+                0,
+                format!(
+                    "{what}: expected an object of variables, found {}",
+                    json_kind(x)
+                ),
+            ));
+            Vars::new()
+        }
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]
@@ -1023,6 +1205,44 @@ genfw_public_tcp=[\"80\", '443']
         assert_eq!(inv.vars_of("a")["genfw_mgmt"].line, 3);
         let e = parse("j", "{\n  \"all\": [}", None).unwrap_err();
         assert!(e.message().unwrap().starts_with("j:2:"), "{e:?}");
+    }
+
+    #[test]
+    fn json_errors_all_listed() {
+        let text = r#"{
+  "_meta": {"hostvars": {"a": {"ansible_host": "10.0.0.1"}, "b": ["x"]}},
+  "all": {"children": ["web", 7], "vars": "genfw_mgmt"},
+  "web": {"hosts": ["a", null, {"c": 1}]},
+  "db": ["d1"],
+  "lb": {"hosts": "lb1"}
+}"#;
+        crate::yaml::take_listed();
+        let e = parse("j", text, None).unwrap_err();
+        assert_eq!(e.message(), Some("7 errors in j"));
+        assert_eq!(
+            crate::yaml::take_listed(),
+            [
+                // groups in the order serde_json's map keeps them (sorted), then hostvars
+                "j:3: group \"all\" vars: expected an object of variables, found a string",
+                "j:3: group \"all\" children: a number is not a name",
+                "j:5: group \"db\": expected an object, found a list",
+                "j:6: group \"lb\" hosts: expected a list of names, found a string",
+                "j:4: group \"web\" hosts: null is not a name",
+                "j:4: group \"web\" hosts: an object is not a name",
+                "j:2: host \"b\": expected an object of variables, found a list",
+            ]
+        );
+        // one error is that error
+        let e = parse("j", "{\"web\": {\"hosts\": [1]}}", None).unwrap_err();
+        assert_eq!(
+            e.message(),
+            Some("j:1: group \"web\" hosts: a number is not a name")
+        );
+        // more than fifty: fifty, then the count
+        let many: Vec<String> = (0..60).map(|i| format!("\"g{i}\": 1")).collect();
+        let e = parse("j", &format!("{{{}}}", many.join(",\n")), None).unwrap_err();
+        assert_eq!(e.message(), Some("60 errors in j (the first 50 shown)"));
+        assert_eq!(crate::yaml::take_listed().len(), 50);
     }
 }
 

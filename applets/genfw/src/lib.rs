@@ -8,7 +8,8 @@
 //! Module map (data flows top to bottom):
 //! - [`cli`]: the command line, one options struct per subcommand, and the dispatch.
 //! - `inventory`: list, hosts, INI, YAML and JSON inventories to hosts/groups/variables.
-//! - `addr`: strict addresses and networks; `names`: interface names and comment text.
+//! - `addr`: genfw's policy over the one address type, `opsbox_common::net::Net` (`/0`,
+//!   IPv4-mapped); `names`: interface names and comment text.
 //! - `policy`: one host's policy from the inventory, and the one admission model
 //!   (`Policy::admits`) that the renderer's tests, the lockout check and the kernel
 //!   tests share.

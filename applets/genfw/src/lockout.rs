@@ -24,10 +24,7 @@ pub(crate) struct Session {
 
 impl Session {
     pub fn client_net(&self) -> Net {
-        match self.client {
-            IpAddr::V4(a) => Net::V4(u32::from(a), 32),
-            IpAddr::V6(a) => Net::V6(u128::from(a), 128),
-        }
+        Net::host(self.client)
     }
     pub fn describe(&self) -> String {
         format!(
