@@ -1,10 +1,11 @@
 //! The bridge's log: `ser2tcp: message` lines on stderr, or timestamped lines appended to
 //! `--log FILE` (reopened on SIGHUP, for logrotate).
 
+use opsbox_common::time::utc_now;
 use opsbox_common::{Error, ResultExt, exit};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub struct Log {
     quiet: bool,
@@ -132,36 +133,6 @@ fn append(p: &str) -> std::io::Result<File> {
     OpenOptions::new().create(true).append(true).open(p)
 }
 
-/// Now as `YYYY-MM-DDTHH:MM:SSZ`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    utc(secs)
-}
-
-fn utc(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // civil_from_days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::Limit;
@@ -183,11 +154,5 @@ mod tests {
         assert!(!l.admit(ms(1500)));
         assert_eq!(l.due(ms(2600)), Some(1));
         assert_eq!(l.deadline(), None);
-    }
-    #[test]
-    fn utc_dates() {
-        assert_eq!(super::utc(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::utc(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(super::utc(1_320_019_199), "2011-10-30T23:59:59Z");
     }
 }
