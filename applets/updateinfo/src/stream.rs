@@ -88,6 +88,16 @@ pub mod limits {
     pub const XZ_MEM_KB: u32 = 16 << 10;
 }
 
+/// `Read` for a wrapper whose work is in its `BufRead` side: every byte passes through
+/// `fill_buf`/`consume`, so what they count or note sees all of it.
+fn read_through_buffer<R: BufRead>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let avail = r.fill_buf()?;
+    let n = avail.len().min(buf.len());
+    buf[..n].copy_from_slice(&avail[..n]);
+    r.consume(n);
+    Ok(n)
+}
+
 /// Counts the bytes consumed from the compressed side, for the expansion ratio.
 struct Counted<R> {
     inner: R,
@@ -96,11 +106,7 @@ struct Counted<R> {
 
 impl<R: BufRead> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_through_buffer(self, buf)
     }
 }
 
@@ -216,11 +222,7 @@ struct Eof<R> {
 
 impl<R: BufRead> Read for Eof<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_through_buffer(self, buf)
     }
 }
 
@@ -702,11 +704,7 @@ impl<R: BufRead> Tracked<R> {
 
 impl<R: BufRead> Read for Tracked<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let avail = self.fill_buf()?;
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.consume(n);
-        Ok(n)
+        read_through_buffer(self, buf)
     }
 }
 
