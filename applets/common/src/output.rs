@@ -91,6 +91,36 @@ impl AtomicFile {
         &self.dest
     }
 
+    /// Whether [`AtomicFile::write_at`] can be used: a temporary file is written, not a
+    /// device or FIFO.
+    pub fn positioned(&self) -> bool {
+        !self.direct
+    }
+
+    /// Write `buf` at offset `off` (several threads may each write their own part of the
+    /// file at once), and start writing it back (so the fsync of a large file has little
+    /// left to wait for). Not to be mixed with `Write`, whose buffer it bypasses; only when
+    /// [`AtomicFile::positioned`].
+    pub fn write_at(&self, buf: &[u8], off: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        match &self.file {
+            Some(w) if !self.direct => {
+                w.get_ref().write_all_at(buf, off)?;
+                let _ = rustix::fs::fadvise(
+                    w.get_ref(),
+                    off,
+                    std::num::NonZeroU64::new(buf.len() as u64),
+                    rustix::fs::Advice::DontNeed,
+                );
+                Ok(())
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "not a regular file: cannot write at an offset",
+            )),
+        }
+    }
+
     /// Flush, fsync, rename over the destination, fsync the directory.
     pub fn commit(mut self) -> Result<()> {
         let w = self.file.take().expect("commit once");

@@ -4,6 +4,7 @@
 
 use crate::advisory::{Id, Kind, advisory_id, each_reference, issued_date, severity};
 use crate::cefs::{Field, Raw, View};
+use crate::record;
 use crate::rpm::{Nevra, Primary, dist_release};
 use crate::spool::{Entry, Sorter, Spooled};
 use crate::warnings::Diag;
@@ -97,6 +98,9 @@ struct Pkg<'a> {
     file: &'a str,
     epoch: &'a str,
     src: Option<&'a str>,
+    /// Epoch or src came from the repository (and are escaped); else they are "0" and a
+    /// file name of the advisory, which need no escaping.
+    repo: bool,
 }
 
 pub struct Converter<'a> {
@@ -383,6 +387,7 @@ impl<'a> Converter<'a> {
                     file,
                     epoch: known.map_or("0", |k| &*k.epoch),
                     src,
+                    repo: known.is_some(),
                 });
             }
             // a source package has its binaries' epoch (repositories list no source RPMs)
@@ -398,6 +403,7 @@ impl<'a> Converter<'a> {
                     .map(|q| q.epoch)
                 {
                     out[i].epoch = e;
+                    out[i].repo = true;
                 }
             }
             // only source packages left (the binaries are not in the repo): nothing to update
@@ -437,7 +443,7 @@ impl<'a> Converter<'a> {
         reboot: bool,
     ) -> Result<()> {
         let w = &mut self.sorter.frag;
-        let start = w.len();
+        let start = record::begin(w, reboot);
         w.put(b"  <update");
         if let Some(from) = v.get(Field::From).filter(|s| !s.trim().is_empty()) {
             w.put(b" from=\"");
@@ -513,33 +519,15 @@ impl<'a> Converter<'a> {
         w.put(b"\">\n        <name>CentOS ");
         w.num(rel);
         w.put(b"</name>\n");
+        record::packages(w, start);
         for p in pkgs {
-            // (the parts of a file name need no escaping: Nevra::from_filename)
-            w.put(b"        <package name=\"");
-            w.put(p.n.name.as_bytes());
-            w.put(b"\" version=\"");
-            w.put(p.n.version.as_bytes());
-            w.put(b"\" release=\"");
-            w.put(p.n.release.as_bytes());
-            w.put(b"\" epoch=\"");
-            escape(w, p.epoch, true);
-            w.put(b"\" arch=\"");
-            w.put(p.n.arch.as_bytes());
-            w.put(b"\"");
-            if let Some(s) = p.src {
-                w.put(b" src=\"");
-                escape(w, s, true);
-                w.put(b"\"");
+            if !record::package(w, &p.n, p.file, p.epoch, p.src, p.repo) {
+                return Err(Error::data(format!(
+                    "{id}: {}: not a package file name",
+                    quote(p.file)
+                )));
             }
-            w.put(b">\n          <filename>");
-            w.put(p.file.as_bytes());
-            w.put(b"</filename>\n");
-            if reboot {
-                w.put(b"          <reboot_suggested>True</reboot_suggested>\n");
-            }
-            w.put(b"        </package>\n");
         }
-        w.put(b"      </collection>\n    </pkglist>\n  </update>\n");
         let len = u32::try_from(w.len() - start)
             .map_err(|_| Error::data(format!("{id}: advisory too large")))?;
         self.sorter.push(Entry {
@@ -548,6 +536,7 @@ impl<'a> Converter<'a> {
             seq: 0,
             off: start as u64,
             len,
+            out: 0,
             kind,
             severity: sev,
             packages: pkgs.len() as u32,
@@ -745,12 +734,17 @@ mod tests {
         }
     }
 
+    /// Convert `doc` (of releases 6 and 7) with runs of `chunk` keys and `budget` bytes;
+    /// each release's file as written alone, after checking that the two writers (with
+    /// the second starting half way) write the same files, and a file for a release
+    /// without records.
     fn convert_with_chunk(doc: &str, chunk: usize, budget: usize) -> (Vec<u8>, Vec<u8>, Stats) {
         let diag = Diag::new("test").quiet(true);
         let filters = Filters::default();
         let mut conv = Converter::new(&filters, None, &diag, false, "in").unwrap();
         conv.sorter.chunk = chunk;
         conv.sorter.budget = budget;
+        conv.sorter.parallel_from = 0;
         let mut src = Src::new(Box::new(std::io::Cursor::new(doc.to_string())), "in");
         crate::cefs::read(&mut src, |raw| conv.add(raw)).unwrap();
         let sp = conv.finish().unwrap();
@@ -758,7 +752,54 @@ mod tests {
         let (mut a, mut b) = (Vec::new(), Vec::new());
         sp.write_release(6, &mut a).unwrap();
         sp.write_release(7, &mut b).unwrap();
+        assert_eq!(sp.size(6), a.len() as u64);
+        assert_eq!(sp.size(7), b.len() as u64);
+        assert!(sp.in_halves() || a.len() + b.len() < 300);
+        let dir = tempfile::tempdir().unwrap();
+        let path = |r: u32| dir.path().join(format!("{r}.xml"));
+        let files: Vec<_> = [6, 7, 9]
+            .into_iter()
+            .map(|r| {
+                (
+                    r,
+                    opsbox_common::output::AtomicFile::create(path(r)).unwrap(),
+                )
+            })
+            .collect();
+        sp.write_files(&files).unwrap();
+        for (_, f) in files {
+            f.commit().unwrap();
+        }
+        let read = |r: u32| std::fs::read(path(r)).unwrap();
+        assert!(
+            read(6) == a && read(7) == b,
+            "the two writers wrote other files"
+        );
+        assert_eq!(
+            read(9),
+            b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n</updates>\n"
+        );
         (a, b, sp.stats)
+    }
+
+    #[test]
+    fn two_writers_split_anywhere() {
+        // the second writer starts in release 7, at its start, or in release 6
+        for sixes in 1..10u32 {
+            let mut doc = String::from("<opt>\n");
+            for (i, rel) in (0..sixes).map(|_| 6).chain((0..5).map(|_| 7)).enumerate() {
+                doc += &format!(
+                    "<CESA-2099--{:04} type=\"Security Advisory\" issue_date=\"2099-01-01 00:00:00\" os_release=\"{rel}\" packages=\"p{i}-1-1.el{rel}.x86_64.rpm p{i}-1-1.el{rel}.src.rpm\"/>\n",
+                    (i * 7) % 20
+                );
+            }
+            doc += "</opt>\n";
+            for (chunk, budget) in [(CHUNK, BUDGET), (2, BUDGET), (CHUNK, 1)] {
+                let (a, b, _) = convert_with_chunk(&doc, chunk, budget);
+                let count = |v: &[u8]| String::from_utf8_lossy(v).matches("<update ").count();
+                assert_eq!((count(&a), count(&b)), (sixes as usize, 5));
+            }
+        }
     }
 
     #[test]

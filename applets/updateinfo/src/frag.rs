@@ -91,6 +91,13 @@ impl Frag {
         self.n = at + n;
     }
 
+    /// Overwrite bytes already written, from `at` (nothing past the end is written).
+    pub fn patch(&mut self, at: usize, b: &[u8]) {
+        if let Some(d) = self.b[..self.n].get_mut(at..at + b.len()) {
+            d.copy_from_slice(b);
+        }
+    }
+
     /// Append one byte.
     #[inline(always)]
     pub fn byte(&mut self, c: u8) {

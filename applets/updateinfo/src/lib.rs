@@ -7,16 +7,18 @@
 //! Modules (options and commands are here): [`stream`] input (compression,
 //! limits, positions) and compressors; [`xml`] quick-xml with positions and limits;
 //! [`cefs`] the errata reader (a parsing thread); [`advisory`] an advisory's fields as
-//! updateinfo has them; [`convert`] advisory → records; [`xmlesc`] XML escaping;
-//! [`spool`] the external sort and the output; [`rpm`] file names and primary.xml;
-//! [`repomd`] repomd.xml, confined hrefs, inject; [`check`] the libsolv-like checker;
-//! [`frag`] a byte buffer; [`warnings`] capped warnings.
+//! updateinfo has them; [`convert`] advisory → records; [`record`] a record, compact until
+//! it is written; [`xmlesc`] XML escaping; [`spool`] the external sort and the writing
+//! (two threads); [`rpm`] file names and primary.xml; [`repomd`] repomd.xml, confined
+//! hrefs, inject; [`check`] the libsolv-like checker; [`frag`] a byte buffer;
+//! [`warnings`] capped warnings.
 
 pub mod advisory;
 pub mod cefs;
 pub mod check;
 pub mod convert;
 pub mod frag;
+pub(crate) mod record;
 pub mod repomd;
 pub mod rpm;
 pub mod spool;
@@ -506,46 +508,52 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
     finish_stats(&o, &spooled, to_stdout)
 }
 
-/// `-d DEST`: each release's `DEST/updateinfo-N/updateinfo.xml`, two at a time when
-/// there are two CPUs (the largest first; each file is fsynced and renamed into place by
-/// itself). The error reported is that of the first release, in order, that failed.
+/// `-d DEST`: each release's `DEST/updateinfo-N/updateinfo.xml`, written at once (two
+/// threads write the two halves of the output, each record at its place), then each file
+/// fsynced and renamed into place by itself.
 fn write_dest(dest: &Path, releases: &[u32], spooled: &Spooled) -> Result<()> {
-    let one = |rel: u32| -> Result<()> {
+    let mut files = Vec::with_capacity(releases.len());
+    for &rel in releases {
         let dir = dest.join(format!("updateinfo-{rel}"));
         std::fs::create_dir_all(&dir).ctx_code(exit::CANTCREAT, dir.display())?;
-        let mut f = output::AtomicFile::create(dir.join("updateinfo.xml"))?;
-        spooled.write_release(rel, &mut f)?;
-        f.commit()
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(2));
-    if threads < 2 || releases.len() < 2 {
-        return releases.iter().try_for_each(|&r| one(r));
+        files.push((rel, output::AtomicFile::create(dir.join("updateinfo.xml"))?));
     }
-    let size = |r: u32| spooled.stats.releases.get(&r).map_or(0, |s| s.packages);
-    let mut order: Vec<usize> = (0..releases.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(size(releases[i])));
+    if files.iter().all(|(_, f)| f.positioned()) {
+        spooled.write_files(&files)?;
+    } else {
+        // (a device or a FIFO among them: each in turn, front to back)
+        for (rel, f) in &mut files {
+            spooled.write_release(*rel, f)?;
+        }
+    }
+    // each fsync waits for its file's writeback: two at a time, the largest first
+    files.sort_by_key(|(rel, _)| std::cmp::Reverse(spooled.size(*rel)));
+    let files: Vec<std::sync::Mutex<Option<output::AtomicFile>>> = files
+        .into_iter()
+        .map(|(_, f)| std::sync::Mutex::new(Some(f)))
+        .collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Result<()>>>> =
-        releases.iter().map(|_| Default::default()).collect();
-    let work = || {
-        while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            let r = one(releases[i]);
-            if let Ok(mut slot) = results[i].lock() {
-                *slot = Some(r);
+    let commit = || -> Result<()> {
+        let mut first = Ok(());
+        while let Some(slot) = files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+            let f = slot.lock().ok().and_then(|mut f| f.take());
+            if let Some(f) = f
+                && let Err(e) = f.commit()
+                && first.is_ok()
+            {
+                first = Err(e);
             }
         }
+        first
     };
     std::thread::scope(|s| {
-        s.spawn(work);
-        work();
-    });
-    for slot in results {
-        match slot.into_inner() {
-            Ok(Some(r)) => r?,
-            _ => return Err(Error::io("a writing thread failed")),
-        }
-    }
-    Ok(())
+        let other = s.spawn(commit);
+        let one = commit();
+        let two = other
+            .join()
+            .unwrap_or_else(|_| Err(Error::io("a committing thread failed")));
+        one.and(two)
+    })
 }
 
 fn join(v: &[u32]) -> String {

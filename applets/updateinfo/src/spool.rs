@@ -1,12 +1,19 @@
-//! The external sort of the converted records: sorted by (release, id), kept in memory
-//! up to a fixed budget, then written to a temporary file sorted, as one run, with their
-//! keys in a second file; each output merges the runs, reading each one front to back.
-//! Memory does not grow with the input, and a small input never touches a temporary file.
+//! The external sort of the converted records, and the writing of the sorted files.
+//! Records (compact until written: [`crate::record`]) are kept in memory up to a fixed
+//! budget, then written to a temporary file sorted by (release, id), as one run, with their
+//! keys in a second file. [`Sorter::finish`] merges the keys once: the counts, the
+//! duplicates, each release's file size, and [`Cursor`]s where each release starts and
+//! where half of the output is. The writers start from those: two threads write the two
+//! halves at once, every record at its place in its file. Memory does not grow with the
+//! input (at most about 64 MiB: [`BUDGET`] of records, [`CHUNK`] keys, the readers' and
+//! writers' buffers), and an input whose records fit never touches a temporary file.
 
 use crate::advisory::{Id, Kind};
 use crate::convert::Stats;
 use crate::frag::Frag;
+use crate::record;
 use crate::warnings::Diag;
+use opsbox_common::output::AtomicFile;
 use opsbox_common::{Error, Result, ResultExt};
 use std::collections::BinaryHeap;
 use std::collections::binary_heap::PeekMut;
@@ -14,30 +21,44 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 
-/// One converted record: its sort key, where its text is, and what the counts need.
+/// One converted record: its sort key, where its bytes are, the length of its XML, and
+/// what the counts need.
 pub(crate) struct Entry {
     pub(crate) release: u32,
     pub(crate) id: Id,
     pub(crate) seq: u32,
     pub(crate) off: u64,
     pub(crate) len: u32,
+    pub(crate) out: u32,
     pub(crate) kind: Kind,
     pub(crate) severity: Option<&'static str>,
     pub(crate) packages: u32,
 }
 
 /// Sort keys kept in memory before a run is spilled.
-pub(crate) const CHUNK: usize = 16384;
+pub(crate) const CHUNK: usize = 1 << 16;
 /// Bytes of records kept in memory before a run is spilled.
-pub(crate) const BUDGET: usize = 4 << 20;
-/// What the readers of the runs' records may buffer, all together.
+pub(crate) const BUDGET: usize = 40 << 20;
+/// What the readers of the runs' keys and records may buffer, all together, per writer.
 const MERGE_BUFFERS: usize = 2 << 20;
+/// XML a writer gathers before each write.
+const WRITE_BUF: usize = 1 << 20;
+/// Below this much XML, one thread writes it all.
+const PARALLEL_FROM: u64 = 4 << 20;
+
+/// The start and the end of every updateinfo.xml.
+const HEAD: &[u8] = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n";
+const FOOT: &[u8] = b"</updates>\n";
 
 fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.release
         .cmp(&b.release)
         .then_with(|| a.id.as_str().cmp(b.id.as_str()))
         .then(a.seq.cmp(&b.seq))
+}
+
+fn corrupt(_: record::Corrupt) -> Error {
+    Error::io("temporary file: corrupt record")
 }
 
 const SEVERITIES: [&str; 4] = ["Low", "Moderate", "Important", "Critical"];
@@ -80,6 +101,9 @@ impl Tally {
     }
 }
 
+/// The fixed part of an encoded key.
+const KEY_HEAD: usize = 34;
+
 impl Entry {
     fn encode(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.release.to_le_bytes());
@@ -87,6 +111,7 @@ impl Entry {
         out.extend_from_slice(&self.off.to_le_bytes());
         out.extend_from_slice(&self.len.to_le_bytes());
         out.extend_from_slice(&self.packages.to_le_bytes());
+        out.extend_from_slice(&self.out.to_le_bytes());
         out.push(self.kind as u8);
         out.push(
             self.severity
@@ -98,14 +123,14 @@ impl Entry {
     }
 
     fn decode(r: &mut RunReader) -> Result<Entry> {
-        let h: [u8; 30] = r
-            .take(30)?
+        let h: [u8; KEY_HEAD] = r
+            .take(KEY_HEAD)?
             .try_into()
             .map_err(|_| Error::io("temporary file: corrupt key"))?;
         let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
         let mut off = [0u8; 8];
         off.copy_from_slice(&h[8..16]);
-        let id_len = u32_at(26) as usize;
+        let id_len = u32_at(30) as usize;
         if id_len > Id::new().capacity() {
             return Err(Error::io("temporary file: corrupt key"));
         }
@@ -119,12 +144,13 @@ impl Entry {
             off: u64::from_le_bytes(off),
             len: u32_at(16),
             packages: u32_at(20),
-            kind: match h[24] {
+            out: u32_at(24),
+            kind: match h[28] {
                 0 => Kind::Security,
                 1 => Kind::Bugfix,
                 _ => Kind::Enhancement,
             },
-            severity: match h[25] {
+            severity: match h[29] {
                 0 => None,
                 n => SEVERITIES.get(n as usize - 1).copied(),
             },
@@ -145,6 +171,16 @@ struct RunReader<'f> {
 }
 
 impl RunReader<'_> {
+    /// The offset in the file of the next byte not taken.
+    fn offset(&self) -> u64 {
+        self.pos - (self.buf.len() - self.at) as u64
+    }
+
+    /// Keys are left.
+    fn more(&self) -> bool {
+        self.pos < self.end || self.at < self.buf.len()
+    }
+
     /// The next `n` bytes of the run, from the buffer (refilled when they are not all in
     /// it: what is left moves to the front, the rest is read after it).
     fn take(&mut self, n: usize) -> Result<&[u8]> {
@@ -198,6 +234,110 @@ impl RecReader<'_> {
     }
 }
 
+/// The keys of sorted runs (each from a start to an end offset in one file), merged.
+struct Merge<'f> {
+    readers: Vec<RunReader<'f>>,
+    /// Each run's next key, least first.
+    heap: BinaryHeap<Head>,
+}
+
+/// A run's next key, the run's number and the key's offset.
+struct Head(Entry, usize, u64);
+
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        key_cmp(&other.0, &self.0)
+    }
+}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+impl Eq for Head {}
+
+impl<'f> Merge<'f> {
+    fn new(file: &'f File, bounds: &[(u64, u64)]) -> Result<Self> {
+        let chunk = (MERGE_BUFFERS / 4 / bounds.len().max(1)).clamp(1 << 12, 1 << 16);
+        let mut readers: Vec<RunReader> = bounds
+            .iter()
+            .map(|&(pos, end)| RunReader {
+                file,
+                pos,
+                end,
+                buf: Vec::new(),
+                at: 0,
+                chunk,
+            })
+            .collect();
+        let mut heap = BinaryHeap::with_capacity(readers.len());
+        for (run, r) in readers.iter_mut().enumerate() {
+            if r.more() {
+                let at = r.offset();
+                heap.push(Head(Entry::decode(r)?, run, at));
+            }
+        }
+        Ok(Merge { readers, heap })
+    }
+
+    /// The next key (not taken).
+    fn peek(&self) -> Option<&Entry> {
+        self.heap.peek().map(|h| &h.0)
+    }
+
+    /// Where each run's keys not yet taken start: a merge from there goes on from here.
+    fn positions(&self) -> Vec<u64> {
+        let mut p: Vec<u64> = self.readers.iter().map(|r| r.end).collect();
+        for h in &self.heap {
+            p[h.1] = h.2;
+        }
+        p
+    }
+
+    /// Take the next key, and the number of its run.
+    fn next(&mut self) -> Result<Option<(Entry, usize)>> {
+        let Some(mut top) = self.heap.peek_mut() else {
+            return Ok(None);
+        };
+        let run = top.1;
+        let r = &mut self.readers[run];
+        let e = if r.more() {
+            let at = r.offset();
+            let next = Entry::decode(r)?;
+            top.2 = at;
+            std::mem::replace(&mut top.0, next)
+        } else {
+            PeekMut::pop(top).0
+        };
+        Ok(Some((e, run)))
+    }
+}
+
+/// A place in the sorted records, where a writer starts or stops.
+#[derive(Clone, Debug, Default)]
+struct Cursor {
+    /// Records before it: kept ones (in memory), or every key, duplicates too (runs).
+    index: usize,
+    /// (runs) Where each run's keys from here on start.
+    keys: Vec<u64>,
+    /// The key before it: a record with the same (release, id) is a duplicate.
+    prev: Option<(u32, Id)>,
+    /// Where its record goes in its release's file ([`HEAD`]'s length: the first).
+    at: u64,
+}
+
+/// A release's file: its size, and where its records start.
+struct Rel {
+    release: u32,
+    size: u64,
+    start: Cursor,
+}
+
 /// The records as they are made, sorted by an external merge sort.
 pub(crate) struct Sorter {
     /// The records of the current run, back to back (an entry's `off` is into this until
@@ -211,13 +351,15 @@ pub(crate) struct Sorter {
     rec_bounds: Vec<(u64, u64)>,
     runs: Option<BufWriter<File>>,
     run_bounds: Vec<(u64, u64)>,
-    /// Each run's keys of each release: (release, start, end) in the runs file.
-    run_segs: Vec<Vec<(u32, u64, u64)>>,
     runs_off: u64,
     pub(crate) chunk: usize,
     pub(crate) budget: usize,
+    /// Output below which one thread writes it all.
+    pub(crate) parallel_from: u64,
     /// Input order of the records (the first of duplicates is kept).
     seq: u32,
+    /// The XML of every record, duplicates too.
+    total: u64,
 }
 
 impl Sorter {
@@ -231,16 +373,27 @@ impl Sorter {
             rec_bounds: Vec::new(),
             runs: None,
             run_bounds: Vec::new(),
-            run_segs: Vec::new(),
             runs_off: 0,
             chunk: CHUNK,
             budget: BUDGET,
+            parallel_from: PARALLEL_FROM,
             seq: 0,
+            total: 0,
         }
     }
 
-    /// Add the record whose text was just written to `frag` at `e.off`.
+    /// Add the record whose bytes were just written to `frag` at `e.off`.
     pub(crate) fn push(&mut self, mut e: Entry) -> Result<()> {
+        let at = e.off as usize;
+        let rec = self
+            .frag
+            .as_bytes()
+            .get(at..at + e.len as usize)
+            .ok_or_else(|| Error::io("a record out of its buffer"))?;
+        let out = record::size(rec).map_err(corrupt)?;
+        e.out =
+            u32::try_from(out).map_err(|_| Error::data(format!("{}: advisory too large", e.id)))?;
+        self.total += out;
         e.seq = self.seq;
         self.seq += 1;
         self.entries.push(e);
@@ -273,24 +426,15 @@ impl Sorter {
         }
         self.rec_bounds.push((rec_start, self.spool_off));
         let runs = temp(&mut self.runs)?;
-        let mut bytes = Vec::with_capacity(64);
+        let mut bytes = Vec::with_capacity(96);
         let start = self.runs_off;
-        let mut segs: Vec<(u32, u64, u64)> = Vec::new();
         for e in &self.entries {
             bytes.clear();
             e.encode(&mut bytes);
             runs.write_all(&bytes).ctx("writing a temporary file")?;
-            match segs.last_mut() {
-                Some(seg) if seg.0 == e.release => {}
-                _ => segs.push((e.release, self.runs_off, self.runs_off)),
-            }
             self.runs_off += bytes.len() as u64;
-            if let Some(seg) = segs.last_mut() {
-                seg.2 = self.runs_off;
-            }
         }
         self.run_bounds.push((start, self.runs_off));
-        self.run_segs.push(segs);
         self.entries.clear();
         self.frag.clear();
         Ok(())
@@ -329,172 +473,196 @@ impl Sorter {
         true
     }
 
-    /// Sort, drop duplicate ids (keeping the first), count.
+    /// Sort, drop duplicate ids (keeping the first), count, and find where each release
+    /// and the second half of the output start.
     pub(crate) fn finish(mut self, mut stats: Stats, diag: &Diag) -> Result<Spooled> {
-        if self.runs.is_none() {
+        // half the XML: where the second writer starts (none for a small output)
+        let half = if self.total >= self.parallel_from {
+            self.total / 2
+        } else {
+            u64::MAX
+        };
+        let mut rels: Vec<Rel> = Vec::new();
+        let mut split = None;
+        let mut done = 0u64;
+        let mut last = None;
+        let mut tally = Tally::default();
+        // before a kept record: a cursor if it starts a release or the second half
+        let mut mark = |rels: &mut Vec<Rel>, e: &Entry, done: u64, at: &dyn Fn() -> Cursor| {
+            let new = rels.last().is_none_or(|r| r.release != e.release);
+            let second = split.is_none() && done >= half;
+            if new || second {
+                let mut c = at();
+                c.at = match rels.last() {
+                    Some(r) if !new => r.size,
+                    _ => HEAD.len() as u64,
+                };
+                if new {
+                    rels.push(Rel {
+                        release: e.release,
+                        size: HEAD.len() as u64,
+                        start: c.clone(),
+                    });
+                }
+                if second {
+                    split = Some(c);
+                }
+            }
+        };
+        let order = if self.runs.is_none() {
             // it all fit in memory
-            let mut last = None;
             self.entries.sort_unstable_by(key_cmp);
             let mut kept: Vec<Entry> = Vec::with_capacity(self.entries.len());
-            let mut tally = Tally::default();
             for e in std::mem::take(&mut self.entries) {
                 if Self::keep(&mut tally, diag, &mut last, &e) {
+                    let index = kept.len();
+                    mark(&mut rels, &e, done, &|| Cursor {
+                        index,
+                        ..Cursor::default()
+                    });
+                    if let Some(r) = rels.last_mut() {
+                        r.size += e.out as u64;
+                    }
+                    done += e.out as u64;
                     kept.push(e);
                 }
             }
-            tally.into_stats(&mut stats);
-            return Ok(Spooled {
-                order: Order::Mem {
-                    records: std::mem::take(&mut self.frag),
-                    entries: kept,
-                },
-                stats,
-            });
-        }
-        if !self.entries.is_empty() {
-            self.spill()?;
-        }
-        let done = |w: Option<BufWriter<File>>| -> Result<File> {
-            w.ok_or_else(|| Error::io("temporary file"))?
-                .into_inner()
-                .map_err(|e| Error::from_io("writing a temporary file", e.error()))
-        };
-        let (spool, runs) = (done(self.spool.take())?, done(self.runs.take())?);
-        // merge the keys once for the counts and the duplicates; each
-        // Spooled::write_release merges them again and copies its records
-        let mut releases = Vec::new();
-        let mut last = None;
-        let mut tally = Tally::default();
-        merge_runs(&runs, &self.run_bounds, |e, _| {
-            if Self::keep(&mut tally, diag, &mut last, e) && releases.last() != Some(&e.release) {
-                releases.push(e.release);
+            Order::Mem {
+                records: std::mem::take(&mut self.frag),
+                entries: kept,
             }
-            Ok(())
-        })?;
-        tally.into_stats(&mut stats);
-        Ok(Spooled {
-            order: Order::Runs {
+        } else {
+            if !self.entries.is_empty() {
+                self.spill()?;
+            }
+            let done_with = |w: Option<BufWriter<File>>| -> Result<File> {
+                w.ok_or_else(|| Error::io("temporary file"))?
+                    .into_inner()
+                    .map_err(|e| Error::from_io("writing a temporary file", e.error()))
+            };
+            let (spool, keys) = (done_with(self.spool.take())?, done_with(self.runs.take())?);
+            let mut merge = Merge::new(&keys, &self.run_bounds)?;
+            let mut index = 0;
+            while let Some(e) = merge.peek() {
+                let dup = last
+                    .as_ref()
+                    .is_some_and(|(r, id)| *r == e.release && *id == e.id);
+                if !dup {
+                    mark(&mut rels, e, done, &|| Cursor {
+                        index,
+                        keys: merge.positions(),
+                        prev: last.clone(),
+                        at: 0,
+                    });
+                }
+                let Some((e, _)) = merge.next()? else { break };
+                index += 1;
+                if Self::keep(&mut tally, diag, &mut last, &e) {
+                    if let Some(r) = rels.last_mut() {
+                        r.size += e.out as u64;
+                    }
+                    done += e.out as u64;
+                }
+            }
+            drop(merge);
+            Order::Runs {
                 spool,
                 rec_bounds: std::mem::take(&mut self.rec_bounds),
-                keys: runs,
-                key_segs: std::mem::take(&mut self.run_segs),
-                releases,
-            },
+                keys,
+                key_bounds: std::mem::take(&mut self.run_bounds),
+            }
+        };
+        for r in &mut rels {
+            r.size += FOOT.len() as u64;
+        }
+        tally.into_stats(&mut stats);
+        Ok(Spooled {
+            order,
+            rels,
+            split,
             stats,
         })
     }
 }
 
-/// Call `f` for every key of the sorted runs (in `file`, at `bounds`), in key order, with
-/// the number of its run.
-fn merge_runs(
-    file: &File,
-    bounds: &[(u64, u64)],
-    mut f: impl FnMut(&Entry, usize) -> Result<()>,
-) -> Result<()> {
-    let mut readers: Vec<RunReader> = bounds
-        .iter()
-        .map(|&(pos, end)| RunReader {
-            file,
-            pos,
-            end,
-            buf: Vec::new(),
-            at: 0,
-            chunk: (MERGE_BUFFERS / 4 / bounds.len().max(1)).clamp(1 << 12, 1 << 16),
-        })
-        .collect();
-    // each run's next key, in a min-heap
-    let mut heap = BinaryHeap::with_capacity(readers.len());
-    for (run, r) in readers.iter_mut().enumerate() {
-        if r.pos < r.end {
-            heap.push(Head(Entry::decode(r)?, run));
-        }
-    }
-    while let Some(mut top) = heap.peek_mut() {
-        let run = top.1;
-        let r = &mut readers[run];
-        let e = if r.pos < r.end || r.at < r.buf.len() {
-            let next = Entry::decode(r)?;
-            std::mem::replace(&mut top.0, next)
-        } else {
-            PeekMut::pop(top).0
-        };
-        f(&e, run)?;
-    }
-    Ok(())
-}
-
-/// A run's next key in the merge heap, least first.
-struct Head(Entry, usize);
-
-impl Ord for Head {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        key_cmp(&other.0, &self.0)
-    }
-}
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other).is_eq()
-    }
-}
-impl Eq for Head {}
-
 /// Converted records, sorted: in memory, or in sorted runs in temporary files.
 pub struct Spooled {
     order: Order,
+    /// The releases that have records, in order.
+    rels: Vec<Rel>,
+    /// Where the second half of the output starts.
+    split: Option<Cursor>,
     pub stats: Stats,
 }
 
 enum Order {
     /// The records and their sorted keys (duplicates dropped).
     Mem { records: Frag, entries: Vec<Entry> },
-    /// Sorted runs: the records in `spool` (at `rec_bounds`), their keys in `keys` (each
-    /// release's at `key_segs`), and the releases they have.
+    /// Sorted runs: the records in `spool` (each run's at `rec_bounds`), their keys in
+    /// `keys` (at `key_bounds`).
     Runs {
         spool: File,
         rec_bounds: Vec<(u64, u64)>,
         keys: File,
-        key_segs: Vec<Vec<(u32, u64, u64)>>,
-        releases: Vec<u32>,
+        key_bounds: Vec<(u64, u64)>,
     },
 }
 
 impl Spooled {
     /// The releases that have records, in order.
     pub fn releases(&self) -> Vec<u32> {
-        match &self.order {
-            Order::Mem { entries, .. } => {
-                let mut r: Vec<u32> = entries.iter().map(|e| e.release).collect();
-                r.dedup();
-                r
-            }
-            Order::Runs { releases, .. } => releases.clone(),
-        }
+        self.rels.iter().map(|r| r.release).collect()
     }
 
-    /// Write the updateinfo.xml of one release.
-    pub fn write_release(&self, rel: u32, w: &mut dyn Write) -> Result<()> {
-        w.write_all(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n")?;
+    /// Whether the writing is shared by two threads.
+    #[cfg(test)]
+    pub(crate) fn in_halves(&self) -> bool {
+        self.split.is_some()
+    }
+
+    /// The size of a release's updateinfo.xml (0 for a release without records).
+    pub fn size(&self, rel: u32) -> u64 {
+        self.rels
+            .iter()
+            .find(|r| r.release == rel)
+            .map_or(0, |r| r.size)
+    }
+
+    /// Call `f` with every kept record from `from` on, in order (its key and its bytes),
+    /// until `to`, the end, or `f` gives false.
+    fn walk(
+        &self,
+        from: &Cursor,
+        to: Option<&Cursor>,
+        mut f: impl FnMut(&Entry, &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let end = to.map_or(usize::MAX, |c| c.index);
         match &self.order {
             Order::Mem { records, entries } => {
-                let start = entries.partition_point(|e| e.release < rel);
-                for e in entries[start..].iter().take_while(|e| e.release == rel) {
+                let end = end.min(entries.len());
+                for e in entries.get(from.index..end).unwrap_or(&[]) {
                     let at = e.off as usize;
-                    w.write_all(&records.as_bytes()[at..at + e.len as usize])?;
+                    let rec = records
+                        .as_bytes()
+                        .get(at..at + e.len as usize)
+                        .ok_or_else(|| Error::io("a record out of its buffer"))?;
+                    if !f(e, rec)? {
+                        break;
+                    }
                 }
             }
             Order::Runs {
                 spool,
                 rec_bounds,
                 keys,
-                key_segs,
-                ..
+                key_bounds,
             } => {
+                let bounds: Vec<(u64, u64)> = key_bounds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(start, end))| (from.keys.get(i).copied().unwrap_or(start), end))
+                    .collect();
+                let mut merge = Merge::new(keys, &bounds)?;
                 let size = (MERGE_BUFFERS / rec_bounds.len().max(1)).clamp(1 << 12, 1 << 18);
                 let mut readers: Vec<RecReader> = rec_bounds
                     .iter()
@@ -506,30 +674,127 @@ impl Spooled {
                         size,
                     })
                     .collect();
-                // the first of each id (as in Converter::finish)
-                let mut last: Option<Id> = None;
-                // only this release's keys of each run
-                let bounds: Vec<(u64, u64)> = key_segs
-                    .iter()
-                    .map(|segs| {
-                        segs.iter()
-                            .find(|s| s.0 == rel)
-                            .map_or((0, 0), |s| (s.1, s.2))
-                    })
-                    .collect();
-                merge_runs(keys, &bounds, |e, run| {
-                    if e.release != rel || last.as_ref() == Some(&e.id) {
-                        return Ok(());
+                let mut last = from.prev.clone();
+                let mut index = from.index;
+                while index < end {
+                    let Some((e, run)) = merge.next()? else { break };
+                    index += 1;
+                    if last
+                        .as_ref()
+                        .is_some_and(|(r, id)| *r == e.release && *id == e.id)
+                    {
+                        continue;
                     }
-                    last = Some(e.id.clone());
+                    last = Some((e.release, e.id.clone()));
                     let r = readers
                         .get_mut(run)
                         .ok_or_else(|| Error::io("temporary file: no such run"))?;
-                    Ok(w.write_all(r.get(e.off, e.len as usize)?)?)
-                })?;
+                    if !f(&e, r.get(e.off, e.len as usize)?)? {
+                        break;
+                    }
+                }
             }
         }
-        w.write_all(b"</updates>\n")?;
         Ok(())
+    }
+
+    /// Write the updateinfo.xml of one release.
+    pub fn write_release(&self, rel: u32, w: &mut dyn Write) -> Result<()> {
+        w.write_all(HEAD)?;
+        if let Some(r) = self.rels.iter().find(|r| r.release == rel) {
+            let mut buf = Frag::with_capacity(WRITE_BUF + (1 << 16));
+            self.walk(&r.start, None, |e, rec| {
+                if e.release != rel {
+                    return Ok(false);
+                }
+                record::expand(rec, &mut buf).map_err(corrupt)?;
+                if buf.len() >= WRITE_BUF {
+                    w.write_all(buf.as_bytes())?;
+                    buf.clear();
+                }
+                Ok(true)
+            })?;
+            w.write_all(buf.as_bytes())?;
+        }
+        w.write_all(FOOT)?;
+        Ok(())
+    }
+
+    /// Write the updateinfo.xml of each release of `files` (which [`AtomicFile::positioned`]
+    /// says can be written at offsets): every record straight to its place, the first half
+    /// of the output by this thread and the second by another when there are two CPUs.
+    /// The files are left to commit.
+    pub fn write_files(&self, files: &[(u32, AtomicFile)]) -> Result<()> {
+        for (rel, f) in files {
+            if !self.rels.iter().any(|r| r.release == *rel) {
+                f.write_at(&[HEAD, FOOT].concat(), 0)
+                    .ctx(f.path().display())?;
+            }
+        }
+        let Some(first) = self.rels.first() else {
+            return Ok(());
+        };
+        let two = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+        match self.split.as_ref().filter(|_| two) {
+            None => self.write_span(&first.start, None, files),
+            Some(split) => std::thread::scope(|s| {
+                let second = std::thread::Builder::new()
+                    .name("write".into())
+                    .spawn_scoped(s, || self.write_span(split, None, files))
+                    .ctx("starting a writing thread")?;
+                let one = self.write_span(&first.start, Some(split), files);
+                let two = second
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::io("the writing thread failed")));
+                one.and(two)
+            }),
+        }
+    }
+
+    /// Write the records from `from` to `to` (or the end) at their places: a release's
+    /// head by whoever writes its first record, its foot by whoever writes its last.
+    fn write_span(
+        &self,
+        from: &Cursor,
+        to: Option<&Cursor>,
+        files: &[(u32, AtomicFile)],
+    ) -> Result<()> {
+        let file = |rel: u32| files.iter().find(|f| f.0 == rel).map(|f| &f.1);
+        let mut buf = Frag::with_capacity(WRITE_BUF + (1 << 16));
+        // the release being written, its file, and where in it `buf` goes
+        let mut cur: Option<(u32, Option<&AtomicFile>, u64)> = None;
+        let flush = |cur: &mut Option<(u32, Option<&AtomicFile>, u64)>, buf: &mut Frag| {
+            if let Some((_, Some(f), at)) = cur {
+                f.write_at(buf.as_bytes(), *at).ctx(f.path().display())?;
+                *at += buf.len() as u64;
+            }
+            buf.clear();
+            Ok::<(), Error>(())
+        };
+        self.walk(from, to, |e, rec| {
+            if cur.as_ref().map(|c| c.0) != Some(e.release) {
+                let at = if cur.is_some() || from.at == HEAD.len() as u64 {
+                    if cur.is_some() {
+                        buf.put(FOOT);
+                        flush(&mut cur, &mut buf)?;
+                    }
+                    buf.put(HEAD);
+                    0
+                } else {
+                    from.at
+                };
+                cur = Some((e.release, file(e.release), at));
+            }
+            record::expand(rec, &mut buf).map_err(corrupt)?;
+            if buf.len() >= WRITE_BUF {
+                flush(&mut cur, &mut buf)?;
+            }
+            Ok(true)
+        })?;
+        // the last release's foot, unless the other half goes on with it
+        if cur.is_some() && to.is_none_or(|t| t.at == HEAD.len() as u64) {
+            buf.put(FOOT);
+        }
+        flush(&mut cur, &mut buf)
     }
 }
