@@ -27,6 +27,8 @@ pub struct Raw {
     /// [`Raw::read_tag`] has read its attributes, and the length of its name.
     tag: String,
     name_len: usize,
+    /// The error of reading the start tag, when the parsing thread read it ahead.
+    early: Option<opsbox_common::Error>,
 }
 
 /// The texts of a [`Raw`], to read its fields from.
@@ -143,6 +145,7 @@ impl Raw {
     }
 
     fn clear(&mut self) {
+        self.early = None;
         self.text.clear();
         self.tag.clear();
         self.name = (0, 0);
@@ -193,6 +196,9 @@ impl Raw {
     /// Read the attributes of the start tag into fields (an error names `input`, and the
     /// line and column in it).
     pub fn read_tag(&mut self, input: &str) -> Result<()> {
+        if let Some(e) = self.early.take() {
+            return Err(e);
+        }
         if self.tag.is_empty() {
             return Ok(());
         }
@@ -382,6 +388,7 @@ const BATCH_BYTES: usize = 1 << 20;
 pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> Result<usize> {
     use std::sync::mpsc;
     let input = src.name.clone();
+    let name = input.clone();
     std::thread::scope(|s| {
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<Raw>>(2);
         let (empty_tx, empty_rx) = mpsc::channel::<Vec<Raw>>();
@@ -409,11 +416,30 @@ pub fn read_parallel(mut src: Src, mut each: impl FnMut(&Raw) -> Result<()>) -> 
                             }
                             Err(_) => Vec::with_capacity(BATCH),
                         };
-                        let full = std::mem::replace(&mut batch, next);
-                        // the other side stopped at an error of its own: it reports that
-                        full_tx
-                            .send(full)
-                            .map_err(|_| opsbox_common::Error::quiet(1))?;
+                        let mut full = std::mem::replace(&mut batch, next);
+                        // while the converting side is behind, read start tags here (an
+                        // error is kept in its advisory: it is reported in order)
+                        let mut ahead = 0;
+                        loop {
+                            full = match full_tx.try_send(full) {
+                                Ok(()) => break,
+                                Err(mpsc::TrySendError::Full(f)) => f,
+                                // the other side stopped at an error of its own: it reports that
+                                Err(mpsc::TrySendError::Disconnected(_)) => {
+                                    return Err(opsbox_common::Error::quiet(1));
+                                }
+                            };
+                            let Some(raw) = full.get_mut(ahead) else {
+                                full_tx
+                                    .send(full)
+                                    .map_err(|_| opsbox_common::Error::quiet(1))?;
+                                break;
+                            };
+                            if let Err(e) = raw.read_tag(&name) {
+                                raw.early = Some(e);
+                            }
+                            ahead += 1;
+                        }
                     }
                     Ok(())
                 });
@@ -548,6 +574,40 @@ mod tests {
             assert_eq!(seen.len(), at);
             assert!(err.unwrap().contains(&format!("stop at CESA-1--{at}")));
         }
+    }
+
+    #[test]
+    fn start_tags_read_ahead_fail_in_order() {
+        // a slow converting side: the parsing thread reads start tags ahead, one with a
+        // duplicate attribute among them; its error comes after every advisory before it
+        let bad = 3 * BATCH + 7;
+        let mut doc = String::from("<opt>\n");
+        for i in 0..(5 * BATCH) {
+            let dup = if i == bad { " type=\"u\"" } else { "" };
+            doc += &format!("<CESA-1--{i} type=\"t\"{dup} packages=\"a-1-{i}.el7.x86_64.rpm\"/>\n");
+        }
+        doc += "</opt>\n";
+        let want = read(
+            &mut Src::new(Box::new(std::io::Cursor::new(doc.clone())), "t.xml"),
+            |_| Ok(()),
+        )
+        .unwrap_err();
+        let mut seen = 0;
+        let got = read_parallel(
+            Src::new(Box::new(std::io::Cursor::new(doc)), "t.xml"),
+            |r| {
+                std::thread::sleep(std::time::Duration::from_micros(300));
+                assert_eq!(r.get(Field::Kind), Some("t"));
+                seen += 1;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert_eq!((seen, format!("{got:?}")), (bad, format!("{want:?}")));
+        assert!(
+            format!("{got:?}").contains("duplicate attribute"),
+            "{got:?}"
+        );
     }
 
     #[test]

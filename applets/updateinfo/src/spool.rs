@@ -366,7 +366,7 @@ impl Sorter {
     pub(crate) fn new() -> Self {
         Sorter {
             // (allocated, not touched: a run never grows it, unless one record is huge)
-            frag: Frag::with_capacity(BUDGET + (1 << 16)),
+            frag: Frag::with_capacity_huge(BUDGET + (1 << 16)),
             entries: Vec::new(),
             spool: None,
             spool_off: 0,
