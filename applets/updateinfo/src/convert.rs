@@ -766,10 +766,7 @@ mod tests {
                 )
             })
             .collect();
-        sp.write_files(&files).unwrap();
-        for (_, f) in files {
-            f.commit().unwrap();
-        }
+        sp.write_files(files).unwrap();
         let read = |r: u32| std::fs::read(path(r)).unwrap();
         assert!(
             read(6) == a && read(7) == b,

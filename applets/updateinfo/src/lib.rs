@@ -509,8 +509,8 @@ fn convert_cmd(o: Opts) -> Result<ExitCode> {
 }
 
 /// `-d DEST`: each release's `DEST/updateinfo-N/updateinfo.xml`, written at once (two
-/// threads write the two halves of the output, each record at its place), then each file
-/// fsynced and renamed into place by itself.
+/// threads write the two halves of the output, each record at its place), each file
+/// fsynced and renamed into place by itself as soon as it is written.
 fn write_dest(dest: &Path, releases: &[u32], spooled: &Spooled) -> Result<()> {
     let mut files = Vec::with_capacity(releases.len());
     for &rel in releases {
@@ -519,41 +519,14 @@ fn write_dest(dest: &Path, releases: &[u32], spooled: &Spooled) -> Result<()> {
         files.push((rel, output::AtomicFile::create(dir.join("updateinfo.xml"))?));
     }
     if files.iter().all(|(_, f)| f.positioned()) {
-        spooled.write_files(&files)?;
-    } else {
-        // (a device or a FIFO among them: each in turn, front to back)
-        for (rel, f) in &mut files {
-            spooled.write_release(*rel, f)?;
-        }
+        return spooled.write_files(files);
     }
-    // each fsync waits for its file's writeback: two at a time, the largest first
-    files.sort_by_key(|(rel, _)| std::cmp::Reverse(spooled.size(*rel)));
-    let files: Vec<std::sync::Mutex<Option<output::AtomicFile>>> = files
-        .into_iter()
-        .map(|(_, f)| std::sync::Mutex::new(Some(f)))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let commit = || -> Result<()> {
-        let mut first = Ok(());
-        while let Some(slot) = files.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            let f = slot.lock().ok().and_then(|mut f| f.take());
-            if let Some(f) = f
-                && let Err(e) = f.commit()
-                && first.is_ok()
-            {
-                first = Err(e);
-            }
-        }
-        first
-    };
-    std::thread::scope(|s| {
-        let other = s.spawn(commit);
-        let one = commit();
-        let two = other
-            .join()
-            .unwrap_or_else(|_| Err(Error::io("a committing thread failed")));
-        one.and(two)
-    })
+    // (a device or a FIFO among them: each in turn, front to back)
+    for (rel, mut f) in files {
+        spooled.write_release(rel, &mut f)?;
+        f.commit()?;
+    }
+    Ok(())
 }
 
 fn join(v: &[u32]) -> String {

@@ -327,7 +327,9 @@ struct Cursor {
     keys: Vec<u64>,
     /// The key before it: a record with the same (release, id) is a duplicate.
     prev: Option<(u32, Id)>,
-    /// Where its record goes in its release's file ([`HEAD`]'s length: the first).
+    /// Its record's release, and where the record goes in its file ([`HEAD`]'s length:
+    /// the first).
+    release: u32,
     at: u64,
 }
 
@@ -493,6 +495,7 @@ impl Sorter {
             let second = split.is_none() && done >= half;
             if new || second {
                 let mut c = at();
+                c.release = e.release;
                 c.at = match rels.last() {
                     Some(r) if !new => r.size,
                     _ => HEAD.len() as u64,
@@ -552,7 +555,7 @@ impl Sorter {
                         index,
                         keys: merge.positions(),
                         prev: last.clone(),
-                        at: 0,
+                        ..Cursor::default()
                     });
                 }
                 let Some((e, _)) = merge.next()? else { break };
@@ -720,70 +723,145 @@ impl Spooled {
         Ok(())
     }
 
-    /// Write the updateinfo.xml of each release of `files` (which [`AtomicFile::positioned`]
-    /// says can be written at offsets): every record straight to its place, the first half
-    /// of the output by this thread and the second by another when there are two CPUs.
-    /// The files are left to commit.
-    pub fn write_files(&self, files: &[(u32, AtomicFile)]) -> Result<()> {
-        for (rel, f) in files {
-            if !self.rels.iter().any(|r| r.release == *rel) {
-                f.write_at(&[HEAD, FOOT].concat(), 0)
-                    .ctx(f.path().display())?;
-            }
-        }
-        let Some(first) = self.rels.first() else {
-            return Ok(());
-        };
+    /// Write and commit the updateinfo.xml of each release of `files` (which
+    /// [`AtomicFile::positioned`] says can be written at offsets): every record straight to
+    /// its place, the first half of the output by this thread and the second by another
+    /// when there are two CPUs; a third commits (fsyncs and renames) each file as soon as
+    /// its last byte is written, while the others write on. Each file is replaced whole or
+    /// not at all; the first error is reported.
+    pub fn write_files(&self, files: Vec<(u32, AtomicFile)>) -> Result<()> {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let two = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
-        match self.split.as_ref().filter(|_| two) {
-            None => self.write_span(&first.start, None, files),
-            Some(split) => std::thread::scope(|s| {
-                let second = std::thread::Builder::new()
-                    .name("write".into())
-                    .spawn_scoped(s, || self.write_span(split, None, files))
-                    .ctx("starting a writing thread")?;
-                let one = self.write_span(&first.start, Some(split), files);
-                let two = second
-                    .join()
-                    .unwrap_or_else(|_| Err(Error::io("the writing thread failed")));
-                one.and(two)
-            }),
-        }
+        let split = self.split.as_ref().filter(|_| two);
+        // the writers still to finish each file: two for the one the second half starts in
+        let parts: Vec<AtomicUsize> = files
+            .iter()
+            .map(|(rel, _)| {
+                let inside = split.is_some_and(|c| c.release == *rel && c.at != HEAD.len() as u64);
+                AtomicUsize::new(if inside { 2 } else { 1 })
+            })
+            .collect();
+        let rels: Vec<u32> = files.iter().map(|f| f.0).collect();
+        let slots: Vec<Mutex<Option<AtomicFile>>> = files
+            .into_iter()
+            .map(|(_, f)| Mutex::new(Some(f)))
+            .collect();
+        let put = |rel: u32, bytes: &[u8], at: u64| -> Result<()> {
+            let Some(i) = rels.iter().position(|r| *r == rel) else {
+                return Ok(());
+            };
+            let slot = slots[i]
+                .lock()
+                .map_err(|_| Error::io("a writing thread failed"))?;
+            match slot.as_ref() {
+                Some(f) => f.write_at(bytes, at).ctx(f.path().display()),
+                None => Err(Error::io("a file written after it was committed")),
+            }
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<usize>();
+        let tx = Mutex::new(Some(tx));
+        let done = |rel: u32| {
+            if let Some(i) = rels.iter().position(|r| *r == rel)
+                && parts[i].fetch_sub(1, Ordering::AcqRel) == 1
+                && let Ok(tx) = tx.lock()
+                && let Some(tx) = tx.as_ref()
+            {
+                let _ = tx.send(i);
+            }
+        };
+        std::thread::scope(|s| {
+            let committer = std::thread::Builder::new()
+                .name("commit".into())
+                .spawn_scoped(s, || {
+                    let mut first = Ok(());
+                    for i in rx {
+                        let f = slots[i].lock().ok().and_then(|mut f| f.take());
+                        if let Some(f) = f
+                            && let Err(e) = f.commit()
+                            && first.is_ok()
+                        {
+                            first = Err(e);
+                        }
+                    }
+                    first
+                })
+                .ctx("starting a committing thread")?;
+            let written = (|| {
+                for &rel in &rels {
+                    if !self.rels.iter().any(|r| r.release == rel) {
+                        put(rel, &[HEAD, FOOT].concat(), 0)?;
+                        done(rel);
+                    }
+                }
+                let Some(first) = self.rels.first() else {
+                    return Ok(());
+                };
+                match split {
+                    None => self.write_span(&first.start, None, &put, &done),
+                    Some(split) => {
+                        let second = std::thread::Builder::new()
+                            .name("write".into())
+                            .spawn_scoped(s, || self.write_span(split, None, &put, &done))
+                            .ctx("starting a writing thread")?;
+                        let one = self.write_span(&first.start, Some(split), &put, &done);
+                        let two = second
+                            .join()
+                            .unwrap_or_else(|_| Err(Error::io("the writing thread failed")));
+                        one.and(two)
+                    }
+                }
+            })();
+            // (no more files to commit: the committer ends)
+            if let Ok(mut tx) = tx.lock() {
+                tx.take();
+            }
+            let committed = committer
+                .join()
+                .unwrap_or_else(|_| Err(Error::io("the committing thread failed")));
+            written.and(committed)
+        })
     }
 
-    /// Write the records from `from` to `to` (or the end) at their places: a release's
-    /// head by whoever writes its first record, its foot by whoever writes its last.
+    /// Write the records from `from` to `to` (or the end) at their places with `put`
+    /// (release, bytes, offset): a release's head by whoever writes its first record, its
+    /// foot by whoever writes its last; `done` is told when this writer is done with a
+    /// release.
     fn write_span(
         &self,
         from: &Cursor,
         to: Option<&Cursor>,
-        files: &[(u32, AtomicFile)],
+        put: &(dyn Fn(u32, &[u8], u64) -> Result<()> + Sync),
+        done: &(dyn Fn(u32) + Sync),
     ) -> Result<()> {
-        let file = |rel: u32| files.iter().find(|f| f.0 == rel).map(|f| &f.1);
         let mut buf = Frag::with_capacity(WRITE_BUF + (1 << 16));
-        // the release being written, its file, and where in it `buf` goes
-        let mut cur: Option<(u32, Option<&AtomicFile>, u64)> = None;
-        let flush = |cur: &mut Option<(u32, Option<&AtomicFile>, u64)>, buf: &mut Frag| {
-            if let Some((_, Some(f), at)) = cur {
-                f.write_at(buf.as_bytes(), *at).ctx(f.path().display())?;
+        // the release being written, and where in its file `buf` goes
+        let mut cur: Option<(u32, u64)> = None;
+        let flush = |cur: &mut Option<(u32, u64)>, buf: &mut Frag| -> Result<()> {
+            if let Some((rel, at)) = cur {
+                put(*rel, buf.as_bytes(), *at)?;
                 *at += buf.len() as u64;
             }
             buf.clear();
-            Ok::<(), Error>(())
+            Ok(())
         };
         self.walk(from, to, |e, rec| {
             if cur.as_ref().map(|c| c.0) != Some(e.release) {
-                let at = if cur.is_some() || from.at == HEAD.len() as u64 {
-                    if cur.is_some() {
+                let at = match cur {
+                    Some((rel, _)) => {
                         buf.put(FOOT);
                         flush(&mut cur, &mut buf)?;
+                        done(rel);
+                        buf.put(HEAD);
+                        0
                     }
-                    buf.put(HEAD);
-                    0
-                } else {
-                    from.at
+                    None if from.at == HEAD.len() as u64 => {
+                        buf.put(HEAD);
+                        0
+                    }
+                    None => from.at,
                 };
-                cur = Some((e.release, file(e.release), at));
+                cur = Some((e.release, at));
             }
             record::expand(rec, &mut buf).map_err(corrupt)?;
             if buf.len() >= WRITE_BUF {
@@ -795,6 +873,10 @@ impl Spooled {
         if cur.is_some() && to.is_none_or(|t| t.at == HEAD.len() as u64) {
             buf.put(FOOT);
         }
-        flush(&mut cur, &mut buf)
+        flush(&mut cur, &mut buf)?;
+        if let Some((rel, _)) = cur {
+            done(rel);
+        }
+        Ok(())
     }
 }
