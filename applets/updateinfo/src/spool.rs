@@ -318,6 +318,9 @@ impl<'f> Merge<'f> {
     }
 }
 
+/// Writes bytes of a release's file at an offset.
+type Put<'a> = dyn Fn(u32, &[u8], u64) -> Result<()> + Sync + 'a;
+
 /// A place in the sorted records, where a writer starts or stops.
 #[derive(Clone, Debug, Default)]
 struct Cursor {
@@ -831,7 +834,7 @@ impl Spooled {
         &self,
         from: &Cursor,
         to: Option<&Cursor>,
-        put: &(dyn Fn(u32, &[u8], u64) -> Result<()> + Sync),
+        put: &Put,
         done: &(dyn Fn(u32) + Sync),
     ) -> Result<()> {
         let mut buf = Frag::with_capacity(WRITE_BUF + (1 << 16));
