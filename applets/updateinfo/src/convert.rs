@@ -533,6 +533,7 @@ impl<'a> Converter<'a> {
         self.sorter.push(Entry {
             release: rel,
             id: id.clone(),
+            prefix: 0,
             seq: 0,
             off: start as u64,
             len,

@@ -26,6 +26,9 @@ use std::os::unix::fs::FileExt;
 pub(crate) struct Entry {
     pub(crate) release: u32,
     pub(crate) id: Id,
+    /// The id's first 16 bytes as a number (set by [`Sorter::push`]): most comparisons
+    /// end there.
+    pub(crate) prefix: u128,
     pub(crate) seq: u32,
     pub(crate) off: u64,
     pub(crate) len: u32,
@@ -53,8 +56,18 @@ const FOOT: &[u8] = b"</updates>\n";
 fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.release
         .cmp(&b.release)
+        .then(a.prefix.cmp(&b.prefix))
         .then_with(|| a.id.as_str().cmp(b.id.as_str()))
         .then(a.seq.cmp(&b.seq))
+}
+
+/// The first 16 bytes of an id, zero-padded, big-endian: ordered as the ids are (an id is
+/// printable ASCII: no zero byte).
+fn prefix(id: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = id.len().min(16);
+    b[..n].copy_from_slice(&id.as_bytes()[..n]);
+    u128::from_be_bytes(b)
 }
 
 fn corrupt(_: record::Corrupt) -> Error {
@@ -139,6 +152,7 @@ impl Entry {
             .and_then(|s| Id::try_from(s).ok())
             .ok_or_else(|| Error::io("temporary file: corrupt key"))?;
         Ok(Entry {
+            prefix: prefix(&id),
             release: u32_at(0),
             seq: u32_at(4),
             off: u64::from_le_bytes(off),
@@ -399,6 +413,7 @@ impl Sorter {
         e.out =
             u32::try_from(out).map_err(|_| Error::data(format!("{}: advisory too large", e.id)))?;
         self.total += out;
+        e.prefix = prefix(&e.id);
         e.seq = self.seq;
         self.seq += 1;
         self.entries.push(e);
@@ -406,6 +421,15 @@ impl Sorter {
             self.spill()?;
         }
         Ok(())
+    }
+
+    /// The entries' order: sorting their numbers moves 4 bytes where an entry is over 100.
+    fn order(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            key_cmp(&self.entries[a as usize], &self.entries[b as usize])
+        });
+        order
     }
 
     /// Sort what is in memory and write it out as one run: the records, in order, to the
@@ -418,10 +442,11 @@ impl Sorter {
             }
             w.as_mut().ok_or_else(|| Error::io("temporary file"))
         }
-        self.entries.sort_unstable_by(key_cmp);
+        let order = self.order();
         let spool = temp(&mut self.spool)?;
         let rec_start = self.spool_off;
-        for e in &mut self.entries {
+        for &i in &order {
+            let e = &mut self.entries[i as usize];
             let at = e.off as usize;
             spool
                 .write_all(&self.frag.as_bytes()[at..at + e.len as usize])
@@ -433,9 +458,9 @@ impl Sorter {
         let runs = temp(&mut self.runs)?;
         let mut bytes = Vec::with_capacity(96);
         let start = self.runs_off;
-        for e in &self.entries {
+        for &i in &order {
             bytes.clear();
-            e.encode(&mut bytes);
+            self.entries[i as usize].encode(&mut bytes);
             runs.write_all(&bytes).ctx("writing a temporary file")?;
             self.runs_off += bytes.len() as u64;
         }
@@ -517,12 +542,13 @@ impl Sorter {
         };
         let order = if self.runs.is_none() {
             // it all fit in memory
-            self.entries.sort_unstable_by(key_cmp);
-            let mut kept: Vec<Entry> = Vec::with_capacity(self.entries.len());
-            for e in std::mem::take(&mut self.entries) {
-                if Self::keep(&mut tally, diag, &mut last, &e) {
+            let order = self.order();
+            let mut kept: Vec<u32> = Vec::with_capacity(order.len());
+            for i in order {
+                let e = &self.entries[i as usize];
+                if Self::keep(&mut tally, diag, &mut last, e) {
                     let index = kept.len();
-                    mark(&mut rels, &e, done, &|| Cursor {
+                    mark(&mut rels, e, done, &|| Cursor {
                         index,
                         ..Cursor::default()
                     });
@@ -530,12 +556,13 @@ impl Sorter {
                         r.size += e.out as u64;
                     }
                     done += e.out as u64;
-                    kept.push(e);
+                    kept.push(i);
                 }
             }
             Order::Mem {
                 records: std::mem::take(&mut self.frag),
-                entries: kept,
+                entries: std::mem::take(&mut self.entries),
+                order: kept,
             }
         } else {
             if !self.entries.is_empty() {
@@ -602,8 +629,12 @@ pub struct Spooled {
 }
 
 enum Order {
-    /// The records and their sorted keys (duplicates dropped).
-    Mem { records: Frag, entries: Vec<Entry> },
+    /// The records, their keys, and the order of the kept ones (duplicates dropped).
+    Mem {
+        records: Frag,
+        entries: Vec<Entry>,
+        order: Vec<u32>,
+    },
     /// Sorted runs: the records in `spool` (each run's at `rec_bounds`), their keys in
     /// `keys` (at `key_bounds`).
     Runs {
@@ -644,9 +675,14 @@ impl Spooled {
     ) -> Result<()> {
         let end = to.map_or(usize::MAX, |c| c.index);
         match &self.order {
-            Order::Mem { records, entries } => {
-                let end = end.min(entries.len());
-                for e in entries.get(from.index..end).unwrap_or(&[]) {
+            Order::Mem {
+                records,
+                entries,
+                order,
+            } => {
+                let end = end.min(order.len());
+                for &i in order.get(from.index..end).unwrap_or(&[]) {
+                    let e = &entries[i as usize];
                     let at = e.off as usize;
                     let rec = records
                         .as_bytes()
