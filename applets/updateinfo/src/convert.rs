@@ -122,8 +122,8 @@ pub struct Converter<'a> {
 #[derive(Default)]
 struct Reuse {
     os_releases: Vec<u32>,
-    pkgs: Vec<(u32, Nevra<'static>, &'static str)>,
-    sorted: Vec<(u32, Nevra<'static>, &'static str)>,
+    pkgs: Vec<Item<'static>>,
+    sorted: Vec<Item<'static>>,
     order: Vec<u32>,
     srcs: Vec<(&'static Nevra<'static>, &'static str)>,
     out: Vec<Pkg<'static>>,
@@ -280,7 +280,7 @@ impl<'a> Converter<'a> {
                 }
             }
         }
-        let mut pkgs: Vec<(u32, Nevra, &str)> = recycle(std::mem::take(&mut self.reuse.pkgs));
+        let mut pkgs: Vec<Item> = recycle(std::mem::take(&mut self.reuse.pkgs));
         for file in v.list(Field::Packages) {
             let Some(n) = Nevra::from_filename(file) else {
                 return self.skip(
@@ -309,14 +309,15 @@ impl<'a> Converter<'a> {
                 }
             };
             let base = n.base_name(file);
-            pkgs.push((rel, n, base));
+            let key = prefix(n.name);
+            pkgs.push((rel, n, base, key));
         }
         if pkgs.is_empty() {
             return self.skip(raw, &id, "no packages", "no packages".into());
         }
         // (elements that compare equal are equal in every field: any sort will do; sorting
         // their indices moves 4 bytes where an element is 88)
-        let mut sorted: Vec<(u32, Nevra, &str)> = recycle(std::mem::take(&mut self.reuse.sorted));
+        let mut sorted: Vec<Item> = recycle(std::mem::take(&mut self.reuse.sorted));
         if !pkgs.is_sorted_by(|a, b| pkg_cmp(a, b).is_le()) {
             let order = &mut self.reuse.order;
             order.clear();
@@ -355,7 +356,7 @@ impl<'a> Converter<'a> {
             srcs.clear();
             srcs.extend(group.iter().filter(|p| is_src(&p.1)).map(|p| (&p.1, p.2)));
             out.clear();
-            for &(_, ref n, file) in group {
+            for &(_, ref n, file, _) in group {
                 if !f.arches.is_empty()
                     && n.arch != "noarch"
                     && !is_src(n)
@@ -546,13 +547,35 @@ impl<'a> Converter<'a> {
 }
 
 fn is_src(n: &Nevra) -> bool {
-    n.arch.as_bytes() == b"src"
+    matches!(n.arch.as_bytes(), [b's', b'r', b'c'])
 }
 
-/// The order of `(release, Nevra, file)` tuples' `Ord`.
-fn pkg_cmp(x: &(u32, Nevra, &str), y: &(u32, Nevra, &str)) -> Ordering {
+/// A package of an advisory: its release, its name-version-release.arch, its file name,
+/// and its name's [`prefix`].
+type Item<'a> = (u32, Nevra<'a>, &'a str, u128);
+
+/// The first 16 bytes of a name, zero-padded, big-endian: ordered as the names are (a
+/// package name has no zero byte), and equal only for equal names when both are as short.
+fn prefix(name: &str) -> u128 {
+    let mut b = [0u8; 16];
+    let n = name.len().min(16);
+    b[..n].copy_from_slice(&name.as_bytes()[..n]);
+    u128::from_be_bytes(b)
+}
+
+/// The order of `(release, name, version, release, arch, file)`: most comparisons end
+/// at the release or the name's prefix.
+fn pkg_cmp(x: &Item, y: &Item) -> Ordering {
+    let short = |a: &str| a.len() <= 16;
     x.0.cmp(&y.0)
-        .then_with(|| x.1.name.cmp(y.1.name))
+        .then(x.3.cmp(&y.3))
+        .then_with(|| {
+            if short(x.1.name) && short(y.1.name) {
+                Ordering::Equal
+            } else {
+                x.1.name.cmp(y.1.name)
+            }
+        })
         .then_with(|| x.1.version.cmp(y.1.version))
         .then_with(|| x.1.release.cmp(y.1.release))
         .then_with(|| x.1.arch.cmp(y.1.arch))
@@ -698,6 +721,29 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The prefix shortcut orders packages as the plain tuple order does.
+        #[test]
+        fn pkg_cmp_is_the_tuple_order(
+            a in "[a-c]{1,3}(abcdefghijklmn)?[a-c]{0,3}-[0-2]{1,2}-[0-2]\\.el[67]\\.(src|noarch|x86_64)\\.rpm",
+            b in "[a-c]{1,3}(abcdefghijklmn)?[a-c]{0,3}-[0-2]{1,2}-[0-2]\\.el[67]\\.(src|noarch|x86_64)\\.rpm",
+            ra in 6u32..8, rb in 6u32..8,
+        ) {
+            let item = |f: &'static str, r: u32| {
+                let n = Nevra::from_filename(f).unwrap();
+                let key = prefix(n.name);
+                (r, n, f, key)
+            };
+            let (a, b): (&'static str, &'static str) = (a.leak(), b.leak());
+            let (x, y) = (item(a, ra), item(b, rb));
+            let plain = |i: &Item<'static>| (i.0, i.1.name, i.1.version, i.1.release, i.1.arch, i.2);
+            proptest::prop_assert_eq!(pkg_cmp(&x, &y), plain(&x).cmp(&plain(&y)));
+            // and names equal in their first 16 bytes, one of them longer
+            let (a, b) = ("abcdefghijklmnop-2-1.el7.x86_64.rpm", "abcdefghijklmnopq-1-1.el7.x86_64.rpm");
+            let (x, y) = (item(a, ra), item(b, ra));
+            proptest::prop_assert_eq!(pkg_cmp(&x, &y), plain(&x).cmp(&plain(&y)));
+            proptest::prop_assert_eq!(pkg_cmp(&y, &x), Ordering::Greater);
+        }
+
         #[test]
         fn escape_in_runs_is_escape_by_char(
             // (clean runs of every length around the characters that need a look)

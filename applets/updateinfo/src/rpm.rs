@@ -32,7 +32,7 @@ impl<'a> Nevra<'a> {
         static OK: [bool; 256] = table();
         let b = file.as_bytes();
         let end = b.len().checked_sub(4)?;
-        if &b[end..] != b".rpm" {
+        if !matches!(b[end..], [b'.', b'r', b'p', b'm']) {
             return None;
         }
         // back to the arch's dot, the release's dash, the version's dash, the name's start
@@ -106,7 +106,8 @@ pub fn dist_release(release: &str) -> Option<u32> {
     let b = release.as_bytes();
     for tag in [&b"el"[..], &b"centos"[..]] {
         for at in 1..b.len() {
-            if !matches!(b[at - 1], b'.' | b'_') || !b[at..].starts_with(tag) {
+            // (the first byte before the comparison: it is rarely there)
+            if !matches!(b[at - 1], b'.' | b'_') || b[at] != tag[0] || !b[at..].starts_with(tag) {
                 continue;
             }
             let digits = &b[at + tag.len()..];

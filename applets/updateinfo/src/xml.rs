@@ -222,21 +222,35 @@ pub fn attributes(
     at: impl Fn(u64, String) -> Error,
     mut f: impl FnMut(&[u8], Cow<str>) -> Result<()>,
 ) -> Result<()> {
-    for (i, a) in e.attributes().enumerate() {
-        if i == limits::ATTRIBUTES {
+    // duplicates: a key is compared with the earlier ones only when a 64-bit mask of
+    // their hashes (length, first and last byte) says it may be one of them
+    let mut keys = heapless::Vec::<&[u8], { limits::ATTRIBUTES }>::new();
+    let mut seen = 0u64;
+    let tag: &[u8] = e.as_bytes();
+    let mut attrs = e.attributes();
+    attrs.with_checks(false);
+    for a in attrs {
+        let a = a.map_err(|err| at(0, attr_reason(&err)))?;
+        let key = a.key.into_inner().as_bytes();
+        let bit = match (key.first(), key.last()) {
+            (Some(&a), Some(&z)) => {
+                1u64 << ((key.len() * 7 + usize::from(a) * 3 + usize::from(z)) % 64)
+            }
+            _ => 1,
+        };
+        if seen & bit != 0 && keys.iter().any(|k| *k == key) {
+            // the position inside the tag, after its `<`
+            let d = (key.as_ptr() as usize).wrapping_sub(tag.as_ptr() as usize);
+            let d = if d < tag.len() { d as u64 + 1 } else { 0 };
+            return Err(at(d, "duplicate attribute".into()));
+        }
+        seen |= bit;
+        if keys.push(key).is_err() {
             return Err(at(
                 0,
                 format!("more than {} attributes", limits::ATTRIBUTES),
             ));
         }
-        let a = a.map_err(|err| {
-            use quick_xml::events::attributes::AttrError;
-            match err {
-                // positions inside the tag, after its `<`
-                AttrError::Duplicated(d, _) => at(1 + d as u64, "duplicate attribute".into()),
-                other => at(0, attr_reason(&other)),
-            }
-        })?;
         let v = a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|err| at(0, xml_reason(&err)))?;
