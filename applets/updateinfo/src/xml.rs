@@ -238,7 +238,7 @@ pub fn attributes(
             }
             _ => 1,
         };
-        if seen & bit != 0 && keys.iter().any(|k| *k == key) {
+        if seen & bit != 0 && keys.contains(&key) {
             // the position inside the tag, after its `<`
             let d = (key.as_ptr() as usize).wrapping_sub(tag.as_ptr() as usize);
             let d = if d < tag.len() { d as u64 + 1 } else { 0 };
