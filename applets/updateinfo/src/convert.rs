@@ -4,6 +4,7 @@
 
 use crate::advisory::{Id, Kind, advisory_id, each_reference, issued_date, severity};
 use crate::cefs::{Field, Raw, View};
+use crate::frag::Frag;
 use crate::record;
 use crate::rpm::{Nevra, Primary, dist_release};
 use crate::spool::{Entry, Sorter, Spooled};
@@ -128,6 +129,8 @@ struct Reuse {
     srcs: Vec<(&'static Nevra<'static>, &'static str)>,
     out: Vec<Pkg<'static>>,
     hrefs: Vec<String>,
+    /// Escaped epochs and srcs.
+    scratch: Frag,
 }
 
 /// An empty vector in `v`'s memory, for elements of the same layout with other lifetimes
@@ -427,6 +430,7 @@ impl<'a> Converter<'a> {
             srcs,
             out,
             hrefs: std::mem::take(&mut self.reuse.hrefs),
+            scratch: std::mem::take(&mut self.reuse.scratch),
         };
         Ok(())
     }
@@ -521,8 +525,16 @@ impl<'a> Converter<'a> {
         w.num(rel);
         w.put(b"</name>\n");
         record::packages(w, start);
+        let mut prev = None;
         for p in pkgs {
-            if !record::package(w, &p.n, p.file, p.epoch, p.src, p.repo) {
+            let t = record::Texts {
+                epoch: p.epoch,
+                src: p.src,
+                prev,
+                escape: p.repo,
+            };
+            prev = p.src;
+            if !record::package(w, &mut self.reuse.scratch, &p.n, p.file, t) {
                 return Err(Error::data(format!(
                     "{id}: {}: not a package file name",
                     quote(p.file)

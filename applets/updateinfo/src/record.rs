@@ -3,9 +3,10 @@
 //! fifth of their XML. [`expand`] writes the XML; with a [`Count`] it measures it without
 //! writing, so that every record's place in its file is known before any is written.
 //!
-//! Layout: `reboot: u8`, `head_len: u32`, the head, then per package six `u32` (file name,
-//! name, version and release lengths, then epoch and src lengths, [`NO_SRC`] for none) and
-//! the file name, epoch and src bytes (epoch and src escaped). Little-endian.
+//! Layout: `reboot: u8`, `head_len: u32`, the head, then per package its file name's,
+//! name's, version's and release's lengths, its epoch's length and its src's code (none,
+//! the previous package's, its own file name, or a length), each a LEB128 number, then the
+//! file name and the epoch and src bytes (escaped). Little-endian.
 
 use crate::frag::Frag;
 use crate::rpm::Nevra;
@@ -34,8 +35,21 @@ impl Sink for Count {
     }
 }
 
-/// The src length of a package without a source RPM.
-const NO_SRC: u32 = u32::MAX;
+/// The src codes of a package: none, the previous package's, its own file name; a
+/// length is coded as itself plus [`SRC_LEN`].
+const NO_SRC: u32 = 0;
+const SAME_SRC: u32 = 1;
+const OWN_SRC: u32 = 2;
+const SRC_LEN: u32 = 3;
+
+/// Append `v` as a LEB128 number.
+fn num(w: &mut Frag, mut v: u32) {
+    while v >= 0x80 {
+        w.byte(v as u8 | 0x80);
+        v >>= 7;
+    }
+    w.byte(v as u8);
+}
 
 /// The end of every record.
 const TAIL: &[u8] = b"      </collection>\n    </pkglist>\n  </update>\n";
@@ -55,41 +69,51 @@ pub(crate) fn packages(w: &mut Frag, start: usize) {
     w.patch(start + 1, &head.to_le_bytes());
 }
 
+/// A package's epoch and src: escaped when `escape` (they come from a repository), else
+/// they are a number and a file name read as the package's was (no escaping needed);
+/// `prev` is the src of the package added before it in the record.
+pub(crate) struct Texts<'a> {
+    pub(crate) epoch: &'a str,
+    pub(crate) src: Option<&'a str>,
+    pub(crate) prev: Option<&'a str>,
+    pub(crate) escape: bool,
+}
+
 /// Add a package: `file` is its base name (`name-version-release.arch.rpm`, as
-/// [`Nevra::from_filename`] read it: no escaping needed); epoch and src are escaped here
-/// when `escape_them` (they come from a repository), else they are a number and a file
-/// name read as `file` was. False if `file` is not `n`'s file name (then nothing is added).
-pub(crate) fn package(
-    w: &mut Frag,
-    n: &Nevra,
-    file: &str,
-    epoch: &str,
-    src: Option<&str>,
-    escape_them: bool,
-) -> bool {
+/// [`Nevra::from_filename`] read it: no escaping needed). `scratch` is any buffer. False
+/// if `file` is not `n`'s file name (then nothing is added).
+pub(crate) fn package(w: &mut Frag, scratch: &mut Frag, n: &Nevra, file: &str, t: Texts) -> bool {
     let parts = n.name.len() + n.version.len() + n.release.len() + n.arch.len();
     if file.len() != parts + 7 || !file.starts_with(n.name) || u32::try_from(file.len()).is_err() {
         return false;
     }
-    let at = w.len();
     for l in [file.len(), n.name.len(), n.version.len(), n.release.len()] {
-        w.put(&(l as u32).to_le_bytes());
+        num(w, l as u32);
     }
-    w.put(&[0; 8]);
-    w.put(file.as_bytes());
-    let text = |w: &mut Frag, s: &str| {
-        let b = w.len();
-        if escape_them {
-            escape(w, s, true);
+    // epoch and src bytes gathered in `scratch` (their lengths come first)
+    scratch.clear();
+    let mut text = |s: &str| {
+        let at = scratch.len();
+        if t.escape {
+            escape(scratch, s, true);
         } else {
-            w.put(s.as_bytes());
+            scratch.put(s.as_bytes());
         }
-        (w.len() - b) as u32
+        (scratch.len() - at) as u32
     };
-    let epoch_len = text(w, epoch);
-    w.patch(at + 16, &epoch_len.to_le_bytes());
-    let src_len = src.map_or(NO_SRC, |s| text(w, s));
-    w.patch(at + 20, &src_len.to_le_bytes());
+    let epoch = text(t.epoch);
+    num(w, epoch);
+    // (a src equal to the previous one reads the same escaped: what needs escaping was
+    // escaped for that package too)
+    let src = match t.src {
+        None => NO_SRC,
+        Some(s) if Some(s) == t.prev => SAME_SRC,
+        Some(s) if s == file => OWN_SRC,
+        Some(s) => SRC_LEN.saturating_add(text(s)),
+    };
+    num(w, src);
+    w.put(file.as_bytes());
+    w.put(scratch.as_bytes());
     true
 }
 
@@ -113,6 +137,19 @@ impl<'a> Fields<'a> {
         let b = self.bytes(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
+    /// A LEB128 number.
+    fn num(&mut self) -> Result<u32, Corrupt> {
+        let mut v = 0u32;
+        for shift in (0..35).step_by(7) {
+            let (&b, rest) = self.0.split_first().ok_or(Corrupt)?;
+            self.0 = rest;
+            v |= u32::from(b & 0x7f).checked_shl(shift).ok_or(Corrupt)?;
+            if b < 0x80 {
+                return Ok(v);
+            }
+        }
+        Err(Corrupt)
+    }
 }
 
 /// Write the `<update>` XML of the record `rec`.
@@ -121,10 +158,18 @@ pub(crate) fn expand(rec: &[u8], out: &mut impl Sink) -> Result<(), Corrupt> {
     let reboot = f.bytes(1)?[0] != 0;
     let head = f.u32()? as usize;
     out.put(f.bytes(head)?);
+    let mut prev: &[u8] = &[];
     while !f.0.is_empty() {
         let [file, name, version, release, epoch, src] =
-            [f.u32()?, f.u32()?, f.u32()?, f.u32()?, f.u32()?, f.u32()?];
+            [f.num()?, f.num()?, f.num()?, f.num()?, f.num()?, f.num()?];
         let file = f.bytes(file as usize)?;
+        let epoch = f.bytes(epoch as usize)?;
+        let src = match src {
+            NO_SRC => None,
+            SAME_SRC => Some(prev),
+            OWN_SRC => Some(file),
+            n => Some(f.bytes((n - SRC_LEN) as usize)?),
+        };
         // name-version-release.arch.rpm
         let (name, version, release) = (name as usize, version as usize, release as usize);
         let arch_at = name + version + release + 3;
@@ -138,15 +183,17 @@ pub(crate) fn expand(rec: &[u8], out: &mut impl Sink) -> Result<(), Corrupt> {
         out.put(b"\" release=\"");
         out.put(&file[name + version + 2..arch_at - 1]);
         out.put(b"\" epoch=\"");
-        out.put(f.bytes(epoch as usize)?);
+        out.put(epoch);
         out.put(b"\" arch=\"");
         out.put(&file[arch_at..file.len() - 4]);
-        if src == NO_SRC {
-            out.put(b"\">\n          <filename>");
-        } else {
-            out.put(b"\" src=\"");
-            out.put(f.bytes(src as usize)?);
-            out.put(b"\">\n          <filename>");
+        match src {
+            None => out.put(b"\">\n          <filename>"),
+            Some(s) => {
+                out.put(b"\" src=\"");
+                out.put(s);
+                out.put(b"\">\n          <filename>");
+                prev = s;
+            }
         }
         out.put(file);
         if reboot {
@@ -178,39 +225,72 @@ mod tests {
         w.put(b"  <update>\n");
         packages(&mut w, start);
         let mut ends = vec![w.len() - start];
+        let mut scratch = Frag::new();
+        let mut prev = None;
         for (file, epoch, src) in [
+            ("a-1-2.el7.src.rpm", "0", Some("a-1-2.el7.src.rpm")),
             ("a-1-2.el7.x86_64.rpm", "0", Some("a-1-2.el7.src.rpm")),
             ("b-lib-1.0-3.el7_9.noarch.rpm", "1&2", None),
+            ("c-1-1.el7.x86_64.rpm", "0", Some("other-1-1.el7.src.rpm")),
         ] {
             let n = Nevra::from_filename(file).unwrap();
-            assert!(package(&mut w, &n, file, epoch, src, true));
+            let t = Texts {
+                epoch,
+                src,
+                prev,
+                escape: true,
+            };
+            assert!(package(&mut w, &mut scratch, &n, file, t));
+            prev = src;
             ends.push(w.len() - start);
         }
         let rec = w.as_bytes()[start..].to_vec();
         let rec = &rec[..];
         let mut out = Frag::new();
         expand(rec, &mut out).unwrap();
-        let want = "  <update>\n\
-            \x20       <package name=\"a\" version=\"1\" release=\"2.el7\" epoch=\"0\" arch=\"x86_64\" src=\"a-1-2.el7.src.rpm\">\n\
-            \x20         <filename>a-1-2.el7.x86_64.rpm</filename>\n\
-            \x20         <reboot_suggested>True</reboot_suggested>\n\
-            \x20       </package>\n\
-            \x20       <package name=\"b-lib\" version=\"1.0\" release=\"3.el7_9\" epoch=\"1&amp;2\" arch=\"noarch\">\n\
-            \x20         <filename>b-lib-1.0-3.el7_9.noarch.rpm</filename>\n\
-            \x20         <reboot_suggested>True</reboot_suggested>\n\
-            \x20       </package>\n\
-            \x20     </collection>\n    </pkglist>\n  </update>\n";
-        assert_eq!(String::from_utf8_lossy(out.as_bytes()), want);
+        let pkg = |attrs: &str, file: &str| {
+            format!(
+                "        <package {attrs}>\n          <filename>{file}</filename>\n          \
+                 <reboot_suggested>True</reboot_suggested>\n        </package>\n"
+            )
+        };
+        let want = [
+            "  <update>\n".to_string(),
+            pkg(
+                "name=\"a\" version=\"1\" release=\"2.el7\" epoch=\"0\" arch=\"src\" src=\"a-1-2.el7.src.rpm\"",
+                "a-1-2.el7.src.rpm",
+            ),
+            pkg(
+                "name=\"a\" version=\"1\" release=\"2.el7\" epoch=\"0\" arch=\"x86_64\" src=\"a-1-2.el7.src.rpm\"",
+                "a-1-2.el7.x86_64.rpm",
+            ),
+            pkg(
+                "name=\"b-lib\" version=\"1.0\" release=\"3.el7_9\" epoch=\"1&amp;2\" arch=\"noarch\"",
+                "b-lib-1.0-3.el7_9.noarch.rpm",
+            ),
+            pkg(
+                "name=\"c\" version=\"1\" release=\"1.el7\" epoch=\"0\" arch=\"x86_64\" src=\"other-1-1.el7.src.rpm\"",
+                "c-1-1.el7.x86_64.rpm",
+            ),
+            "      </collection>\n    </pkglist>\n  </update>\n".to_string(),
+        ]
+        .concat();
+        assert_eq!(String::from_utf8_lossy(out.as_bytes()), want.as_str());
         assert_eq!(size(rec).unwrap(), want.len() as u64);
         // a file name that is not the package's is refused; cut records do not read
         let n = Nevra::from_filename("a-1-2.el7.x86_64.rpm").unwrap();
+        let t = Texts {
+            epoch: "0",
+            src: None,
+            prev: None,
+            escape: false,
+        };
         assert!(!package(
             &mut w,
+            &mut scratch,
             &n,
             "b-1-2.el7.x86_64.rpm.x",
-            "0",
-            None,
-            false
+            t
         ));
         for cut in 0..rec.len() {
             let r = expand(&rec[..cut], &mut Count::default());
