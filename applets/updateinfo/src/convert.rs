@@ -524,7 +524,7 @@ impl<'a> Converter<'a> {
         w.put(b"\">\n        <name>CentOS ");
         w.num(rel);
         w.put(b"</name>\n");
-        record::packages(w, start);
+        let mut xml = record::packages(w, start);
         let mut prev = None;
         for p in pkgs {
             let t = record::Texts {
@@ -532,14 +532,17 @@ impl<'a> Converter<'a> {
                 src: p.src,
                 prev,
                 escape: p.repo,
+                reboot,
             };
-            prev = p.src;
-            if !record::package(w, &mut self.reuse.scratch, &p.n, p.file, t) {
+            let Some((len, src_len)) = record::package(w, &mut self.reuse.scratch, &p.n, p.file, t)
+            else {
                 return Err(Error::data(format!(
                     "{id}: {}: not a package file name",
                     quote(p.file)
                 )));
-            }
+            };
+            xml += len;
+            prev = p.src.zip(src_len);
         }
         let len = u32::try_from(w.len() - start)
             .map_err(|_| Error::data(format!("{id}: advisory too large")))?;
@@ -550,7 +553,8 @@ impl<'a> Converter<'a> {
             seq: 0,
             off: start as u64,
             len,
-            out: 0,
+            out: u32::try_from(xml)
+                .map_err(|_| Error::data(format!("{id}: advisory too large")))?,
             kind,
             severity: sev,
             packages: pkgs.len() as u32,

@@ -1,7 +1,8 @@
 //! A converted record as it is kept until it is written: its `<update>` head as XML (from
 //! `<update` to the collection's `<name>`), then its packages as lengths and bytes, about a
-//! fifth of their XML. [`expand`] writes the XML; with a [`Count`] it measures it without
-//! writing, so that every record's place in its file is known before any is written.
+//! sixth of their XML. [`expand`] writes the XML; [`package`] tells the length of a
+//! package's XML as it adds it, so that every record's place in its file is known before
+//! any is written.
 //!
 //! Layout: `reboot: u8`, `head_len: u32`, the head, then per package its file name's,
 //! name's, version's and release's lengths, its epoch's length and its src's code (none,
@@ -25,9 +26,11 @@ impl Sink for Frag {
 }
 
 /// The length of what would be written.
+#[cfg(test)]
 #[derive(Default)]
 pub(crate) struct Count(pub(crate) u64);
 
+#[cfg(test)]
 impl Sink for Count {
     #[inline(always)]
     fn put(&mut self, b: &[u8]) {
@@ -63,11 +66,25 @@ pub(crate) fn begin(w: &mut Frag, reboot: bool) -> usize {
     start
 }
 
-/// The head of the record begun at `start` is written: its packages follow.
-pub(crate) fn packages(w: &mut Frag, start: usize) {
+/// The head of the record begun at `start` is written: its packages follow. Returns the
+/// length of the record's XML without its packages.
+pub(crate) fn packages(w: &mut Frag, start: usize) -> u64 {
     let head = (w.len() - start - 5) as u32;
     w.patch(start + 1, &head.to_le_bytes());
+    u64::from(head) + TAIL.len() as u64
 }
+
+/// The pieces of a package's XML around its fields.
+const PKG_NAME: &[u8] = b"        <package name=\"";
+const PKG_VERSION: &[u8] = b"\" version=\"";
+const PKG_RELEASE: &[u8] = b"\" release=\"";
+const PKG_EPOCH: &[u8] = b"\" epoch=\"";
+const PKG_ARCH: &[u8] = b"\" arch=\"";
+const PKG_SRC: &[u8] = b"\" src=\"";
+const PKG_FILE: &[u8] = b"\">\n          <filename>";
+const PKG_END: &[u8] = b"</filename>\n        </package>\n";
+const PKG_END_REBOOT: &[u8] =
+    b"</filename>\n          <reboot_suggested>True</reboot_suggested>\n        </package>\n";
 
 /// A package's epoch and src: escaped when `escape` (they come from a repository), else
 /// they are a number and a file name read as the package's was (no escaping needed);
@@ -75,17 +92,27 @@ pub(crate) fn packages(w: &mut Frag, start: usize) {
 pub(crate) struct Texts<'a> {
     pub(crate) epoch: &'a str,
     pub(crate) src: Option<&'a str>,
-    pub(crate) prev: Option<&'a str>,
+    /// The previous package's src, and the length it was written with.
+    pub(crate) prev: Option<(&'a str, u64)>,
     pub(crate) escape: bool,
+    /// The record's packages have `<reboot_suggested>`.
+    pub(crate) reboot: bool,
 }
 
 /// Add a package: `file` is its base name (`name-version-release.arch.rpm`, as
-/// [`Nevra::from_filename`] read it: no escaping needed). `scratch` is any buffer. False
-/// if `file` is not `n`'s file name (then nothing is added).
-pub(crate) fn package(w: &mut Frag, scratch: &mut Frag, n: &Nevra, file: &str, t: Texts) -> bool {
+/// [`Nevra::from_filename`] read it: no escaping needed). `scratch` is any buffer. Returns
+/// the length of the package's XML, and of its src as written; `None` if `file` is not
+/// `n`'s file name (then nothing is added).
+pub(crate) fn package(
+    w: &mut Frag,
+    scratch: &mut Frag,
+    n: &Nevra,
+    file: &str,
+    t: Texts,
+) -> Option<(u64, Option<u64>)> {
     let parts = n.name.len() + n.version.len() + n.release.len() + n.arch.len();
     if file.len() != parts + 7 || !file.starts_with(n.name) || u32::try_from(file.len()).is_err() {
-        return false;
+        return None;
     }
     for l in [file.len(), n.name.len(), n.version.len(), n.release.len()] {
         num(w, l as u32);
@@ -105,16 +132,36 @@ pub(crate) fn package(w: &mut Frag, scratch: &mut Frag, n: &Nevra, file: &str, t
     num(w, epoch);
     // (a src equal to the previous one reads the same escaped: what needs escaping was
     // escaped for that package too)
-    let src = match t.src {
-        None => NO_SRC,
-        Some(s) if Some(s) == t.prev => SAME_SRC,
-        Some(s) if s == file => OWN_SRC,
-        Some(s) => SRC_LEN.saturating_add(text(s)),
+    let (src, src_len) = match t.src {
+        None => (NO_SRC, None),
+        Some(s) => match t.prev {
+            Some((p, len)) if p == s => (SAME_SRC, Some(len)),
+            _ if s == file => (OWN_SRC, Some(file.len() as u64)),
+            _ => {
+                let len = text(s);
+                (SRC_LEN.saturating_add(len), Some(u64::from(len)))
+            }
+        },
     };
     num(w, src);
     w.put(file.as_bytes());
     w.put(scratch.as_bytes());
-    true
+    let fixed = [
+        PKG_NAME,
+        PKG_VERSION,
+        PKG_RELEASE,
+        PKG_EPOCH,
+        PKG_ARCH,
+        PKG_FILE,
+    ];
+    let end = if t.reboot { PKG_END_REBOOT } else { PKG_END };
+    let xml = fixed.iter().map(|p| p.len()).sum::<usize>()
+        + parts
+        + epoch as usize
+        + file.len()
+        + end.len()
+        + src_len.map_or(0, |l| PKG_SRC.len() + l as usize);
+    Some((xml as u64, src_len))
 }
 
 /// A record's bytes do not read back (only a damaged temporary file does that).
@@ -176,37 +223,31 @@ pub(crate) fn expand(rec: &[u8], out: &mut impl Sink) -> Result<(), Corrupt> {
         if arch_at + 4 > file.len() {
             return Err(Corrupt);
         }
-        out.put(b"        <package name=\"");
+        out.put(PKG_NAME);
         out.put(&file[..name]);
-        out.put(b"\" version=\"");
+        out.put(PKG_VERSION);
         out.put(&file[name + 1..name + 1 + version]);
-        out.put(b"\" release=\"");
+        out.put(PKG_RELEASE);
         out.put(&file[name + version + 2..arch_at - 1]);
-        out.put(b"\" epoch=\"");
+        out.put(PKG_EPOCH);
         out.put(epoch);
-        out.put(b"\" arch=\"");
+        out.put(PKG_ARCH);
         out.put(&file[arch_at..file.len() - 4]);
-        match src {
-            None => out.put(b"\">\n          <filename>"),
-            Some(s) => {
-                out.put(b"\" src=\"");
-                out.put(s);
-                out.put(b"\">\n          <filename>");
-                prev = s;
-            }
+        if let Some(s) = src {
+            out.put(PKG_SRC);
+            out.put(s);
+            prev = s;
         }
+        out.put(PKG_FILE);
         out.put(file);
-        if reboot {
-            out.put(b"</filename>\n          <reboot_suggested>True</reboot_suggested>\n        </package>\n");
-        } else {
-            out.put(b"</filename>\n        </package>\n");
-        }
+        out.put(if reboot { PKG_END_REBOOT } else { PKG_END });
     }
     out.put(TAIL);
     Ok(())
 }
 
 /// The length of the record's XML.
+#[cfg(test)]
 pub(crate) fn size(rec: &[u8]) -> Result<u64, Corrupt> {
     let mut c = Count::default();
     expand(rec, &mut c)?;
@@ -223,7 +264,7 @@ mod tests {
         w.put(b"junk before");
         let start = begin(&mut w, true);
         w.put(b"  <update>\n");
-        packages(&mut w, start);
+        let mut xml = packages(&mut w, start);
         let mut ends = vec![w.len() - start];
         let mut scratch = Frag::new();
         let mut prev = None;
@@ -239,9 +280,11 @@ mod tests {
                 src,
                 prev,
                 escape: true,
+                reboot: true,
             };
-            assert!(package(&mut w, &mut scratch, &n, file, t));
-            prev = src;
+            let (len, src_len) = package(&mut w, &mut scratch, &n, file, t).unwrap();
+            xml += len;
+            prev = src.zip(src_len);
             ends.push(w.len() - start);
         }
         let rec = w.as_bytes()[start..].to_vec();
@@ -277,6 +320,7 @@ mod tests {
         .concat();
         assert_eq!(String::from_utf8_lossy(out.as_bytes()), want.as_str());
         assert_eq!(size(rec).unwrap(), want.len() as u64);
+        assert_eq!(xml, want.len() as u64, "the lengths package() gave");
         // a file name that is not the package's is refused; cut records do not read
         let n = Nevra::from_filename("a-1-2.el7.x86_64.rpm").unwrap();
         let t = Texts {
@@ -284,14 +328,9 @@ mod tests {
             src: None,
             prev: None,
             escape: false,
+            reboot: false,
         };
-        assert!(!package(
-            &mut w,
-            &mut scratch,
-            &n,
-            "b-1-2.el7.x86_64.rpm.x",
-            t
-        ));
+        assert!(package(&mut w, &mut scratch, &n, "b-1-2.el7.x86_64.rpm.x", t).is_none());
         for cut in 0..rec.len() {
             let r = expand(&rec[..cut], &mut Count::default());
             // (a cut at a package boundary reads as fewer packages)

@@ -403,16 +403,7 @@ impl Sorter {
 
     /// Add the record whose bytes were just written to `frag` at `e.off`.
     pub(crate) fn push(&mut self, mut e: Entry) -> Result<()> {
-        let at = e.off as usize;
-        let rec = self
-            .frag
-            .as_bytes()
-            .get(at..at + e.len as usize)
-            .ok_or_else(|| Error::io("a record out of its buffer"))?;
-        let out = record::size(rec).map_err(corrupt)?;
-        e.out =
-            u32::try_from(out).map_err(|_| Error::data(format!("{}: advisory too large", e.id)))?;
-        self.total += out;
+        self.total += u64::from(e.out);
         e.prefix = prefix(&e.id);
         e.seq = self.seq;
         self.seq += 1;
