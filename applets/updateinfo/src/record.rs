@@ -184,10 +184,21 @@ impl<'a> Fields<'a> {
         let b = self.bytes(4)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
-    /// A LEB128 number.
+    /// A LEB128 number (the usual one is a byte).
+    #[inline(always)]
     fn num(&mut self) -> Result<u32, Corrupt> {
-        let mut v = 0u32;
-        for shift in (0..35).step_by(7) {
+        let (&b, rest) = self.0.split_first().ok_or(Corrupt)?;
+        self.0 = rest;
+        if b < 0x80 {
+            return Ok(u32::from(b));
+        }
+        self.num_more(b)
+    }
+
+    #[inline(never)]
+    fn num_more(&mut self, first: u8) -> Result<u32, Corrupt> {
+        let mut v = u32::from(first & 0x7f);
+        for shift in [7, 14, 21, 28] {
             let (&b, rest) = self.0.split_first().ok_or(Corrupt)?;
             self.0 = rest;
             v |= u32::from(b & 0x7f).checked_shl(shift).ok_or(Corrupt)?;
