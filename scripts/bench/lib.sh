@@ -8,6 +8,8 @@
 #                                    seconds (user + system: above the wall time when a tool
 #                                    uses several cores), RSS
 #   bench_reset                       start a new table
+#   BENCH_BEFORE="cmd" bench_cmd ...  run cmd (untimed, through eval) before each run, e.g.
+#                                    to remove what the last run wrote
 # Wall time comes from bash's $EPOCHREALTIME (microseconds; GNU time's %e has 10 ms steps),
 # CPU time and peak RSS from GNU time (Debian package "time").
 
@@ -21,6 +23,7 @@ bench_cmd() {
   local best="" rss="" cpu="" t t0 t1 i tf
   tf=$(mktemp)
   for ((i = 0; i < BENCH_RUNS; i++)); do
+    if [ -n "${BENCH_BEFORE:-}" ]; then eval "$BENCH_BEFORE"; fi
     # GNU time writes its report to -o FILE: the command's own output is discarded and a
     # non-zero exit (reported on stderr) does not stop the calling script.
     t0=$EPOCHREALTIME

@@ -41,7 +41,7 @@ pub(crate) struct Entry {
 /// Sort keys kept in memory before a run is spilled.
 pub(crate) const CHUNK: usize = 1 << 16;
 /// Bytes of records kept in memory before a run is spilled.
-pub(crate) const BUDGET: usize = 40 << 20;
+pub(crate) const BUDGET: usize = 32 << 20;
 /// What the readers of the runs' keys and records may buffer, all together, per writer.
 const MERGE_BUFFERS: usize = 2 << 20;
 /// XML a writer gathers before each write.
