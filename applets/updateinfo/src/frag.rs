@@ -9,6 +9,9 @@ pub struct Frag {
     /// Always at least `n + SLACK` long (zero-filled once, when it grows).
     b: Vec<u8>,
     n: usize,
+    /// Once it outgrows its first capacity, it grows to this at once, in huge pages
+    /// ([`Frag::growing_huge`]); 0: it doubles.
+    huge: usize,
 }
 
 /// The longest piece copied inline.
@@ -30,19 +33,29 @@ impl Frag {
         Frag {
             b: vec![0; n],
             n: 0,
+            huge: 0,
         }
     }
 
-    /// [`Frag::with_capacity`], asking for transparent huge pages (where the kernel has
-    /// them "on request"): a large buffer filling up then takes a page fault per 2 MiB, not
-    /// per 4 KiB (for the records kept in memory, tens of milliseconds).
-    pub fn with_capacity_huge(n: usize) -> Self {
+    /// A buffer of `first` bytes that, once it outgrows them, becomes one of `big` bytes in
+    /// transparent huge pages (where the kernel gives them "on request"): filling it then
+    /// takes a page fault per 2 MiB, not per 4 KiB (tens of milliseconds for the records
+    /// kept in memory), and a small input never touches a huge page.
+    pub fn growing_huge(first: usize, big: usize) -> Self {
+        Frag {
+            huge: big,
+            ..Self::with_capacity(first)
+        }
+    }
+
+    /// A buffer of `n` bytes (zeroed lazily by the kernel), in huge pages where it can be.
+    fn huge_buffer(n: usize) -> Vec<u8> {
         const HUGE: usize = 2 << 20;
-        let f = Self::with_capacity(n);
-        let start = f.b.as_ptr() as usize;
+        let b = vec![0; n];
+        let start = b.as_ptr() as usize;
         let (from, to) = (
             start.next_multiple_of(HUGE),
-            (start + f.b.len()) / HUGE * HUGE,
+            (start + b.len()) / HUGE * HUGE,
         );
         if to > from {
             // SAFETY: the range is inside the buffer's allocation (whole pages of it); the
@@ -55,7 +68,7 @@ impl Frag {
                 )
             };
         }
-        f
+        b
     }
 
     pub fn clear(&mut self) {
@@ -161,6 +174,13 @@ impl Frag {
     #[inline(never)]
     fn grow(&mut self, extra: usize) {
         let want = (self.n + extra + SHORT).max(self.b.len() * 2);
+        if self.huge > self.b.len() {
+            let mut b = Self::huge_buffer(want.max(self.huge));
+            b[..self.n].copy_from_slice(&self.b[..self.n]);
+            self.b = b;
+            self.huge = 0;
+            return;
+        }
         self.b.resize(want, 0);
     }
 }
@@ -186,6 +206,13 @@ mod tests {
             want.extend_from_slice((round * 4099).to_string().as_bytes());
         }
         assert_eq!(f.as_bytes(), &want[..]);
+        // one that grows into a big buffer at once keeps what it holds
+        let mut g = Frag::growing_huge(1024, 4 << 20);
+        g.put(&want[..10]);
+        assert_eq!(g.capacity(), 1024);
+        g.put(&want[10..]);
+        assert_eq!(g.as_bytes(), &want[..]);
+        assert_eq!(g.capacity(), (4 << 20).max(want.len() + SHORT));
         f.truncate(3);
         assert_eq!(f.as_bytes(), &want[..3]);
         f.clear();

@@ -384,8 +384,8 @@ pub(crate) struct Sorter {
 impl Sorter {
     pub(crate) fn new() -> Self {
         Sorter {
-            // (allocated, not touched: a run never grows it, unless one record is huge)
-            frag: Frag::with_capacity_huge(BUDGET + (1 << 16)),
+            // (a run never grows it past that, unless one record is huge)
+            frag: Frag::growing_huge(1 << 20, BUDGET + (1 << 16)),
             entries: Vec::new(),
             spool: None,
             spool_off: 0,
