@@ -648,18 +648,20 @@ pub fn over_limit(e: &io::Error) -> Option<&OverLimit> {
     e.get_ref()?.downcast_ref::<OverLimit>()
 }
 
-/// A `BufRead` that records where its newlines are (see [`Lines`]), and enforces the
-/// token size and the expansion ratio: a token (bytes consumed since
-/// [`Tracked::start_token`]) longer than the limit is an [`OverLimit`] error before it
-/// is handed on, so whoever buffers it never holds more than the limit. Each buffer the
-/// inner reader fills is scanned once, as a whole, when it is first seen (not piece by
-/// piece as it is consumed): newlines past the consumed part are recorded early, which
-/// changes no answer of [`Lines::line_col`] for a consumed offset.
+/// A buffered reader that records where its newlines are (see [`Lines`]), and enforces
+/// the token size and the expansion ratio: a token (bytes consumed since
+/// [`Tracked::start_token`]) longer than the limit is an [`OverLimit`] error before it is
+/// handed on, so whoever buffers it never holds more than the limit. It holds the buffer
+/// itself (the parser asks for it a few times per token: one layer, not two), and scans
+/// each refill for newlines once, as a whole: newlines past the consumed part are recorded
+/// early, which changes no answer of [`Lines::line_col`] for a consumed offset.
 pub struct Tracked<R> {
     inner: R,
+    buf: Box<[u8]>,
+    /// `buf[at..filled]` is read and not consumed; `pos` is the offset of `buf[at]`.
+    at: usize,
+    filled: usize,
     pos: u64,
-    /// Newlines before this offset are recorded.
-    scanned: u64,
     pub lines: Lines,
     token_start: u64,
     token_limit: u64,
@@ -667,12 +669,19 @@ pub struct Tracked<R> {
     packed: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
-impl<R: BufRead> Tracked<R> {
+impl<R: Read> Tracked<R> {
     pub fn new(inner: R) -> Self {
+        Self::with_capacity(inner, 1 << 16)
+    }
+
+    /// With a buffer of `cap` bytes.
+    pub fn with_capacity(inner: R, cap: usize) -> Self {
         Tracked {
             inner,
+            buf: vec![0; cap.max(1)].into_boxed_slice(),
+            at: 0,
+            filled: 0,
             pos: 0,
-            scanned: 0,
             lines: Lines {
                 base_line: 1,
                 base_off: 0,
@@ -700,26 +709,11 @@ impl<R: BufRead> Tracked<R> {
     pub fn start_token(&mut self) {
         self.token_start = self.pos;
     }
-}
 
-impl<R: BufRead> Read for Tracked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        read_through_buffer(self, buf)
-    }
-}
-
-impl<R: BufRead> BufRead for Tracked<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        let used = self.pos - self.token_start;
-        if used > self.token_limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                OverLimit(format!(
-                    "a token (tag, text, comment) longer than {} bytes",
-                    self.token_limit
-                )),
-            ));
-        }
+    /// Read more into the (consumed) buffer, after checking the expansion ratio; record
+    /// the newlines read.
+    #[cold]
+    fn refill(&mut self) -> io::Result<()> {
         if let Some(p) = &self.packed
             && self.pos > limits::RATIO_FREE
         {
@@ -735,22 +729,53 @@ impl<R: BufRead> BufRead for Tracked<R> {
                 ));
             }
         }
-        let buf = self.inner.fill_buf()?;
-        let end = self.pos + buf.len() as u64;
-        if end > self.scanned {
-            let from = (self.scanned.saturating_sub(self.pos) as usize).min(buf.len());
-            for i in memchr::memchr_iter(b'\n', &buf[from..]) {
-                self.lines.nl.push_back(self.scanned + i as u64);
+        let n = loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            self.scanned = end;
+        };
+        (self.at, self.filled) = (0, n);
+        for i in memchr::memchr_iter(b'\n', &self.buf[..n]) {
+            self.lines.nl.push_back(self.pos + i as u64);
         }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        read_through_buffer(self, buf)
+    }
+}
+
+impl<R: Read> BufRead for Tracked<R> {
+    #[inline]
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let used = self.pos - self.token_start;
+        if used > self.token_limit {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                OverLimit(format!(
+                    "a token (tag, text, comment) longer than {} bytes",
+                    self.token_limit
+                )),
+            ));
+        }
+        if self.at >= self.filled {
+            self.refill()?;
+        }
+        let avail = &self.buf[self.at..self.filled];
         // at most one byte past the limit is handed on
         let room = (self.token_limit - used).saturating_add(1);
-        Ok(&buf[..buf.len().min(usize::try_from(room).unwrap_or(usize::MAX))])
+        Ok(&avail[..avail.len().min(usize::try_from(room).unwrap_or(usize::MAX))])
     }
+    #[inline]
     fn consume(&mut self, amt: usize) {
+        let amt = amt.min(self.filled - self.at);
+        self.at += amt;
         self.pos += amt as u64;
-        self.inner.consume(amt);
     }
 }
 
@@ -898,7 +923,7 @@ mod tests {
                 .map_or(0, |p| p + 1);
             (line, (off - start) as u64 + 1)
         };
-        let mut t = Tracked::new(io::BufReader::with_capacity(3, &text[..]));
+        let mut t = Tracked::with_capacity(&text[..], 3);
         let mut off = 0;
         loop {
             let n = t.fill_buf().unwrap().len().min(2);
