@@ -611,6 +611,27 @@ mod tests {
     }
 
     #[test]
+    fn field_names_and_only_them() {
+        let names = "type severity synopsis description issue_date references release \
+                     keywords from os_release os_arch packages";
+        for n in names.split_whitespace() {
+            let f = field(n.as_bytes()).unwrap();
+            assert_eq!(format!("{f:?}") == "Kind", n == "type");
+        }
+        for other in [
+            "",
+            "typ",
+            "types",
+            "Type",
+            "type\0",
+            "os_releasex",
+            "descriptionnnnnnn",
+        ] {
+            assert_eq!(field(other.as_bytes()), None, "{other:?}");
+        }
+    }
+
+    #[test]
     fn children_and_attributes_read_alike() {
         let a = parse(r#"<opt><CEBA-1--2 type="Bug Fix Advisory" os_arch="x86_64" os_release="7" packages="a-1-1.el7.x86_64.rpm"/></opt>"#).unwrap();
         let b = parse("<opt>\n <CEBA-1--2 type=\"Bug Fix Advisory\">\n  <os_arch>x86_64</os_arch><os_release>7</os_release>\n  <packages>a-1-1.el7.x86_64.rpm</packages>\n </CEBA-1--2>\n <meta><author>x</author></meta>\n</opt>").unwrap();
