@@ -18,7 +18,8 @@ impl<'a> Nevra<'a> {
     /// Parse an RPM file name (a path is allowed: the directory part is ignored). Every
     /// part is printable ASCII without `/ < > & "` (so it needs no XML escaping), the arch
     /// is letters, digits and `_`, the version starts with a letter or digit and neither
-    /// version nor release has a `-`. One pass from the end.
+    /// version nor release has a `-`. The separators are found from the end, then the
+    /// bytes between them checked in one pass.
     pub fn from_filename(file: &'a str) -> Option<Self> {
         const fn table() -> [bool; 256] {
             let mut t = [false; 256];
@@ -31,37 +32,24 @@ impl<'a> Nevra<'a> {
         }
         static OK: [bool; 256] = table();
         let b = file.as_bytes();
-        let end = b.len().checked_sub(4)?;
-        if !matches!(b[end..], [b'.', b'r', b'p', b'm']) {
+        let [stem @ .., b'.', b'r', b'p', b'm'] = b else {
+            return None;
+        };
+        let end = stem.len();
+        // the arch after the last dot, the release and the version after the two dashes
+        // before it, the name after the last slash before those
+        let dot = memchr::memrchr(b'.', stem)?;
+        if !stem[dot + 1..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
             return None;
         }
-        // back to the arch's dot, the release's dash, the version's dash, the name's start
-        let mut i = end;
-        let dot = loop {
-            i = i.checked_sub(1)?;
-            match b[i] {
-                b'.' => break i,
-                c if c.is_ascii_alphanumeric() || c == b'_' => {}
-                _ => return None,
-            }
-        };
-        let seek_dash = |i: &mut usize| -> Option<usize> {
-            loop {
-                *i = i.checked_sub(1)?;
-                match b[*i] {
-                    b'-' => return Some(*i),
-                    c if OK[c as usize] => {}
-                    _ => return None,
-                }
-            }
-        };
-        let rel_dash = seek_dash(&mut i)?;
-        let ver_dash = seek_dash(&mut i)?;
-        while i > 0 && b[i - 1] != b'/' {
-            i -= 1;
-            if !OK[b[i] as usize] {
-                return None;
-            }
+        let rel_dash = memchr::memrchr(b'-', &stem[..dot])?;
+        let ver_dash = memchr::memrchr(b'-', &stem[..rel_dash])?;
+        let i = memchr::memrchr(b'/', &stem[..ver_dash]).map_or(0, |s| s + 1);
+        if !stem[i..dot].iter().all(|&c| OK[c as usize]) {
+            return None;
         }
         let (name, version, release, arch) = (
             &file[i..ver_dash],
