@@ -63,6 +63,12 @@ impl<'a> View<'a> {
             split: None,
         }
     }
+
+    /// A list field's texts as they are (each occurrence whole).
+    pub fn texts(self, f: Field) -> impl Iterator<Item = &'a str> {
+        let texts = list_index(f).map_or(&[][..], |i| &self.raw.lists[i][..]);
+        texts.iter().map(move |&r| self.range(r))
+    }
 }
 
 /// The items of a list field: the words of each of its texts, split at white space

@@ -284,8 +284,8 @@ impl<'a> Converter<'a> {
             }
         }
         let mut pkgs: Vec<Item> = recycle(std::mem::take(&mut self.reuse.pkgs));
-        for file in v.list(Field::Packages) {
-            let Some(n) = Nevra::from_filename(file) else {
+        for (file, parsed) in files(v) {
+            let Some(n) = parsed.or_else(|| Nevra::from_filename(file)) else {
                 return self.skip(
                     raw,
                     &id,
@@ -562,6 +562,28 @@ impl<'a> Converter<'a> {
     }
 }
 
+/// The words of the `packages` texts (as [`View::list`] gives them), each with its
+/// name-version-release.arch when it was read already: the usual text is one file name,
+/// read whole (which checks every byte: no white space to split at), not scanned first.
+fn files<'a>(v: View<'a>) -> impl Iterator<Item = (&'a str, Option<Nevra<'a>>)> {
+    let mut texts = v.texts(Field::Packages);
+    let mut split: Option<std::str::SplitWhitespace<'a>> = None;
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(w) = split.as_mut().and_then(Iterator::next) {
+                return Some((w, None));
+            }
+            let t = texts.next()?;
+            // (a directory part is not checked by the parse: that text is split first)
+            if let Some(n) = Nevra::from_filename(t).filter(|n| n.base_name(t).len() == t.len()) {
+                split = None;
+                return Some((t, Some(n)));
+            }
+            split = Some(t.split_whitespace());
+        }
+    })
+}
+
 fn is_src(n: &Nevra) -> bool {
     matches!(n.arch.as_bytes(), [b's', b'r', b'c'])
 }
@@ -737,6 +759,37 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// `files` gives the words `View::list` gives, each read as `from_filename` reads it.
+        #[test]
+        fn files_are_the_list_words(
+            texts in proptest::collection::vec(
+                "(([a-z]{1,3}|/| |\t|\u{a0})(-[0-9])?){0,4}(-1-1\\.el7\\.x86_64\\.rpm)?",
+                0..4,
+            ),
+        ) {
+            let mut doc = String::from("<opt><A-1--1>");
+            for t in &texts {
+                doc += "<packages>";
+                doc += t;
+                doc += "</packages>";
+            }
+            doc += "</A-1--1></opt>";
+            let mut src = Src::new(Box::new(std::io::Cursor::new(doc)), "in");
+            crate::cefs::read(&mut src, |raw| {
+                let v = raw.view();
+                let words: Vec<&str> = v.list(Field::Packages).collect();
+                let got: Vec<&str> = files(v).map(|(w, _)| w).collect();
+                assert_eq!(got, words);
+                for (w, parsed) in files(v) {
+                    if let Some(n) = parsed {
+                        assert_eq!(Some(n), Nevra::from_filename(w));
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+
         /// The prefix shortcut orders packages as the plain tuple order does.
         #[test]
         fn pkg_cmp_is_the_tuple_order(
