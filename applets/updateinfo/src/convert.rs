@@ -403,7 +403,11 @@ impl<'a> Converter<'a> {
                 }
                 if let Some(e) = out
                     .iter()
-                    .find(|q| !is_src(&q.n) && q.src == Some(p.file) && q.epoch != "0")
+                    .find(|q| {
+                        !is_src(&q.n)
+                            && q.src.is_some_and(|s| record::same(s, p.file))
+                            && q.epoch != "0"
+                    })
                     .map(|q| q.epoch)
                 {
                     out[i].epoch = e;

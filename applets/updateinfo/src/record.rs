@@ -111,7 +111,11 @@ pub(crate) fn package(
     t: Texts,
 ) -> Option<(u64, Option<u64>)> {
     let parts = n.name.len() + n.version.len() + n.release.len() + n.arch.len();
-    if file.len() != parts + 7 || !file.starts_with(n.name) || u32::try_from(file.len()).is_err() {
+    // (`n` was read from `file`: its name starts where the file name does)
+    if file.len() != parts + 7
+        || !std::ptr::eq(file.as_ptr(), n.name.as_ptr())
+        || u32::try_from(file.len()).is_err()
+    {
         return None;
     }
     for l in [file.len(), n.name.len(), n.version.len(), n.release.len()] {
@@ -135,7 +139,7 @@ pub(crate) fn package(
     let (src, src_len) = match t.src {
         None => (NO_SRC, None),
         Some(s) => match t.prev {
-            Some((p, len)) if p == s => (SAME_SRC, Some(len)),
+            Some((p, len)) if same(p, s) => (SAME_SRC, Some(len)),
             _ if s == file => (OWN_SRC, Some(file.len() as u64)),
             _ => {
                 let len = text(s);
@@ -162,6 +166,12 @@ pub(crate) fn package(
         + end.len()
         + src_len.map_or(0, |l| PKG_SRC.len() + l as usize);
     Some((xml as u64, src_len))
+}
+
+/// Equal texts: the same one (the usual case: a src guessed from the advisory's own file
+/// is that file) or the same bytes.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    (std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len()) || a == b
 }
 
 /// A record's bytes do not read back (only a damaged temporary file does that).
