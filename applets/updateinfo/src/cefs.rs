@@ -665,6 +665,9 @@ mod tests {
     fn fatal_errors_have_positions() {
         let e = parse("<opt>\n<A-1--1 synopsis=\"x &foo; y\"/></opt>").unwrap_err();
         assert_eq!(e.message(), Some("t.xml:2:1: unknown entity &foo;"));
+        // (an attribute the converter does not read is checked all the same)
+        let e = parse("<opt>\n<A-1--1 notes=\"x &foo; y\"/></opt>").unwrap_err();
+        assert_eq!(e.message(), Some("t.xml:2:1: unknown entity &foo;"));
         let e = parse("<opt><A-1--1><packages>a&foo;b</packages></A-1--1></opt>").unwrap_err();
         assert_eq!(e.message(), Some("t.xml:1:25: unknown entity &foo;"));
         let e =
