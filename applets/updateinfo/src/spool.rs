@@ -4,7 +4,8 @@
 //! keys in a second file. [`Sorter::finish`] merges the keys once: the counts, the
 //! duplicates, each release's file size, and [`Cursor`]s where each release starts and
 //! where half of the output is. The writers start from those: two threads write the two
-//! halves at once, every record at its place in its file. Memory does not grow with the
+//! halves at once, every record at its place in its file, and a third commits each file as
+//! soon as it is whole. Memory does not grow with the
 //! input (at most about 64 MiB: [`BUDGET`] of records, [`CHUNK`] keys, the readers' and
 //! writers' buffers), and an input whose records fit never touches a temporary file.
 
