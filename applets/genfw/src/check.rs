@@ -47,11 +47,11 @@ pub(crate) fn check_cmd(o: CheckOpts, diag: &Diag) -> Result<ExitCode, Error> {
 fn check_all(o: &CheckOpts, backend: Backend, diag: &Diag) -> Result<ExitCode, Error> {
     let c = o.common();
     let r = load::read(&c, diag)?;
-    let extra = load::extra(&c);
+    let extra = &c.extra;
     let mut results = Vec::new();
     for host in r.inv.hosts.keys() {
         // warnings (merged duplicates) are the same for every host: said once, by check
-        let res = policy::build(&r.inv, host, &extra, &mut |_| {}).and_then(|p| {
+        let res = policy::build(&r.inv, host, extra, &mut |_| {}).and_then(|p| {
             ops::trial(&load::bundle(backend, &r, &p, None), false)?;
             Ok(p)
         });

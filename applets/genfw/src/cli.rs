@@ -4,6 +4,7 @@
 
 use crate::inventory::Format;
 use crate::ops::Backend;
+use crate::policy::Extra;
 use crate::{NAME, apply, check, load, persist, status};
 use argh::FromArgs;
 use opsbox_common::diag::Diag;
@@ -40,13 +41,8 @@ pub(crate) struct Common {
     pub inventory_format: Option<Format>,
     pub host: Option<String>,
     pub format: Option<Backend>,
-    pub mgmt: Vec<String>,
-    pub public_tcp: Vec<String>,
-    pub public_udp: Vec<String>,
-    pub trust_iface: Vec<String>,
-    pub allow: Vec<String>,
-    pub allow_any: bool,
-    pub log: bool,
+    /// What the command line adds to the inventory's variables.
+    pub extra: Extra,
 }
 
 /// An options struct: the shared inventory options plus the subcommand's own.
@@ -105,13 +101,15 @@ macro_rules! opts {
                     inventory_format: self.inventory_format.flatten(),
                     host: self.host.clone(),
                     format: self.format,
-                    mgmt: self.mgmt.clone(),
-                    public_tcp: self.public_tcp.clone(),
-                    public_udp: self.public_udp.clone(),
-                    trust_iface: self.trust_iface.clone(),
-                    allow: self.allow.clone(),
-                    allow_any: self.allow_any,
-                    log: self.log,
+                    extra: Extra {
+                        mgmt: self.mgmt.clone(),
+                        public_tcp: self.public_tcp.clone(),
+                        public_udp: self.public_udp.clone(),
+                        trust_iface: self.trust_iface.clone(),
+                        allow: self.allow.clone(),
+                        allow_any: self.allow_any,
+                        log: self.log,
+                    },
                 }
             }
         }

@@ -5,7 +5,7 @@
 use crate::cli::{Common, RenderOpts};
 use crate::inventory::{self, Inventory};
 use crate::ops::{self, Backend, Bundle};
-use crate::policy::{self, Extra, Policy};
+use crate::policy::{self, Policy};
 use crate::render::{self, Source};
 use opsbox_common::diag::Diag;
 use opsbox_common::{Error, ExitCode, ResultExt, exit, input, output};
@@ -53,18 +53,6 @@ pub(crate) fn read(c: &Common, diag: &Diag) -> Result<Read, Error> {
     })
 }
 
-pub(crate) fn extra(c: &Common) -> Extra {
-    Extra {
-        mgmt: c.mgmt.clone(),
-        public_tcp: c.public_tcp.clone(),
-        public_udp: c.public_udp.clone(),
-        trust_iface: c.trust_iface.clone(),
-        allow: c.allow.clone(),
-        allow_any: c.allow_any,
-        log: c.log,
-    }
-}
-
 /// The inventory name of the host these options select.
 pub(crate) fn which_host(c: &Common, r: &Read) -> Result<String, Error> {
     let inv = &r.inv;
@@ -73,7 +61,7 @@ pub(crate) fn which_host(c: &Common, r: &Read) -> Result<String, Error> {
             Some(name) => name.to_string(),
             None => match crate::addr::parse_net(h, false) {
                 // an address names the host that has it
-                Ok(a) => policy::find_self(inv, &[a], c.allow_any)?,
+                Ok(a) => policy::find_self(inv, &[a], c.extra.allow_any)?,
                 Err(_) => {
                     return Err(Error::data(format!(
                         "{}: no host {} in the inventory",
@@ -83,14 +71,14 @@ pub(crate) fn which_host(c: &Common, r: &Read) -> Result<String, Error> {
                 }
             },
         },
-        None => policy::find_self(inv, &crate::local::addresses(), c.allow_any)?,
+        None => policy::find_self(inv, &crate::local::addresses(), c.extra.allow_any)?,
     })
 }
 
 pub(crate) fn load(c: &Common, diag: &Diag) -> Result<Loaded, Error> {
     let read = read(c, diag)?;
     let me = which_host(c, &read)?;
-    let policy = policy::build(&read.inv, &me, &extra(c), &mut |w| diag.warn(w))?;
+    let policy = policy::build(&read.inv, &me, &c.extra, &mut |w| diag.warn(w))?;
     Ok(Loaded { read, policy })
 }
 
