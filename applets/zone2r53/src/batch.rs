@@ -73,19 +73,19 @@ impl Unit {
     }
 }
 
-/// Batches as one vector of changes in order and where each batch ends (no vector per
-/// batch: fewer large allocations on big zones).
-pub struct Packed {
-    pub changes: Vec<Change>,
+/// Items in order and where each batch of them ends (no vector per batch: fewer large
+/// allocations on big zones).
+pub struct Batches<T> {
+    pub items: Vec<T>,
     pub ends: Vec<usize>,
 }
 
-impl Packed {
+impl<T> Batches<T> {
     /// The batches in order.
-    pub fn batches(&self) -> impl Iterator<Item = &[Change]> {
+    pub fn batches(&self) -> impl Iterator<Item = &[T]> {
         let mut start = 0;
         self.ends.iter().map(move |&e| {
-            let b = &self.changes[start..e];
+            let b = &self.items[start..e];
             start = e;
             b
         })
@@ -98,6 +98,9 @@ impl Packed {
     }
 }
 
+/// The changes of the batches, in order.
+pub type Packed = Batches<Change>;
+
 /// [`pack_flat`], each batch a vector of its own.
 pub fn pack(
     units: Vec<Unit>,
@@ -108,23 +111,8 @@ pub fn pack(
     Ok(p.batches().map(<[Change]>::to_vec).collect())
 }
 
-/// An order of items and where each batch ends (`ends` index `order`).
-pub struct Cut {
-    pub order: Vec<u32>,
-    pub ends: Vec<usize>,
-}
-
-impl Cut {
-    /// The batches as slices of item indices.
-    pub fn batches(&self) -> impl Iterator<Item = &[u32]> {
-        let mut start = 0;
-        self.ends.iter().map(move |&e| {
-            let b = &self.order[start..e];
-            start = e;
-            b
-        })
-    }
-}
+/// An order of items (their indices) cut into batches.
+pub type Cut = Batches<u32>;
 
 /// What [`cut`] needs to know of the items it orders and packs.
 pub trait Items {
@@ -205,7 +193,7 @@ pub fn cut<I: Items + ?Sized>(
     if n > 0 {
         ends.push(n);
     }
-    Ok(Cut { order, ends })
+    Ok(Batches { items: order, ends })
 }
 
 impl Items for [Unit] {
@@ -290,7 +278,10 @@ pub fn pack_flat(units: Vec<Unit>, max_records: usize, max_chars: usize) -> Resu
         }
         start = e;
     }
-    Ok(Packed { changes, ends })
+    Ok(Batches {
+        items: changes,
+        ends,
+    })
 }
 
 #[derive(Serialize)]
