@@ -106,12 +106,7 @@ impl AtomicFile {
         match &self.file {
             Some(w) if !self.direct => {
                 w.get_ref().write_all_at(buf, off)?;
-                let _ = rustix::fs::fadvise(
-                    w.get_ref(),
-                    off,
-                    std::num::NonZeroU64::new(buf.len() as u64),
-                    rustix::fs::Advice::DontNeed,
-                );
+                start_writeback(w.get_ref(), off, buf.len() as u64);
                 Ok(())
             }
             _ => Err(io::Error::new(
@@ -146,15 +141,8 @@ impl Write for AtomicFile {
         self.written += n as u64;
         if !self.direct && self.written - self.kicked >= WRITEBACK {
             // what is written so far goes to the page cache, and its writeback starts
-            // (POSIX_FADV_DONTNEED starts it on Linux, and drops only clean pages)
             w.flush()?;
-            let len = self.written - self.kicked;
-            let _ = rustix::fs::fadvise(
-                w.get_ref(),
-                self.kicked,
-                std::num::NonZeroU64::new(len),
-                rustix::fs::Advice::DontNeed,
-            );
+            start_writeback(w.get_ref(), self.kicked, self.written - self.kicked);
             self.kicked = self.written;
         }
         Ok(n)
@@ -162,6 +150,17 @@ impl Write for AtomicFile {
     fn flush(&mut self) -> io::Result<()> {
         self.file.as_mut().expect("not committed").flush()
     }
+}
+
+/// Start writing back `len` bytes of `f` from `off` (POSIX_FADV_DONTNEED starts it on
+/// Linux, and drops only clean pages), so a later fsync has little left to wait for.
+fn start_writeback(f: &File, off: u64, len: u64) {
+    let _ = rustix::fs::fadvise(
+        f,
+        off,
+        std::num::NonZeroU64::new(len),
+        rustix::fs::Advice::DontNeed,
+    );
 }
 
 impl Drop for AtomicFile {
