@@ -7,7 +7,7 @@ use crate::cefs::{Field, Raw, View};
 use crate::frag::Frag;
 use crate::record;
 use crate::rpm::{Nevra, Primary, dist_release};
-use crate::spool::{Entry, Sorter, Spooled};
+use crate::spool::{Entry, Sorter, Spooled, prefix};
 use crate::warnings::Diag;
 use crate::xmlesc::escape;
 use opsbox_common::escape::quote;
@@ -593,17 +593,8 @@ fn is_src(n: &Nevra) -> bool {
 }
 
 /// A package of an advisory: its release, its name-version-release.arch, its file name,
-/// and its name's [`prefix`].
+/// and its name's [`prefix`] (equal prefixes of names of at most 16 bytes: equal names).
 type Item<'a> = (u32, Nevra<'a>, &'a str, u128);
-
-/// The first 16 bytes of a name, zero-padded, big-endian: ordered as the names are (a
-/// package name has no zero byte), and equal only for equal names when both are as short.
-fn prefix(name: &str) -> u128 {
-    let mut b = [0u8; 16];
-    let n = name.len().min(16);
-    b[..n].copy_from_slice(&name.as_bytes()[..n]);
-    u128::from_be_bytes(b)
-}
 
 /// The order of `(release, name, version, release, arch, file)`: most comparisons end
 /// at the release or the name's prefix.

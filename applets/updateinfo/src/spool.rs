@@ -62,9 +62,10 @@ fn key_cmp(a: &Entry, b: &Entry) -> std::cmp::Ordering {
         .then(a.seq.cmp(&b.seq))
 }
 
-/// The first 16 bytes of an id, zero-padded, big-endian: ordered as the ids are (an id is
-/// printable ASCII: no zero byte).
-fn prefix(id: &str) -> u128 {
+/// The first 16 bytes of a text, zero-padded, big-endian: texts without a zero byte (ids,
+/// package names) are ordered as these numbers are, and equal ones are equal texts when
+/// both are 16 bytes at most.
+pub(crate) fn prefix(id: &str) -> u128 {
     let mut b = [0u8; 16];
     let n = id.len().min(16);
     b[..n].copy_from_slice(&id.as_bytes()[..n]);
