@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use support::*;
 
@@ -14,6 +14,16 @@ fn fixtures() -> PathBuf {
 /// genfw ARGS run in the fixtures directory (so inventories are named as in the goldens).
 fn genfw(args: &[&str]) -> std::process::Output {
     run(applet("genfw").args(args).current_dir(fixtures()))
+}
+
+/// Write `text` as `DIR/inv.ini` and run `genfw [SUB...] -i DIR/inv.ini --host h1`.
+fn on_h1(dir: &Path, text: &str, sub: &[&str]) -> (PathBuf, std::process::Output) {
+    let f = dir.join("inv.ini");
+    std::fs::write(&f, text).unwrap();
+    let out = run(applet("genfw")
+        .args(sub)
+        .args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+    (f, out)
 }
 
 fn golden(name: &str) -> String {
@@ -216,9 +226,13 @@ fn address_traps_rejected_with_their_line() {
         );
         assert!(out.stdout.is_empty());
 
-        let f = dir.path().join("inv.ini");
-        std::fs::write(&f, format!("[all:vars]\n\ngenfw_mgmt=10.9.0.0/16,{trap}\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=192.0.2.2\n")).unwrap();
-        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        let (f, out) = on_h1(
+            dir.path(),
+            &format!(
+                "[all:vars]\n\ngenfw_mgmt=10.9.0.0/16,{trap}\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=192.0.2.2\n"
+            ),
+            &[],
+        );
         assert_eq!(code(&out), 65, "{trap}: {}", stderr(&out));
         assert!(
             stderr(&out).starts_with(&format!("genfw: {}:3: ", f.display())),
@@ -341,21 +355,17 @@ fn policy_errors() {
         ),
     ];
     for (text, want) in cases {
-        let f = dir.path().join("inv.ini");
-        std::fs::write(&f, text).unwrap();
-        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        let (_, out) = on_h1(dir.path(), text, &[]);
         assert_eq!(code(&out), 65, "{text}: {}", stderr(&out));
         assert!(stderr(&out).contains(want), "{text}: {}", stderr(&out));
     }
     // an unknown genfw_ variable is an error, with the nearest name; check fails too
-    let f = dir.path().join("inv.ini");
-    std::fs::write(
-        &f,
-        "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\ngenfw_zzz=1\n[a]\nh1 ansible_host=192.0.2.1\n",
-    )
-    .unwrap();
     for sub in ["render", "check"] {
-        let out = run(applet("genfw").args([sub, "-i", f.to_str().unwrap(), "--host", "h1"]));
+        let (_, out) = on_h1(
+            dir.path(),
+            "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_pubilc_tcp=80\ngenfw_zzz=1\n[a]\nh1 ansible_host=192.0.2.1\n",
+            &[sub],
+        );
         assert_eq!(code(&out), 65, "{}", stderr(&out));
         assert!(
             stderr(&out).contains(
@@ -365,12 +375,11 @@ fn policy_errors() {
             stderr(&out)
         );
     }
-    std::fs::write(
-        &f,
+    let (_, out) = on_h1(
+        dir.path(),
         "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_zzz=1\n[a]\nh1 ansible_host=192.0.2.1\n",
-    )
-    .unwrap();
-    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        &[],
+    );
     assert!(
         stderr(&out).contains(":3: unknown variable \"genfw_zzz\" (genfw reads: genfw_mgmt,"),
         "{}",
@@ -505,13 +514,11 @@ fn host_ranges_are_capped_before_expanding() {
 #[test]
 fn ipv4_mapped_ipv6_is_ipv4() {
     let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("inv.ini");
-    std::fs::write(
-        &f,
+    let (_, out) = on_h1(
+        dir.path(),
         "[all:vars]\ngenfw_mgmt=::ffff:198.51.100.0/120\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=::ffff:192.0.2.7\n",
-    )
-    .unwrap();
-    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     let set = |name: &str| {
@@ -593,13 +600,11 @@ fn per_subcommand_help_and_equals_options() {
 #[test]
 fn allow_rules_rendered_on_sets() {
     let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("inv.ini");
-    std::fs::write(
-        &f,
+    let (f, out) = on_h1(
+        dir.path(),
         "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_allow=\"10.8.0.0/24 tcp/8080,8443 2001:db8:1::/48 192.0.2.0/28 tcp/9100 udp/161\"\n[a]\nh1 ansible_host=192.0.2.1\nh2 ansible_host=192.0.2.2\n",
-    )
-    .unwrap();
-    let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        &[],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
     for want in [
@@ -631,12 +636,13 @@ fn allow_rules_rendered_on_sets() {
         ("10.0.0.0/8 tcp/http", "'http' is not a port"),
         ("web1 tcp/80", "hostnames are not resolved"),
     ] {
-        std::fs::write(
-            &f,
-            format!("[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_allow=\"{val}\"\n[a]\nh1 ansible_host=192.0.2.1\n"),
-        )
-        .unwrap();
-        let out = run(applet("genfw").args(["-i", f.to_str().unwrap(), "--host", "h1"]));
+        let (_, out) = on_h1(
+            dir.path(),
+            &format!(
+                "[all:vars]\ngenfw_mgmt=10.8.0.0/24\ngenfw_allow=\"{val}\"\n[a]\nh1 ansible_host=192.0.2.1\n"
+            ),
+            &[],
+        );
         assert_eq!(code(&out), 65, "{val}");
         assert!(
             stderr(&out).contains(":3: genfw_allow: ") && stderr(&out).contains(want),
